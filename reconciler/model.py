@@ -1,0 +1,149 @@
+"""The value types every layer shares: desired state and actual state.
+
+The desired-state JSON document (``schemas/desired-state.schema.json``) is loaded into these
+frozen dataclasses by :mod:`reconciler.load`; the Entra provider turns Graph payloads into the
+same types, so the diff compares like with like.
+
+Identity is the ``key``: a stable string derived from school data (never a display name and never
+a Graph id). People are named by a *user reference* (UPN by default, or mail / employeeId, see
+``DesiredState.user_match``); references are compared case-insensitively and are stored
+normalised (:func:`normalise_ref`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "MANAGED_AU_FIELDS",
+    "MANAGED_GROUP_FIELDS",
+    "ActualState",
+    "AdministrativeUnit",
+    "DesiredState",
+    "Group",
+    "GroupKind",
+    "RemovalPolicy",
+    "SourceInfo",
+    "Team",
+    "TeamTemplate",
+    "UnmanagedObject",
+    "UserMatch",
+    "normalise_ref",
+]
+
+GroupKind = Literal["microsoft365", "security"]
+TeamTemplate = Literal["standard", "educationClass"]
+UserMatch = Literal["userPrincipalName", "mail", "employeeId"]
+Visibility = Literal["Private", "Public", "HiddenMembership"]
+
+#: Fields of a group the product manages; only these are compared by the diff.
+MANAGED_GROUP_FIELDS = ("display_name", "description", "visibility")
+#: Fields of an administrative unit the product manages.
+MANAGED_AU_FIELDS = ("display_name", "description")
+
+
+def normalise_ref(ref: str) -> str:
+    """User references (UPN, mail, employeeId) compare case-insensitively."""
+    return ref.strip().casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class AdministrativeUnit:
+    key: str
+    display_name: str
+    description: str | None = None
+    members: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    key: str
+    display_name: str
+    mail_nickname: str
+    kind: GroupKind = "microsoft365"
+    description: str | None = None
+    visibility: Visibility = "Private"
+    owners: frozenset[str] = frozenset()
+    members: frozenset[str] = frozenset()
+    #: keys of the administrative units this group is placed in
+    administrative_units: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    key: str
+    #: key of the group the team is made from
+    group: str
+    template: TeamTemplate = "standard"
+    archived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RemovalPolicy:
+    """What happens to a managed object that is no longer desired."""
+
+    administrative_units: Literal["delete", "keep"] = "delete"
+    groups: Literal["delete", "keep"] = "delete"
+    #: a Team cannot be deleted without its group; it is archived (read-only) or kept as it is
+    teams: Literal["archive", "keep"] = "archive"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    system: str = "unknown"
+    generated_at: str | None = None
+    academic_year: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    administrative_units: tuple[AdministrativeUnit, ...] = ()
+    groups: tuple[Group, ...] = ()
+    teams: tuple[Team, ...] = ()
+    policy: RemovalPolicy = field(default_factory=RemovalPolicy)
+    source: SourceInfo = field(default_factory=SourceInfo)
+    user_match: UserMatch = "userPrincipalName"
+    version: int = 1
+
+    def people(self) -> frozenset[str]:
+        """Every user reference the document mentions."""
+        refs: set[str] = set()
+        for au in self.administrative_units:
+            refs |= au.members
+        for g in self.groups:
+            refs |= g.owners | g.members
+        return frozenset(refs)
+
+
+@dataclass(frozen=True, slots=True)
+class UnmanagedObject:
+    """An object in Entra that does not carry our marker but may collide with a desired one."""
+
+    kind: Literal["administrativeUnit", "group"]
+    id: str
+    display_name: str
+    mail_nickname: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActualState:
+    """What the provider read from Entra: only objects that carry our marker.
+
+    Objects use the same types as the desired state; memberships are user references. A member
+    that the users index cannot name (for example a user without the match attribute) appears as
+    ``"id:<objectId>"`` so that it can still be removed.
+    """
+
+    administrative_units: Mapping[str, AdministrativeUnit] = field(default_factory=dict)
+    groups: Mapping[str, Group] = field(default_factory=dict)
+    #: keyed by the key of the team's *group* (a team is identified by the group it is made from);
+    #: an actual team's own key is ``"team:" + group key``
+    teams: Mapping[str, Team] = field(default_factory=dict)
+    #: object key -> Graph object id, for every managed AU, group and team
+    ids: Mapping[str, str] = field(default_factory=dict)
+    #: normalised user reference -> Graph object id (the users index)
+    users: Mapping[str, str] = field(default_factory=dict)
+    #: objects without our marker whose mailNickname or displayName collides with a desired one
+    unmanaged: tuple[UnmanagedObject, ...] = ()

@@ -1,0 +1,93 @@
+"""The small protocols the pure core needs from the edges.
+
+``reconciler.apply`` drives a :class:`Directory` (implemented by ``providers.entra``);
+nothing in the core imports httpx or msal. Hooks follow octoDNS's Must / May / Must-not style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, TeamTemplate
+
+__all__ = ["Directory", "ItemFailure", "Progress", "TeamOutcome"]
+
+
+class Progress(Protocol):
+    def __call__(self, stage: str, done: int, total: int | None = None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFailure:
+    """One member (or owner) of a bulk change that could not be moved."""
+
+    object_id: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class TeamOutcome:
+    status: Literal["created", "deferred"]
+    message: str = ""
+
+
+class Directory(Protocol):
+    """What apply needs from a directory (Entra through Graph, or anything that behaves like it).
+
+    Must: stamp the object's key as the ownership marker on every object it creates; treat
+    "already a member" / "not a member" as success; raise an exception (with the object and the
+    reason in its message, never a secret) when a change fails as a whole.
+    Must not: change or delete an object that does not carry the marker.
+    May: pack bulk member changes (20 binds per PATCH, 20 requests per ``$batch``).
+    """
+
+    def read(self, desired: DesiredState | None = None, progress: Progress | None = None) -> ActualState:
+        """Read every managed object, the users index, and unmanaged objects that collide with
+        ``desired`` (same mailNickname or displayName)."""
+        ...
+
+    def create_administrative_unit(self, au: AdministrativeUnit) -> str:
+        """Create the AU (without members) stamped with ``au.key``; return its object id."""
+        ...
+
+    def update_administrative_unit(self, object_id: str, fields: Mapping[str, Any]) -> None: ...
+
+    def delete_administrative_unit(self, object_id: str) -> None: ...
+
+    def add_administrative_unit_members(
+        self, au_id: str, member_ids: Sequence[str]
+    ) -> Sequence[ItemFailure]: ...
+
+    def remove_administrative_unit_members(
+        self, au_id: str, member_ids: Sequence[str]
+    ) -> Sequence[ItemFailure]: ...
+
+    def create_group(self, group: Group, owner_ids: Sequence[str], member_ids: Sequence[str]) -> str:
+        """Create the group stamped with ``group.key`` and owners bound at creation (app-only
+        groups need one); bind members too (at most 20 relationships in the create body, the
+        rest afterwards). Must not create a duplicate when a previous attempt's response was lost:
+        look for the object by its marker first. Return the object id."""
+        ...
+
+    def update_group(self, object_id: str, fields: Mapping[str, Any]) -> None: ...
+
+    def delete_group(self, object_id: str) -> None: ...
+
+    def add_group_members(self, group_id: str, member_ids: Sequence[str]) -> Sequence[ItemFailure]: ...
+
+    def remove_group_members(self, group_id: str, member_ids: Sequence[str]) -> Sequence[ItemFailure]: ...
+
+    def add_group_owners(self, group_id: str, owner_ids: Sequence[str]) -> Sequence[ItemFailure]: ...
+
+    def remove_group_owners(self, group_id: str, owner_ids: Sequence[str]) -> Sequence[ItemFailure]: ...
+
+    def create_team(self, group_id: str, template: TeamTemplate) -> TeamOutcome:
+        """Make a Team from the group. While the group is too young (Graph answers 404 for up to
+        15 minutes) retry as documented, then return ``deferred`` rather than wait longer."""
+        ...
+
+    def archive_team(self, team_id: str) -> None: ...
+
+    def unarchive_team(self, team_id: str) -> None: ...
