@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, TeamTemplate
 
-__all__ = ["Directory", "ItemFailure", "Progress", "TeamOutcome"]
+__all__ = ["CreateResult", "Directory", "ItemFailure", "Progress", "TeamOutcome"]
 
 
 class Progress(Protocol):
@@ -28,7 +28,17 @@ class ItemFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class CreateResult:
+    """A created object's id, and the members/owners that could not be bound to it."""
+
+    object_id: str
+    failures: tuple[ItemFailure, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TeamOutcome:
+    #: created: Graph accepted the request (a Team provisions asynchronously; the next read sees
+    #: it); deferred: the group is still too young, try again in a later run
     status: Literal["created", "deferred"]
     message: str = ""
 
@@ -48,8 +58,8 @@ class Directory(Protocol):
         ``desired`` (same mailNickname or displayName)."""
         ...
 
-    def create_administrative_unit(self, au: AdministrativeUnit) -> str:
-        """Create the AU (without members) stamped with ``au.key``; return its object id."""
+    def create_administrative_unit(self, au: AdministrativeUnit, member_ids: Sequence[str]) -> CreateResult:
+        """Create the AU stamped with ``au.key``, then add ``member_ids`` (user object ids)."""
         ...
 
     def update_administrative_unit(self, object_id: str, fields: Mapping[str, Any]) -> None: ...
@@ -64,11 +74,14 @@ class Directory(Protocol):
         self, au_id: str, member_ids: Sequence[str]
     ) -> Sequence[ItemFailure]: ...
 
-    def create_group(self, group: Group, owner_ids: Sequence[str], member_ids: Sequence[str]) -> str:
-        """Create the group stamped with ``group.key`` and owners bound at creation (app-only
-        groups need one); bind members too (at most 20 relationships in the create body, the
-        rest afterwards). Must not create a duplicate when a previous attempt's response was lost:
-        look for the object by its marker first. Return the object id."""
+    def create_group(
+        self, group: Group, owner_ids: Sequence[str], member_ids: Sequence[str]
+    ) -> CreateResult:
+        """Create the group stamped with ``group.key`` with owners bound at creation (app-only
+        groups need one) and members too: at most 20 relationships in the create body, owners
+        first, the rest added afterwards. Must not create a duplicate when a previous attempt's
+        response was lost: look for the object by its marker first. ``group.administrative_units``
+        is not handled here (the plan has separate placement changes)."""
         ...
 
     def update_group(self, object_id: str, fields: Mapping[str, Any]) -> None: ...
