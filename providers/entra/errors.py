@@ -1,0 +1,280 @@
+"""Errors raised by the Graph client and the Entra provider.
+
+    reconciler.errors.DirectoryError
+    ├── GraphError              Graph answered with an error status (status, code, request_id, ...)
+    │   ├── BadRequestError     400
+    │   ├── UnauthorizedError   401 (after one token refresh)
+    │   ├── ForbiddenError      403 (usually a missing application permission)
+    │   ├── NotFoundError       404
+    │   ├── ConflictError       409 (and 412)
+    │   ├── ThrottledError      429/503 after the retry budget ran out
+    │   └── ServerError         5xx
+    ├── GraphTransportError     no response at all (timeout, dropped connection)
+    │   └── ResponseLostError   a non-idempotent request (POST) whose outcome is unknown
+    └── AuthError               authentication failed (MSAL error code and description)
+
+Every message is built from the attributes only: status, Graph error code and message, request id,
+method and path (query string dropped). Never from headers, tokens, request bodies or secrets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.errors import DirectoryError
+
+__all__ = [
+    "AuthError",
+    "BadRequestError",
+    "ConflictError",
+    "ForbiddenError",
+    "GraphError",
+    "GraphTransportError",
+    "NotFoundError",
+    "ResponseLostError",
+    "ServerError",
+    "ThrottledError",
+    "UnauthorizedError",
+    "UnexpectedResponseError",
+    "error_class_for_status",
+    "error_from_response",
+    "redact_path",
+]
+
+_MAX_MESSAGE = 500
+# Anything that looks like a bearer token or JWT is cut out of Graph's own messages, just in case.
+_SECRETISH = re.compile(r"(eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]*|Bearer\s+\S+)", re.IGNORECASE)
+
+
+def redact_path(path: str) -> str:
+    """The path of a URL with the query string dropped (values may hold e-mail addresses or keys).
+
+    Must keep the route (``/groups/{id}/members``); must not keep query values. Full URLs
+    (nextLinks) are reduced to their path.
+    """
+    p = path.split("?", 1)[0].split("#", 1)[0]
+    m = re.match(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://[^/]*(/.*)?$", p)
+    if m:
+        p = m.group(1) or "/"
+    return p
+
+
+def _clean(text: str) -> str:
+    text = _SECRETISH.sub("[redacted]", text)
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+
+
+class GraphError(DirectoryError):
+    """Graph answered with an error status. Attributes carry the data; the message is built from them."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None,
+        message: str | None,
+        request_id: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = _clean(message) if message else None
+        self.request_id = request_id
+        self.method = method.upper() if method else None
+        self.path = redact_path(path) if path else None
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = " ".join(p for p in (self.method, self.path) if p)
+        head = f"{where}: " if where else ""
+        text = f"{head}Graph returned {self.status}"
+        if self.code:
+            text += f" {self.code}"
+        if self.message:
+            text += f": {self.message}"
+        if self.request_id:
+            text += f" (request-id {self.request_id})"
+        hint = self.hint()
+        if hint:
+            text += f". {hint}"
+        return text
+
+    def hint(self) -> str:
+        """What the user can do about it; empty when nothing specific is known."""
+        return ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            type(self),
+            (self.status, self.code, self.message, self.request_id, self.method, self.path),
+        )
+
+
+class BadRequestError(GraphError):
+    pass
+
+
+class UnauthorizedError(GraphError):
+    def hint(self) -> str:
+        return "Check the tenant id, client id and credential (the token was refreshed once)"
+
+
+class ForbiddenError(GraphError):
+    def hint(self) -> str:
+        return "The app probably lacks an application permission; see docs/permissions.md"
+
+
+class NotFoundError(GraphError):
+    pass
+
+
+class ConflictError(GraphError):
+    pass
+
+
+class ThrottledError(GraphError):
+    def hint(self) -> str:
+        return "Graph kept throttling past the retry budget; run again later or lower the concurrency"
+
+
+class ServerError(GraphError):
+    pass
+
+
+class UnexpectedResponseError(GraphError):
+    """A status outside what Graph documents (e.g. 3xx, 418)."""
+
+
+class GraphTransportError(DirectoryError):
+    """No response was received (timeout, refused or dropped connection)."""
+
+    def __init__(self, method: str, path: str, reason: str) -> None:
+        self.method = method.upper()
+        self.path = redact_path(path)
+        self.reason = _clean(reason)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        return f"{self.method} {self.path}: no response from Graph ({self.reason})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.method, self.path, self.reason))
+
+
+class ResponseLostError(GraphTransportError):
+    """A non-idempotent request (POST) was sent but its outcome is unknown.
+
+    The caller must look for the object (e.g. by its ownership marker) before trying again: a blind
+    retry could create a duplicate.
+    """
+
+    def _render(self) -> str:
+        return (
+            f"{self.method} {self.path}: the response was lost ({self.reason}); the request may or may "
+            "not have taken effect, look for the object before retrying"
+        )
+
+
+class AuthError(DirectoryError):
+    """Authentication failed. Names the tenant and client and MSAL's error, never the secret or token."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tenant_id: str | None = None,
+        client_id: str | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.client_id = client_id
+        self.error = error
+        self.error_description = _clean(error_description) if error_description else None
+        parts = [message]
+        ids = ", ".join(
+            f"{k} {v}" for k, v in (("tenant", tenant_id), ("client", client_id)) if v
+        )
+        if ids:
+            parts[0] += f" ({ids})"
+        if error:
+            parts.append(f"{error}: {self.error_description}" if self.error_description else error)
+        super().__init__(": ".join(parts))
+        self.base_message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_auth_error,
+            (self.base_message, self.tenant_id, self.client_id, self.error, self.error_description),
+        )
+
+
+def _rebuild_auth_error(
+    message: str, tenant_id: str | None, client_id: str | None, error: str | None, desc: str | None
+) -> AuthError:
+    return AuthError(message, tenant_id=tenant_id, client_id=client_id, error=error, error_description=desc)
+
+
+_BY_STATUS: dict[int, type[GraphError]] = {
+    400: BadRequestError,
+    401: UnauthorizedError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    412: ConflictError,
+    429: ThrottledError,
+}
+
+
+def error_class_for_status(status: int) -> type[GraphError]:
+    """The exception class for an HTTP status (5xx -> ServerError, other 4xx -> GraphError)."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status >= 500:
+        return ServerError
+    if 400 <= status < 500:
+        return GraphError
+    return UnexpectedResponseError
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    if not headers:
+        return None
+    lname = name.lower()
+    for k, v in headers.items():
+        if k.lower() == lname:
+            return v
+    return None
+
+
+def error_from_response(
+    status: int,
+    headers: Mapping[str, str] | None,
+    body: Any,
+    method: str | None,
+    path: str | None,
+) -> GraphError:
+    """Build the typed error for a Graph error response (a whole response or one ``$batch`` item).
+
+    Reads ``error.code``, ``error.message`` and the request id (``error.innerError.request-id``, else
+    the ``request-id`` / ``client-request-id`` header). Must not copy headers or the body into the message.
+    """
+    code: str | None = None
+    message: str | None = None
+    request_id: str | None = None
+    if isinstance(body, Mapping):
+        err = body.get("error")
+        if isinstance(err, Mapping):
+            c = err.get("code")
+            m = err.get("message")
+            code = c if isinstance(c, str) else None
+            message = m if isinstance(m, str) else None
+            inner = err.get("innerError") or err.get("innererror")
+            if isinstance(inner, Mapping):
+                rid = inner.get("request-id") or inner.get("requestId")
+                request_id = rid if isinstance(rid, str) else None
+    if request_id is None:
+        request_id = _header(headers, "request-id") or _header(headers, "client-request-id")
+    return error_class_for_status(status)(status, code, message, request_id, method, path)
