@@ -1,0 +1,174 @@
+"""The ``$batch`` executor (graph-facts.md §4).
+
+- At most 20 requests per ``POST /$batch``, ids unique in the batch ("1".."20"), relative urls,
+  ``Content-Type`` set on every item that has a body.
+- Responses are matched by id, whatever their order; an item without a response counts as lost.
+- Items answered 429 or 503 (refused) and 424 (failed dependency, or the whole batch throttled as an
+  older Graph page describes) are retried alone, after the longest ``Retry-After`` among them (or
+  back-off with jitter). 500/502/504 items are retried only when repeating them is safe: idempotent
+  methods and ``POST .../$ref`` (a repeated add answers "already exists").
+- A whole-batch 429/503 is retried by the client like any request.
+- Up to ``client.max_in_flight`` batches run at once (a thread pool).
+- Failed items are returned with their error, never raised; results come back in input order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from providers.entra.client import IDEMPOTENT_METHODS, parse_retry_after
+from providers.entra.errors import GraphError, error_from_response
+
+if TYPE_CHECKING:
+    from providers.entra.client import GraphClient
+
+__all__ = ["MAX_BATCH", "BatchRequest", "BatchResult", "run_batch"]
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 20
+_REFUSED = frozenset({424, 429, 503})
+_LOST = frozenset({500, 502, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRequest:
+    """One request inside ``$batch``. ``url`` is relative to the version root, e.g. ``/groups/{id}``."""
+
+    method: str
+    url: str
+    body: Any = None
+    headers: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if "://" in self.url:
+            raise ValueError(f"batch urls must be relative to the Graph version root, got {self.url!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """The answer to one batch item. ``headers`` has lower-case names."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+    method: str = ""
+    url: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 400
+
+    @property
+    def error(self) -> GraphError | None:
+        if self.ok:
+            return None
+        return error_from_response(self.status, self.headers, self.body, self.method, self.url)
+
+
+def _retry_safe(req: BatchRequest, status: int) -> bool:
+    if status in _REFUSED:
+        return True
+    if status in _LOST:
+        method = req.method.upper()
+        return method in IDEMPOTENT_METHODS or (method == "POST" and req.url.split("?")[0].endswith("/$ref"))
+    return False
+
+
+def _item_json(item_id: str, req: BatchRequest) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": item_id, "method": req.method.upper(), "url": req.url}
+    headers = dict(req.headers or {})
+    if req.body is not None:
+        out["body"] = req.body
+        if not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/json"
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+def _missing(req: BatchRequest) -> BatchResult:
+    body = {"error": {"code": "MissingBatchResponse", "message": "Graph returned no response for this item"}}
+    return BatchResult(502, {}, body, req.method.upper(), req.url)
+
+
+def _send_once(client: GraphClient, reqs: Sequence[BatchRequest]) -> list[BatchResult]:
+    """One ``POST /$batch``; results in the order of ``reqs``."""
+    payload = {"requests": [_item_json(str(i + 1), r) for i, r in enumerate(reqs)]}
+    safe_to_repeat = all(_retry_safe(r, 504) for r in reqs)
+    resp = client.request("POST", "/$batch", json=payload, idempotent=safe_to_repeat)
+    answers: dict[str, dict[str, Any]] = {}
+    responses = resp.body.get("responses") if isinstance(resp.body, dict) else None
+    for item in responses if isinstance(responses, list) else []:
+        if isinstance(item, dict) and "id" in item:
+            answers[str(item["id"]).lower()] = item
+    results = []
+    for i, r in enumerate(reqs):
+        item = answers.get(str(i + 1))
+        if item is None:
+            results.append(_missing(r))
+            continue
+        raw_headers = item.get("headers")
+        headers = (
+            {str(k).lower(): str(v) for k, v in raw_headers.items()} if isinstance(raw_headers, dict) else {}
+        )
+        try:
+            status = int(item.get("status", 0))
+        except (TypeError, ValueError):
+            status = 0
+        results.append(BatchResult(status, headers, item.get("body"), r.method.upper(), r.url))
+    return results
+
+
+def _run_chunk(client: GraphClient, reqs: Sequence[BatchRequest]) -> list[BatchResult]:
+    policy = client.retry
+    deadline = client.clock.now() + policy.max_total_seconds
+    results: list[BatchResult | None] = [None] * len(reqs)
+    pending = list(range(len(reqs)))
+    rounds = 0
+    while pending:
+        rounds += 1
+        answered = _send_once(client, [reqs[i] for i in pending])
+        retry: list[int] = []
+        waits: list[float] = []
+        for idx, res in zip(pending, answered, strict=True):
+            results[idx] = res
+            if _retry_safe(reqs[idx], res.status):
+                retry.append(idx)
+                hint = parse_retry_after(res.headers.get("retry-after"), client.clock.now())
+                if hint is not None:
+                    waits.append(hint)
+        if not retry:
+            break
+        wait = max(waits) if waits else client._jittered_backoff(rounds)
+        if rounds >= policy.max_attempts or client.clock.now() + wait > deadline:
+            log.warning("giving up on %d batch item(s) after %d round(s)", len(retry), rounds)
+            break
+        log.debug("retrying %d of %d batch item(s) in %.3f s", len(retry), len(pending), wait)
+        client.clock.sleep(wait)
+        pending = retry
+    return [r if r is not None else _missing(reqs[i]) for i, r in enumerate(results)]
+
+
+def run_batch(client: GraphClient, requests: Sequence[BatchRequest]) -> list[BatchResult]:
+    """Run ``requests`` through ``$batch``; one :class:`BatchResult` per request, in input order.
+
+    Must not raise for a failed item (its result carries the error). May raise what
+    :meth:`GraphClient.request` raises for the ``$batch`` call itself (e.g. ResponseLostError when a
+    batch holding a non-repeatable POST lost its response, ThrottledError when the budget ran out).
+    """
+    reqs = list(requests)
+    if not reqs:
+        return []
+    chunks = [reqs[i: i + MAX_BATCH] for i in range(0, len(reqs), MAX_BATCH)]
+    if len(chunks) == 1 or client.max_in_flight == 1:
+        parts = [_run_chunk(client, c) for c in chunks]
+    else:
+        with ThreadPoolExecutor(max_workers=min(client.max_in_flight, len(chunks)),
+                                thread_name_prefix="graph-batch") as pool:
+            parts = list(pool.map(lambda c: _run_chunk(client, c), chunks))
+    return [r for part in parts for r in part]

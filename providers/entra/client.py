@@ -1,0 +1,439 @@
+"""The Microsoft Graph HTTP client: retries, throttling, paging, typed errors, ``$batch``.
+
+:class:`GraphClient` wraps an injected :class:`httpx.Client` whose ``base_url`` is the Graph root
+with its version (``https://graph.microsoft.com/v1.0``); tests give it the emulator or a respx router.
+
+Retry rules (graph-facts.md §5):
+
+- 429 and 503 are refused before processing: every method, POST included, is retried after
+  ``Retry-After`` (fractional seconds honoured) or, without it, exponential back-off with jitter.
+- 500, 502, 504 and transport errors (timeouts, dropped connections) are retried with back-off for
+  idempotent methods (GET, PUT, PATCH, DELETE). For POST the outcome is unknown, so
+  :class:`~providers.entra.errors.ResponseLostError` is raised: the caller must look for the object
+  before retrying. A connection that was never established (connect error/timeout) is retried for
+  every method, since nothing was sent.
+- 401 refreshes the token once and retries.
+- All of it within ``RetryPolicy.max_total_seconds`` and ``RetryPolicy.max_attempts``; every wait goes
+  through the injected clock, so a :class:`~reconciler.clock.VirtualClock` never really waits.
+
+One INFO log line per HTTP request: method, path (query values dropped), status, duration, request id.
+Headers, bodies and tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from providers.entra.errors import (
+    GraphError,
+    GraphTransportError,
+    ResponseLostError,
+    UnexpectedResponseError,
+    error_from_response,
+    redact_path,
+)
+from reconciler.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from providers.entra.batch import BatchRequest, BatchResult
+
+__all__ = [
+    "BatchRequest",
+    "BatchResult",
+    "DeltaResult",
+    "GraphClient",
+    "GraphResponse",
+    "RefreshableTokenProvider",
+    "RetryPolicy",
+    "TokenProvider",
+]
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+_REFUSED_STATUSES = frozenset({429, 503})  # not processed: safe to retry for any method
+_LOST_STATUSES = frozenset({500, 502, 504})  # may have been processed
+_QUERY_SAFE = "$,'()/:@"
+
+
+class TokenProvider(Protocol):
+    """Gives a bearer token for Graph; called once per request, so it must cache (MSAL does)."""
+
+    def token(self) -> str: ...
+
+
+@runtime_checkable
+class RefreshableTokenProvider(Protocol):
+    """A token provider that can drop its cached token (used once after a 401)."""
+
+    def token(self) -> str: ...
+
+    def invalidate(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try. ``max_total_seconds`` bounds one call, waits included (virtual time in tests)."""
+
+    max_attempts: int = 10
+    max_total_seconds: float = 300.0
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    jitter: float = 0.5
+    timeout_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("RetryPolicy.max_attempts must be at least 1")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ValueError("RetryPolicy.jitter must be between 0 and 1")
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Delay before retry number ``attempt`` (1-based): exponential, capped, minus up to ``jitter``."""
+        delay = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        return float(delay * (1.0 - self.jitter * rng.random()))
+
+
+@dataclass(frozen=True, slots=True)
+class GraphResponse:
+    """A successful (2xx/3xx) response. ``headers`` has lower-case names; ``body`` is parsed JSON or None."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("request-id") or self.headers.get("client-request-id")
+
+    @property
+    def location(self) -> str | None:
+        return self.headers.get("location")
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaResult:
+    """All items of a delta round and the ``@odata.deltaLink`` to store for the next round."""
+
+    items: tuple[dict[str, Any], ...]
+    delta_link: str | None
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: fractional seconds or an HTTP date; None if unusable."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - now)
+    if seconds != seconds or seconds < 0:  # NaN or negative
+        return None
+    return seconds
+
+
+def encode_query(params: Mapping[str, Any] | None) -> str:
+    """Build a query string the way Graph documents it (``$select=id,displayName``, spaces as %20)."""
+    if not params:
+        return ""
+    parts = []
+    for k, v in params.items():
+        if v is None:
+            continue
+        text = str(v).lower() if isinstance(v, bool) else str(v)
+        parts.append(quote(k, safe="$") + "=" + quote(text, safe=_QUERY_SAFE))
+    return "&".join(parts)
+
+
+def log_path(url: str) -> str:
+    """The path for logs: query parameter names kept, their values (e-mails, keys) dropped."""
+    path = redact_path(url)
+    query = urlsplit(url).query if "://" in url else (url.split("?", 1)[1] if "?" in url else "")
+    if not query:
+        return path
+    names = [p.split("=", 1)[0] for p in query.split("&") if p]
+    return path + "?" + "&".join(f"{n}=…" for n in names)
+
+
+def _parse_body(resp: httpx.Response) -> Any:
+    if not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+class GraphClient:
+    """Graph over an injected httpx client. Thread-safe; at most ``max_in_flight`` requests at once.
+
+    Must: send ``Authorization: Bearer <token.token()>`` on each request when ``token`` is given;
+    raise a :class:`~providers.entra.errors.GraphError` subclass for error statuses; never log or
+    raise with headers, bodies or tokens in the text.
+    """
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        token: TokenProvider | None = None,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        max_in_flight: int = 4,
+        rng: random.Random | None = None,
+        close_http: bool = False,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.http = http
+        self.token_provider = token
+        self.clock: Clock = clock or SystemClock()
+        self.retry = retry or RetryPolicy()
+        self.max_in_flight = max_in_flight
+        self.rng = rng or random.Random()
+        self._close_http = close_http
+        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._rng_lock = threading.Lock()
+        base = http.base_url
+        self._base_origin = (base.scheme, base.host, base.port)
+        self._base_path = base.path.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"GraphClient(base_url={str(self.http.base_url)!r}, max_in_flight={self.max_in_flight})"
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._close_http:
+            self.http.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- verbs ---------------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> GraphResponse:
+        """Send one request with retries; return the 2xx/3xx response or raise a typed error.
+
+        ``idempotent`` overrides the method's default (e.g. True for a POST that is safe to repeat).
+        """
+        method = method.upper()
+        url = self._relative(path)
+        query = encode_query(params)
+        if query:
+            url += ("&" if "?" in url else "?") + query
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        return self._send(method, url, json, headers, idempotent)
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None,
+            headers: Mapping[str, str] | None = None) -> Any:
+        return self.request("GET", path, params=params, headers=headers).body
+
+    def post(self, path: str, json: Any = None, headers: Mapping[str, str] | None = None) -> GraphResponse:
+        return self.request("POST", path, json=json, headers=headers)
+
+    def patch(self, path: str, json: Any = None, headers: Mapping[str, str] | None = None) -> GraphResponse:
+        return self.request("PATCH", path, json=json, headers=headers)
+
+    def put(self, path: str, json: Any = None, headers: Mapping[str, str] | None = None) -> GraphResponse:
+        return self.request("PUT", path, json=json, headers=headers)
+
+    def delete(self, path: str, headers: Mapping[str, str] | None = None) -> GraphResponse:
+        return self.request("DELETE", path, headers=headers)
+
+    # ---- paging --------------------------------------------------------------------------------
+    def iter_pages(
+        self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield each page's ``value`` list, following ``@odata.nextLink`` to the end.
+
+        Must re-send ``headers`` (e.g. ``ConsistencyLevel``) on every page and follow a nextLink even
+        from an empty page. Empty pages are not yielded.
+        """
+        for page in self._pages(path, params, headers):
+            value = page.get("value")
+            if isinstance(value, list) and value:
+                yield value
+
+    def get_all(
+        self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        return [item for page in self.iter_pages(path, params, headers) for item in page]
+
+    def collect_delta(
+        self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+    ) -> DeltaResult:
+        """Follow a delta query (a delta path or a stored deltaLink) to its ``@odata.deltaLink``."""
+        items: list[dict[str, Any]] = []
+        delta_link: str | None = None
+        for page in self._pages(path, params, headers):
+            value = page.get("value")
+            if isinstance(value, list):
+                items.extend(value)
+            link = page.get("@odata.deltaLink")
+            if isinstance(link, str):
+                delta_link = link
+        return DeltaResult(tuple(items), delta_link)
+
+    def _pages(
+        self, path: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None
+    ) -> Iterator[dict[str, Any]]:
+        body = self.request("GET", path, params=params, headers=headers).body
+        seen: set[str] = set()
+        while True:
+            if not isinstance(body, dict):
+                raise UnexpectedResponseError(200, "NotACollection", "expected a JSON object page",
+                                              None, "GET", path)
+            yield body
+            next_link = body.get("@odata.nextLink")
+            if not isinstance(next_link, str) or not next_link:
+                return
+            if next_link in seen:
+                raise UnexpectedResponseError(200, "NextLinkLoop", "Graph repeated a nextLink",
+                                              None, "GET", path)
+            seen.add(next_link)
+            body = self.request("GET", next_link, headers=headers).body
+
+    # ---- batching ------------------------------------------------------------------------------
+    def batch(self, requests: Sequence[BatchRequest]) -> list[BatchResult]:
+        """Run requests through ``$batch`` (≤ 20 per call, up to ``max_in_flight`` calls at once).
+
+        Returns one result per request in input order; failed items are returned, not raised.
+        See :func:`providers.entra.batch.run_batch`.
+        """
+        from providers.entra.batch import run_batch
+
+        return run_batch(self, requests)
+
+    # ---- internals -----------------------------------------------------------------------------
+    def _relative(self, path: str) -> str:
+        """A path relative to the base URL. A full URL (nextLink) must be on the base origin and path.
+
+        Must not send the token to another host: a nextLink elsewhere is refused.
+        """
+        if "://" not in path:
+            return path if path.startswith("/") else "/" + path
+        parts = urlsplit(path)
+        base_path = self._base_path
+        if not parts.path.startswith(base_path + "/"):
+            raise UnexpectedResponseError(0, "ForeignLink", "a link points outside the Graph base URL",
+                                          None, "GET", parts.path)
+        target = httpx.URL(path)
+        if (target.scheme, target.host, target.port) != self._base_origin:
+            # e.g. an emulator that writes https://graph.microsoft.com/v1.0/... links: the token is
+            # only ever sent to the configured base URL.
+            log.debug("rebasing a link from another origin onto the Graph base URL: %s", redact_path(path))
+        rel = parts.path[len(base_path):]
+        return rel + (f"?{parts.query}" if parts.query else "")
+
+    def _jittered_backoff(self, attempt: int) -> float:
+        with self._rng_lock:
+            return self.retry.backoff(attempt, self.rng)
+
+    def _request_id(self) -> str:
+        with self._rng_lock:
+            return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def _headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
+        out = {"client-request-id": self._request_id()}
+        if headers:
+            out.update(headers)
+        if self.token_provider is not None:
+            out["Authorization"] = "Bearer " + self.token_provider.token()
+        return out
+
+    def _send(self, method: str, url: str, json: Any, headers: Mapping[str, str] | None,
+              idempotent: bool) -> GraphResponse:
+        policy = self.retry
+        start = self.clock.now()
+        deadline = start + policy.max_total_seconds
+        attempt = 0
+        refreshed = False
+        shown = log_path(url)
+        while True:
+            attempt += 1
+            sent_headers = self._headers(headers)
+            t0 = self.clock.now()
+            try:
+                with self._slots:
+                    resp = self.http.request(method, url, json=json, headers=sent_headers,
+                                             timeout=policy.timeout_seconds)
+            except httpx.TransportError as exc:
+                ms = (self.clock.now() - t0) * 1000
+                reason = type(exc).__name__
+                log.info("%s %s -> %s in %.0f ms", method, shown, reason, ms)
+                never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+                if not (idempotent or never_sent):
+                    raise ResponseLostError(method, url, reason) from None
+                wait = self._jittered_backoff(attempt)
+                if attempt >= policy.max_attempts or self.clock.now() + wait > deadline:
+                    raise GraphTransportError(method, url, f"{reason}, gave up after {attempt} attempts") \
+                        from None
+                self.clock.sleep(wait)
+                continue
+            ms = (self.clock.now() - t0) * 1000
+            rheaders = {k.lower(): v for k, v in resp.headers.items()}
+            rid = rheaders.get("request-id") or rheaders.get("client-request-id") or "-"
+            log.info("%s %s -> %d in %.0f ms (request-id %s)", method, shown, resp.status_code, ms, rid)
+            status = resp.status_code
+            if status < 400:
+                return GraphResponse(status, rheaders, _parse_body(resp))
+            body = _parse_body(resp)
+            if status == 401 and not refreshed and isinstance(self.token_provider, RefreshableTokenProvider):
+                refreshed = True
+                self.token_provider.invalidate()
+                continue
+            if status in _LOST_STATUSES and not idempotent:
+                err = error_from_response(status, rheaders, body, method, url)
+                raise ResponseLostError(method, url, f"Graph answered {status}"
+                                        + (f" {err.code}" if err.code else "")
+                                        + (f", request-id {err.request_id}" if err.request_id else "")) \
+                    from None
+            if status in _REFUSED_STATUSES or status in _LOST_STATUSES:
+                wait_hint = parse_retry_after(rheaders.get("retry-after"), self.clock.now()) \
+                    if status in _REFUSED_STATUSES else None
+                wait = wait_hint if wait_hint is not None else self._jittered_backoff(attempt)
+                if attempt < policy.max_attempts and self.clock.now() + wait <= deadline:
+                    log.debug("retrying %s %s in %.3f s (attempt %d)", method, shown, wait, attempt + 1)
+                    self.clock.sleep(wait)
+                    continue
+            raise _final_error(status, rheaders, body, method, url)
+
+
+def _final_error(status: int, headers: Mapping[str, str], body: Any, method: str, url: str) -> GraphError:
+    return error_from_response(status, headers, body, method, url)
+
+
+def __getattr__(name: str) -> Any:
+    # BatchRequest and BatchResult live in providers.entra.batch; re-exported lazily (no import cycle).
+    if name in ("BatchRequest", "BatchResult"):
+        from providers.entra import batch
+
+        return getattr(batch, name)
+    raise AttributeError(name)
