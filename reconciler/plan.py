@@ -177,9 +177,13 @@ class Plan:
     def __post_init__(self) -> None:
         object.__setattr__(self, "changes", tuple(sorted(self.changes, key=Change.sort_key)))
         object.__setattr__(
-            self, "warnings", tuple(sorted(self.warnings, key=lambda w: (w.code, w.key or "", w.ref or "")))
+            self, "warnings",
+            tuple(sorted(self.warnings, key=lambda w: (w.code, w.key or "", w.ref or "", w.message))),
         )
-        object.__setattr__(self, "conflicts", tuple(sorted(self.conflicts, key=lambda c: (c.kind, c.key))))
+        object.__setattr__(
+            self, "conflicts",
+            tuple(sorted(self.conflicts, key=lambda c: (c.kind, c.key, c.object_id, c.field, c.value))),
+        )
 
     @property
     def empty(self) -> bool:

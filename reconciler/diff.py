@@ -1,0 +1,264 @@
+"""The diff: desired state vs actual state -> :class:`~reconciler.plan.Plan`. Pure, no I/O.
+
+Objects are paired by key (Teams by the key of their group); creates, deletes and membership
+changes are set differences, updates compare the managed fields only. Rules, in short:
+
+- A new AU or group is one ``create`` whose ``after`` is the whole desired object (owners and
+  members bound at creation); its AU placements are a ``groupAdministrativeUnits`` add.
+- An existing object gets at most one ``update`` (only changed managed fields, camelCase names)
+  and one add/remove per relation; a group whose ``kind`` differs is not converted (a warning).
+- A removal follows ``desired.policy``: groups/AUs deleted (``before`` = the whole object) or
+  kept; Teams archived or kept. A Team whose group is deleted goes with it.
+- A reference missing from ``actual.users`` is never planned: one ``unresolvedUser`` warning per
+  reference. An unmanaged object colliding with a new one is a Conflict: no create, no dependants.
+
+Must: be deterministic and fast (set arithmetic; ~400k memberships in about a second).
+Must-not: normalise references (the loader and the provider store them normalised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from reconciler.diff_support import (
+    AU_FIELDS,
+    GROUP_FIELDS,
+    Collector,
+    au_document,
+    find_conflicts,
+    format_keys,
+    group_document,
+)
+from reconciler.fingerprint import fingerprint, managed_counts
+from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, Team
+from reconciler.plan import Action, Change, ChangeKind, Plan, change_id
+
+__all__ = ["diff"]
+
+
+def diff(desired: DesiredState, actual: ActualState) -> Plan:
+    """Compute the plan that makes ``actual`` match ``desired``."""
+    out = Collector(actual.users)
+    blocked_aus, blocked_groups = find_conflicts(desired, actual, out)
+    _diff_aus(desired, actual, blocked_aus, out)
+    _diff_groups(desired, actual, blocked_aus, blocked_groups, out)
+    _diff_teams(desired, actual, blocked_groups, out)
+    return Plan(
+        changes=tuple(out.changes),
+        warnings=tuple(out.finish_warnings()),
+        conflicts=tuple(out.conflicts),
+        actual_fingerprint=fingerprint(actual),
+        managed_counts=managed_counts(actual),
+    )
+
+
+def _field_changes(
+    fields: Iterable[tuple[str, str]], want: object, have: object
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for attr, name in fields:
+        w, h = getattr(want, attr), getattr(have, attr)
+        if attr == "description":
+            w, h = w or None, h or None  # Graph has no empty description
+        if w != h:
+            before[name], after[name] = h, w
+    return before, after
+
+
+def _relation(
+    out: Collector,
+    kind: ChangeKind,
+    key: str,
+    object_id: str | None,
+    want: frozenset[str],
+    have: frozenset[str],
+    *,
+    owners: bool = False,
+) -> None:
+    """Add/remove changes for one relation of an existing object."""
+    if want == have:
+        return
+    add = out.resolved(want - have, key)
+    remove = have - want
+    add_id = change_id("add", kind, key)
+    if add:
+        out.changes.append(Change("add", kind, key, object_id, members=tuple(sorted(add))))
+    if not remove:
+        return
+    deps: tuple[str, ...] = ()
+    if owners:
+        if not (have - remove) | add:
+            out.warn("lastOwner", f"group {key}: no desired owner can be resolved, so its current "
+                     f"owners ({format_keys(remove)}) are kept; a group must keep at least one owner",
+                     key=key)
+            return
+        deps = (add_id,) if add else ()
+    out.changes.append(Change("remove", kind, key, object_id, members=tuple(sorted(remove)), depends_on=deps))
+
+
+def _kept(out: Collector, what: str, setting: str, keys: list[str]) -> None:
+    if keys:
+        out.warn("kept", f"{len(keys)} {what} no longer desired kept as they are (policy {setting}=keep): "
+                 f"{format_keys(keys)}")
+
+
+def _diff_aus(desired: DesiredState, actual: ActualState, blocked: set[str], out: Collector) -> None:
+    have_all = actual.administrative_units
+    wanted = {au.key for au in desired.administrative_units}
+    for au in desired.administrative_units:
+        have = have_all.get(au.key)
+        if have is None:
+            if au.key not in blocked:
+                members = out.resolved(au.members, au.key)
+                new = AdministrativeUnit(au.key, au.display_name, au.description or None, members)
+                after = au_document(new)
+                out.changes.append(Change("create", "administrativeUnit", au.key, after=after))
+            continue
+        object_id = actual.ids.get(au.key)
+        before, after = _field_changes(AU_FIELDS, au, have)
+        if after:
+            out.changes.append(Change("update", "administrativeUnit", au.key, object_id, before, after))
+        _relation(out, "administrativeUnitMembers", au.key, object_id, au.members, have.members)
+    gone = sorted(k for k in have_all if k not in wanted)
+    if desired.policy.administrative_units == "keep":
+        _kept(out, "administrative units", "administrativeUnits", gone)
+        return
+    placed: dict[str, list[str]] = {k: [] for k in gone}
+    for g in actual.groups.values():
+        for au_key in g.administrative_units:
+            if au_key in placed:
+                placed[au_key].append(g.key)
+    for key in gone:
+        before = au_document(have_all[key])
+        before["groups"] = sorted(placed[key])
+        out.changes.append(Change("delete", "administrativeUnit", key, actual.ids.get(key), before=before))
+
+
+def _diff_groups(
+    desired: DesiredState, actual: ActualState, blocked_aus: set[str], blocked: set[str], out: Collector
+) -> None:
+    have_all = actual.groups
+    new_aus = {au.key for au in desired.administrative_units if au.key not in actual.administrative_units}
+    desired_aus = {au.key for au in desired.administrative_units}
+    for g in desired.groups:
+        have = have_all.get(g.key)
+        if have is None:
+            if g.key not in blocked:
+                _create_group(g, new_aus, blocked_aus, out)
+            continue
+        object_id = actual.ids.get(g.key)
+        if g.kind != have.kind:
+            out.warn("kindMismatch", f"group {g.key} is a {have.kind} group in Entra but desired as "
+                     f"{g.kind}; a group cannot be converted: delete it by hand (or give the desired "
+                     "group a new key) to have it recreated", key=g.key)
+        before, after = _field_changes(GROUP_FIELDS, g, have)
+        if "visibility" in after and "HiddenMembership" in (before["visibility"], after["visibility"]):
+            out.warn("visibilityImmutable", f"group {g.key}: visibility {before['visibility']} cannot be "
+                     f"changed to {after['visibility']} (HiddenMembership is set only at creation)",
+                     key=g.key)
+            del before["visibility"], after["visibility"]
+        if after:
+            out.changes.append(Change("update", "group", g.key, object_id, before, after))
+        _relation(out, "groupOwners", g.key, object_id, g.owners, have.owners, owners=True)
+        _relation(out, "groupMembers", g.key, object_id, g.members, have.members)
+        # placements: only in desired AUs (an AU being deleted takes them along; a kept one is left)
+        want = _placeable(g, blocked_aus, out)
+        have_placed = frozenset(a for a in have.administrative_units if a in desired_aus)
+        add = sorted(want - have_placed)
+        if add:
+            deps = tuple(change_id("create", "administrativeUnit", a) for a in add if a in new_aus)
+            out.changes.append(Change("add", "groupAdministrativeUnits", g.key, object_id,
+                                      members=tuple(add), depends_on=deps))
+        remove = sorted(have_placed - g.administrative_units)
+        if remove:
+            out.changes.append(Change("remove", "groupAdministrativeUnits", g.key, object_id,
+                                      members=tuple(remove)))
+    wanted = {g.key for g in desired.groups}
+    gone = sorted(k for k in have_all if k not in wanted)
+    if desired.policy.groups == "keep":
+        _kept(out, "groups", "groups", gone)
+        return
+    for key in gone:
+        before = group_document(have_all[key])
+        team = actual.teams.get(key)
+        if team is not None:
+            before["team"] = {"key": team.key, "archived": team.archived}
+        out.changes.append(Change("delete", "group", key, actual.ids.get(key), before=before))
+
+
+def _placeable(g: Group, blocked_aus: set[str], out: Collector) -> frozenset[str]:
+    skipped = sorted(g.administrative_units & blocked_aus)
+    if skipped:
+        out.warn("blockedByConflict", f"group {g.key} is not placed in {format_keys(skipped)}: "
+                 "not created because of a conflict", key=g.key)
+    return g.administrative_units - blocked_aus
+
+
+def _create_group(g: Group, new_aus: set[str], blocked_aus: set[str], out: Collector) -> None:
+    owners = out.resolved(g.owners, g.key)
+    members = out.resolved(g.members, g.key)
+    if g.owners and not owners:
+        out.warn("noOwner", f"group {g.key}: none of its owners can be resolved; it will be created "
+                 "without an owner (an app-only created group needs one, and a Team needs one)", key=g.key)
+    doc = group_document(Group(g.key, g.display_name, g.mail_nickname, g.kind, g.description or None,
+                               g.visibility, owners, members))
+    del doc["administrativeUnits"]
+    create_id = change_id("create", "group", g.key)
+    out.changes.append(Change("create", "group", g.key, after=doc))
+    place = sorted(_placeable(g, blocked_aus, out))
+    if place:
+        deps = (create_id, *(change_id("create", "administrativeUnit", a) for a in place if a in new_aus))
+        out.changes.append(Change("add", "groupAdministrativeUnits", g.key, members=tuple(place),
+                                  depends_on=deps))
+
+
+def _team_id(actual: ActualState, team: Team) -> str | None:
+    return actual.ids.get(team.key) or actual.ids.get(team.group)
+
+
+def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[str], out: Collector) -> None:
+    wanted_groups = {g.key for g in desired.groups}
+    for t in desired.teams:
+        have = actual.teams.get(t.group)
+        if have is not None:
+            if have.archived != t.archived:
+                action: Action = "archive" if t.archived else "unarchive"
+                out.changes.append(Change(action, "team", t.key, _team_id(actual, have),
+                                          before={"group": t.group, "archived": have.archived},
+                                          after={"group": t.group, "archived": t.archived}))
+            continue
+        if t.group in blocked:
+            out.warn("blockedByConflict", f"team {t.key} is not created: its group {t.group} is not "
+                     "created because of a conflict", key=t.key)
+            continue
+        deps: tuple[str, ...] = ()
+        if t.group not in actual.groups:
+            if t.group not in wanted_groups:
+                out.warn("teamWithoutGroup", f"team {t.key}: its group {t.group} is neither desired nor "
+                         "in Entra; the team is not created", key=t.key)
+                continue
+            deps = (change_id("create", "group", t.group),)
+        out.changes.append(Change("create", "team", t.key, after={"group": t.group, "template": t.template},
+                                  depends_on=deps))
+        if t.archived:
+            out.changes.append(Change("archive", "team", t.key, before={"group": t.group, "archived": False},
+                                      after={"group": t.group, "archived": True},
+                                      depends_on=(change_id("create", "team", t.key),)))
+    desired_by_group = {t.group for t in desired.teams}
+    kept: list[str] = []
+    for group_key in sorted(actual.teams):
+        if group_key in desired_by_group:
+            continue
+        have = actual.teams[group_key]
+        group_deleted = group_key not in wanted_groups and group_key in actual.groups
+        if group_deleted and desired.policy.groups == "delete":
+            continue  # deleted with its group (noted in the group's delete)
+        if desired.policy.teams == "keep":
+            kept.append(have.key)
+        elif not have.archived:
+            out.changes.append(Change("archive", "team", have.key, _team_id(actual, have),
+                                      before={"group": group_key, "archived": False},
+                                      after={"group": group_key, "archived": True}))
+    _kept(out, "Teams", "teams", kept)
