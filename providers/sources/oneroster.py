@@ -1,0 +1,409 @@
+"""OneRoster 1.1 / 1.2 CSV (a directory or a .zip) into the school model; also the core of the
+SDS v2 / v2.1 reader, whose files are a cut-down OneRoster.
+
+Rules (see ``tests/test_providers_sources_oneroster.py`` for one test each):
+
+* ``manifest.csv`` is required; ``file.<name>`` is ``bulk``, ``delta`` or ``absent`` (a file the
+  manifest does not mention is read if present). Delta sets are refused: the model is the whole
+  school, so it needs a bulk export. ``orgs``, ``users``, ``classes`` and ``enrollments`` are required.
+* Rows with ``status`` = ``tobedeleted`` are treated as absent (removal by omission); references to
+  them are dropped quietly. Unknown, ``metadata.*`` and ``ext_*`` columns are ignored.
+* Only orgs of type ``school`` become schools; a class of another org (a district, a college) is
+  skipped with a warning.
+* Roles (any case): student/learner -> learner; teacher, administrator, aide, proctor (and the 1.2
+  administrator kinds) -> staff; guardian/parent/relative -> ignored, never class members. A role
+  nobody knows is an error. 1.2 ``roles.csv`` gives a person's roles per org; without it the
+  users' own ``role`` and ``orgSourcedIds`` columns are used. ``userProfiles.csv`` is never read
+  (it can hold credentials).
+* ``classType`` = ``homeroom`` classes become mentor groups (their teachers are the mentors).
+* A learner's year group comes from ``grades`` when it names one grade.
+* The academic year comes from the latest ``schoolYear`` session (its dates, else its
+  ``schoolYear``), else from the academic-year option.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.errors import SourceError
+from reconciler.school import Class, MentorGroup, Person, Role, School, SchoolData
+
+from .common import (
+    ModelBuilder,
+    SourceOptions,
+    academic_year_from_dates,
+    academic_year_from_school_year,
+    display_name,
+    grade_year_group,
+    make_ref,
+    parse_date,
+    resolve_academic_year,
+    role_of,
+)
+from .csvutil import CsvFolder, Row, Table, open_folder, split_multi
+
+__all__ = ["read_oneroster", "read_roster_folder"]
+
+log = logging.getLogger(__name__)
+
+REQUIRED_FILES = ("orgs", "users", "classes", "enrollments")
+_REF_COLUMNS = {"default": "username", "username": "username", "upn": "username", "email": "email"}
+
+
+def read_oneroster(path: Path, options: SourceOptions) -> SchoolData:
+    """Read a OneRoster 1.1 or 1.2 CSV set. Must raise :class:`SourceError` (file, line, column)
+    for anything it cannot turn into a whole, consistent school."""
+    folder = open_folder(path)
+    if not folder.has("manifest.csv"):
+        raise SourceError("manifest.csv is missing: a OneRoster CSV set must have one", file=str(path))
+    modes = _manifest(folder.read("manifest.csv"))
+    return read_roster_folder(folder, options, modes=modes, system="oneroster")
+
+
+def _manifest(table: Table) -> dict[str, str]:
+    name_col = table.col("propertyName")
+    value_col = table.col("value")
+    props = {table.get(r, name_col).casefold(): (table.get(r, value_col), r) for r in table}
+    modes: dict[str, str] = {}
+    for prop, (value, row) in props.items():
+        if not prop.startswith("file."):
+            continue
+        mode = value.casefold() or "absent"
+        if mode not in ("bulk", "delta", "absent"):
+            raise table.error(row, "value", f"{prop} is {value!r}; expected bulk, delta or absent")
+        if mode == "delta":
+            raise table.error(
+                row, "value", f"{prop} is a delta file; export a bulk set (the whole school is needed)"
+            )
+        modes[prop[5:]] = mode
+    version = props.get("oneroster.version", ("1.1", None))[0]
+    log.debug("OneRoster manifest: version %s, files %s", version, modes)
+    return modes
+
+
+@dataclass
+class _Roles:
+    """One user's role assignments: (role, org id, grade)."""
+
+    entries: list[tuple[Role, str, str]] = field(default_factory=list)
+    ignored: bool = False
+
+
+class _Reader:
+    def __init__(self, folder: CsvFolder, options: SourceOptions, modes: dict[str, str] | None, system: str):
+        self.folder = folder
+        self.options = options
+        self.modes = modes
+        self.out = ModelBuilder(system, options)
+        self.deleted: set[str] = set()  # sourcedIds of tobedeleted rows, in any file
+        self.org_types: dict[str, str] = {}
+        self.school_of: dict[str, str] = {}  # org id -> its school (itself or an ancestor)
+
+    def table(self, name: str, *, required: bool) -> Table | None:
+        file = f"{name}.csv"
+        mode = self.modes.get(name.casefold()) if self.modes is not None else None
+        if mode == "absent":
+            if required:
+                raise SourceError(f"manifest.csv declares file.{name} absent, but it is required", file=file)
+            return None
+        if not self.folder.has(file):
+            if required or mode == "bulk":
+                why = "manifest.csv declares it bulk" if mode == "bulk" else "it is required"
+                raise SourceError(f"{file} is missing but {why}", file=self.folder.display(file))
+            return None
+        return self.folder.read(file)
+
+    def live(self, table: Table, id_col: str | None) -> list[tuple[str, Row]]:
+        """Rows not marked ``tobedeleted`` as (id, row); duplicate ids are an error."""
+        status = table.opt("status")
+        seen: dict[str, int] = {}
+        rows: list[tuple[str, Row]] = []
+        for row in table:
+            rid = table.need(row, id_col, "sourcedId") if id_col else ""
+            if id_col:
+                if rid in seen:
+                    raise table.error(row, "sourcedId", f"sourcedId {rid!r} also on line {seen[rid]}")
+                seen[rid] = row.line
+            if table.get(row, status).casefold() == "tobedeleted":
+                self.deleted.add(rid)
+                continue
+            rows.append((rid, row))
+        return rows
+
+    # -- files -----------------------------------------------------------------------------
+
+    def orgs(self) -> None:
+        t = self.table("orgs", required=True)
+        assert t is not None
+        idc, namec, typec = t.col("sourcedId"), t.col("name"), t.col("type")
+        parentc = t.opt("parentSourcedId")
+        parents: dict[str, str] = {}
+        for oid, row in self.live(t, idc):
+            kind = t.need(row, typec, "type").casefold()
+            self.org_types[oid] = kind
+            parents[oid] = t.get(row, parentc)
+            if kind == "school":
+                self.out.schools[oid] = School(id=oid, name=t.need(row, namec, "name"))
+        for oid in parents:  # an org inside a school (a department) counts as that school
+            seen, cur = set(), oid
+            while cur and cur not in self.out.schools and cur not in seen:
+                seen.add(cur)
+                cur = parents.get(cur, "")
+            if cur in self.out.schools:
+                self.school_of[oid] = cur
+
+    def academic_year(self) -> str | None:
+        t = self.table("academicSessions", required=False)
+        if t is None:
+            return None
+        idc, typec = t.col("sourcedId"), t.col("type")
+        startc, endc = t.opt("startDate"), t.opt("endDate")
+        yearc = t.opt("schoolYear")
+        found: list[tuple[str, str]] = []
+        for _, row in self.live(t, idc):
+            if t.get(row, typec).casefold() != "schoolyear":
+                continue
+            start, end = parse_date(t.get(row, startc)), parse_date(t.get(row, endc))
+            year = t.get(row, yearc)
+            if start and end:
+                found.append((start.isoformat(), academic_year_from_dates(start, end)))
+            elif year.isdigit():
+                found.append((year, academic_year_from_school_year(int(year))))
+        return max(found)[1] if found else None
+
+    def roles(self, users: Table, rows: list[tuple[str, Row]]) -> dict[str, _Roles]:
+        out: dict[str, _Roles] = defaultdict(_Roles)
+        known = {uid for uid, _ in rows}
+        rt = self.table("roles", required=False)
+        if rt is not None:
+            userc, rolec, orgc = rt.col("userSourcedId"), rt.col("role"), rt.col("orgSourcedId")
+            gradec = rt.opt("grade", "grades")
+            idc = rt.opt("sourcedId")
+            for _, row in self.live(rt, idc):
+                uid = rt.need(row, userc, "userSourcedId")
+                if uid not in known:
+                    if uid in self.deleted:
+                        continue
+                    raise rt.error(row, "userSourcedId", f"unknown user {uid!r} (not in users.csv)")
+                self._assign(
+                    out[uid], rt, row, rt.need(row, rolec, "role"), rt.get(row, orgc), rt.get(row, gradec)
+                )
+            return out
+        rolec = users.col("role")
+        orgc = users.col("orgSourcedIds", "orgSourcedId")
+        gradec = users.opt("grades", "grade")
+        for uid, row in rows:
+            for org in split_multi(users.get(row, orgc)) or ("",):
+                self._assign(
+                    out[uid], users, row, users.need(row, rolec, "role"), org, users.get(row, gradec)
+                )
+        return out
+
+    def _assign(self, roles: _Roles, t: Table, row: Row, value: str, org: str, grade: str) -> None:
+        kind = role_of(value)
+        if kind is None:
+            raise t.error(row, "role", f"unknown role {value!r}")
+        if kind == "ignored":
+            roles.ignored = True
+            return
+        if org and org not in self.org_types and org not in self.deleted:
+            raise t.error(row, "orgSourcedId", f"unknown org {org!r} (not in orgs.csv)")
+        roles.entries.append((kind, org, grade))
+
+    def run(self) -> SchoolData:
+        self.orgs()
+        year = self.academic_year()
+        courses = self.courses()
+        users = self.table("users", required=True)
+        assert users is not None
+        user_rows = self.live(users, users.col("sourcedId"))
+        roles = self.roles(users, user_rows)
+        classes = self.classes(courses)
+        members = self.enrollments(classes, {uid for uid, _ in user_rows}, roles)
+        self.people(users, user_rows, roles, classes, members)
+        self.groups(classes, members)
+        ay = resolve_academic_year(year, self.options, self.folder.label)
+        names = [s.name for s in self.out.schools.values()]
+        return self.out.finish(ay, names[0] if len(names) == 1 else "", self.folder.label)
+
+    def courses(self) -> dict[str, str]:
+        t = self.table("courses", required=False)
+        if t is None:
+            return {}
+        idc, titlec = t.col("sourcedId"), t.opt("title")
+        subc = t.opt("subjects", "subject")
+        return {cid: t.get(row, subc) or t.get(row, titlec) for cid, row in self.live(t, idc)}
+
+    def classes(self, courses: dict[str, str]) -> dict[str, dict[str, str]]:
+        t = self.table("classes", required=True)
+        assert t is not None
+        idc, titlec = t.col("sourcedId"), t.col("title")
+        orgc = t.col("schoolSourcedId", "orgSourcedId")
+        typec, codec = t.opt("classType"), t.opt("classCode")
+        subc, gradec = t.opt("subjects"), t.opt("grades", "grade")
+        coursec = t.opt("courseSourcedId")
+        out: dict[str, dict[str, str]] = {}
+        for cid, row in self.live(t, idc):
+            org = t.need(row, orgc, "schoolSourcedId")
+            if org not in self.org_types:
+                if org in self.deleted:
+                    self.deleted.add(cid)
+                    continue
+                raise t.error(row, "schoolSourcedId", f"class {cid!r} names unknown org {org!r}")
+            if org not in self.school_of:
+                log.warning(
+                    "%s line %d: class %s skipped: org %s is a %s, not a school",
+                    t.file,
+                    row.line,
+                    cid,
+                    org,
+                    self.org_types[org],
+                )
+                self.deleted.add(cid)
+                continue
+            grades = split_multi(t.get(row, gradec))
+            out[cid] = {
+                "school": self.school_of[org],
+                "name": t.need(row, titlec, "title"),
+                "type": t.get(row, typec).casefold(),
+                "code": t.get(row, codec),
+                "subject": t.get(row, subc) or courses.get(t.get(row, coursec), ""),
+                "grade": grades[0] if len(grades) == 1 else "",
+            }
+        return out
+
+    def enrollments(
+        self, classes: dict[str, dict[str, str]], users: set[str], roles: dict[str, _Roles]
+    ) -> list[tuple[str, str, Role]]:
+        t = self.table("enrollments", required=True)
+        assert t is not None
+        idc = t.col("sourcedId") if self.modes is not None else t.opt("sourcedId")
+        classc, userc, rolec = t.col("classSourcedId"), t.col("userSourcedId"), t.col("role")
+        out: list[tuple[str, str, Role]] = []
+        for _, row in self.live(t, idc):
+            cid = t.need(row, classc, "classSourcedId")
+            uid = t.need(row, userc, "userSourcedId")
+            value = t.need(row, rolec, "role")
+            kind = role_of(value)
+            if kind is None:
+                raise t.error(row, "role", f"unknown role {value!r}")
+            if cid not in classes:
+                if cid in self.deleted:
+                    continue
+                raise t.error(row, "classSourcedId", f"enrollment names unknown class {cid!r}")
+            if uid not in users:
+                if uid in self.deleted:
+                    continue
+                raise t.error(row, "userSourcedId", f"enrollment names unknown user {uid!r}")
+            if kind == "ignored" or (roles[uid].ignored and not roles[uid].entries):
+                log.debug("%s line %d: %s is not a learner or staff; not enrolled", t.file, row.line, uid)
+                continue
+            out.append((cid, uid, kind))
+        return out
+
+    def people(
+        self,
+        users: Table,
+        rows: list[tuple[str, Row]],
+        roles: dict[str, _Roles],
+        classes: dict[str, dict[str, str]],
+        members: list[tuple[str, str, Role]],
+    ) -> None:
+        column = _REF_COLUMNS.get(self.options.ref_field)
+        if column is None:
+            raise SourceError(
+                f"ref_field {self.options.ref_field!r} is not supported for this source; "
+                f"use one of {sorted(_REF_COLUMNS)}",
+                file=users.file,
+            )
+        refc = users.col(column)
+        givenc, familyc = users.opt("givenName"), users.opt("familyName")
+        emailc = users.opt("email")
+        enrolled: dict[str, set[str]] = defaultdict(set)
+        for cid, uid, _ in members:
+            enrolled[uid].add(classes[cid]["school"])
+        for uid, row in rows:
+            entries = roles[uid].entries if uid in roles else []
+            if not entries:
+                continue  # guardians and people without a role
+            role: Role = "staff" if any(r == "staff" for r, _, _ in entries) else "learner"
+            schools = sorted(
+                {self.school_of[o] for _, o, _ in entries if o in self.school_of} or enrolled[uid]
+            )
+            if not schools:
+                log.warning("%s line %d: person %s skipped: in no school", users.file, row.line, uid)
+                self.out.skipped.add(uid)
+                continue
+            ref = make_ref(
+                users.get(row, refc),
+                field=column,
+                options=self.options,
+                file=users.file,
+                line=row.line,
+                column=column,
+            )
+            if ref is None:
+                self.out.skip_or_fail(uid, users.file, row.line, column)
+                continue
+            year_group = None
+            grades = sorted({g for r, _, cell in entries if r == "learner" for g in split_multi(cell)})
+            if role == "learner" and len(grades) == 1:
+                year_group = self.out.add_year_group(grade_year_group(schools[0], grades[0]))
+            given, family = users.get(row, givenc), users.get(row, familyc)
+            self.out.add_person(
+                Person(
+                    id=uid,
+                    ref=ref,
+                    role=role,
+                    school_ids=tuple(schools),
+                    given_name=given,
+                    family_name=family,
+                    display_name=display_name(given, family),
+                    year_group=year_group,
+                    email=users.get(row, emailc) or None,
+                ),
+                f"{users.file}, line {row.line}",
+            )
+
+    def groups(self, classes: dict[str, dict[str, str]], members: list[tuple[str, str, Role]]) -> None:
+        teachers: dict[str, list[str]] = defaultdict(list)
+        learners: dict[str, list[str]] = defaultdict(list)
+        for cid, uid, kind in members:
+            if uid in self.out.people:
+                (teachers if kind == "staff" else learners)[cid].append(uid)
+        for cid, c in classes.items():
+            yg = grade_year_group(c["school"], c["grade"]).id if c["grade"] else None
+            if yg and yg not in self.out.year_groups:
+                self.out.add_year_group(grade_year_group(c["school"], c["grade"]))
+            t, learn = tuple(teachers[cid]), tuple(learners[cid])
+            if c["type"] == "homeroom":
+                self.out.mentor_groups[cid] = MentorGroup(
+                    id=cid,
+                    school_id=c["school"],
+                    name=c["name"],
+                    mentor_ids=t,
+                    learner_ids=learn,
+                    year_group=yg,
+                )
+            else:
+                self.out.classes[cid] = Class(
+                    id=cid,
+                    school_id=c["school"],
+                    name=c["name"],
+                    code=c["code"],
+                    subject=c["subject"],
+                    teacher_ids=t,
+                    learner_ids=learn,
+                    year_group=yg,
+                )
+
+
+def read_roster_folder(
+    folder: CsvFolder, options: SourceOptions, *, modes: dict[str, str] | None, system: str
+) -> SchoolData:
+    """Read OneRoster-shaped files from an opened folder. ``modes`` is the manifest's
+    ``file.*`` map (``None`` for SDS v2.x, which has no manifest)."""
+    return _Reader(folder, options, modes, system).run()
