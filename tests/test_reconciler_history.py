@@ -1,0 +1,190 @@
+"""The SQLite run history."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from reconciler.apply import apply
+from reconciler.apply_result import ApplyResult, ChangeResult
+from reconciler.clock import VirtualClock
+from reconciler.history import SCHEMA_VERSION, History, HistoryError, redact, run_status_for
+from reconciler.plan import Change, Plan, Warning
+from tests.fakes import FakeDirectory, fake_id
+
+AMY = "amy.learner@oak.example"
+TEA = "t.teacher@oak.example"
+G1 = "class:SCH1:2026-27:7A-Ma1"
+G2 = "class:SCH1:2026-27:7B-En1"
+SECRET = "s3cr3t-Value~xyz"
+
+
+def _plan() -> Plan:
+    return Plan(
+        changes=(
+            Change("create", "group", G1, after={"displayName": "7A Maths", "mailNickname": "7a-ma1",
+                                                 "owners": [TEA], "members": [AMY, "ghost@oak.example"]}),
+            Change("create", "group", G2, after={"displayName": "7B English", "mailNickname": "7b-en1",
+                                                 "owners": [TEA], "members": []}),
+            Change("add", "groupMembers", G2, members=(AMY,), depends_on=(f"create:group:{G2}",)),
+        ),
+        warnings=(Warning("unresolvedUser", "ghost@oak.example is not in Entra", key=G1,
+                          ref="ghost@oak.example"),),
+        actual_fingerprint="abc",
+    )
+
+
+def _apply(plan: Plan) -> ApplyResult:
+    d = FakeDirectory([AMY, TEA])
+    d.fail_on("create_group", G2)
+    return apply(plan, d, d.read(), max_workers=1)
+
+
+def test_round_trip_of_a_run(tmp_path: Path) -> None:
+    clock = VirtualClock(start=1_800_000_000.0)
+    h = History(tmp_path / "state" / "history.sqlite", clock)
+    plan = _plan()
+    run_id = h.start_run("sync", {"tenantId": "t-1", "clientSecret": SECRET, "sync": {"teams": True}})
+    clock.advance(12.5)
+    h.record_plan(run_id, plan)
+    clock.advance(30)
+    result = _apply(plan)
+    h.record_results(run_id, result)
+    clock.advance(0.5)
+    h.finish_run(run_id, run_status_for(result))
+
+    (summary,) = h.list_runs()
+    assert summary.run_id == run_id and summary.kind == "sync"
+    assert summary.status == "partial"
+    assert summary.duration == pytest.approx(43.0)
+    assert summary.counts == {"done": 0, "partial": 1, "failed": 1, "skipped": 1, "deferred": 0}
+    assert summary.change_count == 3
+
+    run = h.get_run(run_id)
+    assert run.config == {"tenantId": "t-1", "clientSecret": "[redacted]", "sync": {"teams": True}}
+    assert [rc.change for rc in run.changes] == list(plan.changes)
+    assert tuple(rc.result for rc in run.changes) == result.results
+    assert run.plan_summary == plan.summary()
+    assert run.plan_checksum == plan.checksum()
+    assert run.warnings == ({"code": "unresolvedUser", "message": "ghost@oak.example is not in Entra",
+                             "key": G1, "ref": "ghost@oak.example"},)
+    assert run.durations() == {"plan": 12.5, "apply": 30.0, "total": 43.0}
+    h.close()
+    assert SECRET.encode() not in b"".join(p.read_bytes() for p in (tmp_path / "state").iterdir())
+
+
+def test_changes_for_object_across_runs(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    with History(tmp_path / "h.db", clock) as h:
+        first = h.start_run("apply")
+        h.record_plan(first, _plan())
+        h.record_results(first, _apply(_plan()))
+        h.finish_run(first, "partial")
+        clock.advance(3600)
+        second = h.start_run("plan")
+        h.record_plan(second, Plan(changes=(Change("add", "groupMembers", G1, members=("x@oak.example",)),)))
+        h.finish_run(second, "succeeded")
+
+        found = h.changes_for_object(G1)
+        assert [(c.run_id, c.action, c.kind, c.status) for c in found] == [
+            (first, "create", "group", "partial"), (second, "add", "groupMembers", None)]
+        assert found[0].message == "created; 1 of 3 owners/members could not be added"
+        assert found[1].members == ("x@oak.example",)
+        assert found[1].run_started_at - found[0].run_started_at == 3600
+        assert [c.run_id for c in h.changes_for_object(G1, applied_only=True)] == [first]
+        assert h.changes_for_object("class:nothing") == []
+        assert [r.run_id for r in h.list_runs()] == [second, first]
+        assert [r.run_id for r in h.list_runs(limit=1)] == [second]
+
+
+def test_results_without_a_recorded_plan_are_kept(tmp_path: Path) -> None:
+    with History(tmp_path / "h.db", VirtualClock()) as h:
+        run_id = h.start_run("apply")
+        done = ChangeResult("create:group:k", "create", "group", "k", "done", object_id="id1")
+        result = ApplyResult((done,))
+        h.record_results(run_id, result)
+        (rc,) = h.get_run(run_id).changes
+        assert rc.result == result.results[0]
+        assert rc.change == Change("create", "group", "k")
+
+
+def test_unfinished_run_and_errors(tmp_path: Path) -> None:
+    with History(tmp_path / "h.db", VirtualClock()) as h:
+        run_id = h.start_run("sync")
+        assert h.list_runs()[0].status == "running"
+        assert h.list_runs()[0].duration is None
+        assert h.get_run(run_id).durations() == {}
+        h.finish_run(run_id, "failed", error="directory: Graph answered 503 three times")
+        assert h.get_run(run_id).summary.error == "directory: Graph answered 503 three times"
+        with pytest.raises(ValueError, match="cannot finish"):
+            h.finish_run(run_id, "running")
+        with pytest.raises(HistoryError, match="no run 99"):
+            h.get_run(99)
+        with pytest.raises(HistoryError, match="no run 99"):
+            h.record_plan(99, Plan())
+
+
+def test_schema_version_wal_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    with History(path, VirtualClock()) as h:
+        assert h.schema_version() == SCHEMA_VERSION
+        h.start_run("sync")
+    with History(path, VirtualClock()) as again:  # reopening migrates nothing and keeps the runs
+        assert len(again.list_runs()) == 1
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    db.close()
+
+
+def test_old_database_is_migrated_and_newer_refused(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    db = sqlite3.connect(old)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (0)")
+    db.commit()
+    db.close()
+    with History(old, VirtualClock()) as h:
+        assert h.schema_version() == SCHEMA_VERSION
+        assert h.list_runs() == []
+
+    newer = tmp_path / "newer.db"
+    db = sqlite3.connect(newer)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION + 1,))
+    db.commit()
+    db.close()
+    with pytest.raises(HistoryError, match="newer entra-sync"):
+        History(newer, VirtualClock())
+
+
+def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not a database, just some text " * 100)
+    with pytest.raises(HistoryError, match=r"bad\.db: cannot open the database"):
+        History(bad, VirtualClock())
+
+
+def test_prune_keeps_the_newest(tmp_path: Path) -> None:
+    with History(":memory:", VirtualClock()) as h:
+        ids = [h.start_run("sync") for _ in range(5)]
+        h.record_plan(ids[0], _plan())
+        assert h.prune(keep=2) == 3
+        assert [r.run_id for r in h.list_runs()] == ids[:2:-1]
+        assert h.changes_for_object(G1) == []  # the pruned run's changes went with it
+
+
+def test_redact_and_run_status() -> None:
+    assert redact({"client_secret": "x", "accessToken": "y", "password": "", "nested": [{"privateKey": "z"}],
+                   "clientId": "c"}) == {
+        "client_secret": "[redacted]", "accessToken": "[redacted]", "password": "",
+        "nested": [{"privateKey": "[redacted]"}], "clientId": "c"}
+    done = ChangeResult("a", "create", "group", "k", "done")
+    failed = ChangeResult("b", "create", "group", "k2", "failed")
+    deferred = ChangeResult("c", "create", "team", "t", "deferred")
+    assert run_status_for(ApplyResult((done, deferred))) == "succeeded"
+    assert run_status_for(ApplyResult((done, failed))) == "partial"
+    assert run_status_for(ApplyResult((failed,))) == "failed"
+    assert fake_id("x") != fake_id("y")
