@@ -1,0 +1,173 @@
+"""``EntraDirectory``: the :class:`reconciler.ports.Directory` over Microsoft Graph.
+
+It composes :mod:`providers.entra.read` and :mod:`providers.entra.write` and enforces the
+ownership rule: it changes or deletes only objects its last :meth:`EntraDirectory.read` returned
+as managed (carrying our marker) or that it created itself in this run. Any other id raises
+:class:`NotManagedError` before a request is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from providers.entra.client import GraphClient
+from providers.entra.marker import marker_name
+from providers.entra.read import ManagedIds, read_actual
+from providers.entra.write import EntraWriter, WritePolicy
+from reconciler.clock import Clock
+from reconciler.errors import DirectoryError
+from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, TeamTemplate, UserMatch
+from reconciler.ports import CreateResult, ItemFailure, Progress, TeamOutcome
+
+__all__ = ["EntraDirectory", "NotManagedError"]
+
+log = logging.getLogger(__name__)
+
+_Kind = Literal["administrativeUnit", "group", "team"]
+
+
+class NotManagedError(DirectoryError):
+    """A change was asked for an object this directory does not manage (the ownership rule)."""
+
+    def __init__(self, kind: str, object_id: str, action: str) -> None:
+        self.kind = kind
+        self.object_id = object_id
+        self.action = action
+        super().__init__(
+            f"refusing to {action} {kind} {object_id}: it does not carry this app's ownership marker "
+            "(or was not read in this run); objects without the marker are never changed. To take it "
+            "over, adopt it explicitly"
+        )
+
+
+class EntraDirectory:
+    """Reads and writes a tenant through ``client``.
+
+    ``marker`` is the full marker property name (:func:`providers.entra.marker.marker_name`); use
+    :meth:`for_app` to build it from the sync app's client id. ``user_match`` names users when
+    :meth:`read` gets no desired state. ``clock`` drives lag and Team retries (defaults to the
+    client's clock); ``graph_base`` is the root used in ``@odata.bind`` URLs (defaults to the
+    client's base URL, so national clouds and the emulator just work).
+    """
+
+    def __init__(
+        self,
+        client: GraphClient,
+        marker: str,
+        *,
+        user_match: UserMatch = "userPrincipalName",
+        clock: Clock | None = None,
+        graph_base: str | None = None,
+        policy: WritePolicy | None = None,
+    ) -> None:
+        self.client = client
+        self.marker = marker
+        self.user_match: UserMatch = user_match
+        base = graph_base or str(client.http.base_url)
+        self.writer = EntraWriter(client, marker, clock=clock or client.clock, graph_base=base, policy=policy)
+        self._managed = ManagedIds()
+        self._created: dict[str, _Kind] = {}
+
+    @classmethod
+    def for_app(cls, client: GraphClient, app_id: str, **kwargs: Any) -> EntraDirectory:
+        """The directory whose marker is registered on the sync app ``app_id`` (its client id)."""
+        return cls(client, marker_name(app_id), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"EntraDirectory(client={self.client!r}, marker={self.marker!r})"
+
+    # -- ownership rule --------------------------------------------------------------------------
+
+    def is_managed(self, kind: _Kind, object_id: str) -> bool:
+        if self._created.get(object_id) == kind:
+            return True
+        if kind == "administrativeUnit":
+            return object_id in self._managed.administrative_units
+        # a team's id is its group's id
+        created_group = kind == "team" and self._created.get(object_id) == "group"
+        return object_id in self._managed.groups or created_group
+
+    def _guard(self, kind: _Kind, object_id: str, action: str) -> None:
+        if not self.is_managed(kind, object_id):
+            raise NotManagedError(kind, object_id, action)
+
+    # -- read ------------------------------------------------------------------------------------
+
+    def read(self, desired: DesiredState | None = None, progress: Progress | None = None) -> ActualState:
+        match = desired.user_match if desired is not None else self.user_match
+        state, managed = read_actual(self.client, self.marker, user_match=match, desired=desired,
+                                     progress=progress)
+        self._managed = managed
+        return state
+
+    # -- administrative units --------------------------------------------------------------------
+
+    def create_administrative_unit(self, au: AdministrativeUnit, member_ids: Sequence[str]) -> CreateResult:
+        result = self.writer.create_administrative_unit(au, member_ids)
+        self._created[result.object_id] = "administrativeUnit"
+        return result
+
+    def update_administrative_unit(self, object_id: str, fields: Mapping[str, Any]) -> None:
+        self._guard("administrativeUnit", object_id, "update")
+        self.writer.update_administrative_unit(object_id, fields)
+
+    def delete_administrative_unit(self, object_id: str) -> None:
+        self._guard("administrativeUnit", object_id, "delete")
+        self.writer.delete_administrative_unit(object_id)
+
+    def add_administrative_unit_members(self, au_id: str, member_ids: Sequence[str]) -> Sequence[ItemFailure]:
+        self._guard("administrativeUnit", au_id, "add members to")
+        return self.writer.add_administrative_unit_members(au_id, member_ids)
+
+    def remove_administrative_unit_members(
+        self, au_id: str, member_ids: Sequence[str]
+    ) -> Sequence[ItemFailure]:
+        self._guard("administrativeUnit", au_id, "remove members from")
+        return self.writer.remove_administrative_unit_members(au_id, member_ids)
+
+    # -- groups ----------------------------------------------------------------------------------
+
+    def create_group(self, group: Group, owner_ids: Sequence[str], member_ids: Sequence[str]) -> CreateResult:
+        result = self.writer.create_group(group, owner_ids, member_ids)
+        self._created[result.object_id] = "group"
+        return result
+
+    def update_group(self, object_id: str, fields: Mapping[str, Any]) -> None:
+        self._guard("group", object_id, "update")
+        self.writer.update_group(object_id, fields)
+
+    def delete_group(self, object_id: str) -> None:
+        self._guard("group", object_id, "delete")
+        self.writer.delete_group(object_id)
+
+    def add_group_members(self, group_id: str, member_ids: Sequence[str]) -> Sequence[ItemFailure]:
+        self._guard("group", group_id, "add members to")
+        return self.writer.add_group_members(group_id, member_ids)
+
+    def remove_group_members(self, group_id: str, member_ids: Sequence[str]) -> Sequence[ItemFailure]:
+        self._guard("group", group_id, "remove members from")
+        return self.writer.remove_group_members(group_id, member_ids)
+
+    def add_group_owners(self, group_id: str, owner_ids: Sequence[str]) -> Sequence[ItemFailure]:
+        self._guard("group", group_id, "add owners to")
+        return self.writer.add_group_owners(group_id, owner_ids)
+
+    def remove_group_owners(self, group_id: str, owner_ids: Sequence[str]) -> Sequence[ItemFailure]:
+        self._guard("group", group_id, "remove owners from")
+        return self.writer.remove_group_owners(group_id, owner_ids)
+
+    # -- teams -----------------------------------------------------------------------------------
+
+    def create_team(self, group_id: str, template: TeamTemplate) -> TeamOutcome:
+        self._guard("group", group_id, "create a Team from")
+        return self.writer.create_team(group_id, template)
+
+    def archive_team(self, team_id: str) -> None:
+        self._guard("team", team_id, "archive")
+        self.writer.archive_team(team_id)
+
+    def unarchive_team(self, team_id: str) -> None:
+        self._guard("team", team_id, "unarchive")
+        self.writer.unarchive_team(team_id)

@@ -1,0 +1,317 @@
+"""Read the actual state of a tenant: the users index and every managed AU, group and Team.
+
+Only objects that carry our marker are *managed*; every other object is never touched. Unmanaged
+groups and AUs whose mailNickname (case-insensitive) or displayName equals a desired object's are
+returned as :class:`~reconciler.model.UnmanagedObject` so the plan can report the collision.
+
+Reads are paged (``$top=999``, ``$select``), never ``$expand=members`` (capped at 20). The first
+page of members/owners of many objects is fetched through ``$batch``; longer lists continue with
+their nextLinks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from providers.entra.client import BatchRequest, GraphClient
+from providers.entra.errors import BadRequestError, NotFoundError
+from reconciler.errors import DirectoryError
+from reconciler.model import (
+    ActualState,
+    AdministrativeUnit,
+    DesiredState,
+    Group,
+    Team,
+    UnmanagedObject,
+    UserMatch,
+    normalise_ref,
+)
+from reconciler.ports import Progress
+
+__all__ = ["GROUP_SELECT", "ManagedIds", "read_actual"]
+
+log = logging.getLogger(__name__)
+
+PAGE = "999"
+GROUP_SELECT = (
+    "id,displayName,description,mailNickname,groupTypes,securityEnabled,mailEnabled,visibility,"
+    "resourceProvisioningOptions,createdDateTime"
+)
+AU_SELECT = "id,displayName,description"
+_USER_TYPE = "#microsoft.graph.user"
+_GROUP_TYPE = "#microsoft.graph.group"
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedIds:
+    """The object ids a read found managed (what the write layer may change)."""
+
+    administrative_units: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class _Users:
+    by_ref: dict[str, str] = field(default_factory=dict)
+    ref_by_id: dict[str, str] = field(default_factory=dict)
+    all_ids: set[str] = field(default_factory=set)
+
+
+def _noop(stage: str, done: int, total: int | None = None) -> None:
+    return None
+
+
+def _read_users(client: GraphClient, match: UserMatch, progress: Progress) -> _Users:
+    users = _Users()
+    seen: dict[str, list[str]] = {}
+    params = {"$select": f"id,{match}", "$top": PAGE}
+    for page in client.iter_pages("/users", params=params):
+        for u in page:
+            uid = str(u["id"])
+            users.all_ids.add(uid)
+            value = u.get(match)
+            if isinstance(value, str) and value.strip():
+                seen.setdefault(normalise_ref(value), []).append(uid)
+        progress("users", len(users.all_ids), None)
+    for ref, ids in seen.items():
+        if len(ids) > 1:
+            # two users share the match attribute: naming either would be a guess
+            log.warning("%d users share %s %r; none of them is matched by it", len(ids), match, ref)
+            continue
+        users.by_ref[ref] = ids[0]
+        users.ref_by_id[ids[0]] = ref
+    return users
+
+
+def _list(client: GraphClient, path: str, select: str, marker: str) -> list[dict[str, Any]]:
+    try:
+        return client.get_all(path, params={"$select": f"{select},{marker}", "$top": PAGE})
+    except BadRequestError as exc:
+        if exc.message and marker.lower() in exc.message.lower():
+            raise DirectoryError(
+                f"the ownership marker {marker} is not registered on the sync app (Graph refused to "
+                f"select it on {path}); run `entra-sync setup` first"
+            ) from exc
+        raise
+
+
+def _marker_value(obj: Mapping[str, Any], marker: str) -> str | None:
+    value = obj.get(marker)
+    return value if isinstance(value, str) and value else None
+
+
+def _page_items(body: Any) -> tuple[list[dict[str, Any]], str | None]:
+    if not isinstance(body, Mapping):
+        return [], None
+    items = body.get("value")
+    link = body.get("@odata.nextLink")
+    return (list(items) if isinstance(items, list) else []), (link if isinstance(link, str) else None)
+
+
+def _read_relations(
+    client: GraphClient, paths: Sequence[str], progress: Progress, stage: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Every item of each relation list: first pages through ``$batch``, the rest by nextLink."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not paths:
+        return out
+    requests = [BatchRequest("GET", f"{p}?$select=id&$top={PAGE}") for p in paths]
+    results = client.batch(requests)
+    for n, (path, result) in enumerate(zip(paths, results, strict=True), start=1):
+        if result.error is not None:
+            # the item failed inside the batch (after the client's own retries): read it directly,
+            # which retries transient failures and raises a typed error for lasting ones
+            log.info("batched read of %s failed (%s); reading it directly", path, result.status)
+            out[path] = client.get_all(path, params={"$select": "id", "$top": PAGE})
+        else:
+            items, link = _page_items(result.body)
+            if link:
+                for page in client.iter_pages(link):
+                    items.extend(page)
+            out[path] = items
+        progress(stage, n, len(paths))
+    return out
+
+
+def _read_teams(
+    client: GraphClient, group_ids: Sequence[str], progress: Progress
+) -> dict[str, bool]:
+    """group id -> isArchived, for groups that say they have a team."""
+    archived: dict[str, bool] = {}
+    if not group_ids:
+        return archived
+    results = client.batch([BatchRequest("GET", f"/teams/{gid}") for gid in group_ids])
+    for n, (gid, result) in enumerate(zip(group_ids, results, strict=True), start=1):
+        body: Any = result.body
+        err = result.error
+        if err is not None:
+            try:
+                body = client.get(f"/teams/{gid}")
+            except NotFoundError:
+                # listed with a Team but not readable yet: the team is still provisioning
+                log.info("team of group %s is not readable yet; treating it as provisioning", gid)
+                body = {"isArchived": False}
+        archived[gid] = bool(body.get("isArchived", False)) if isinstance(body, Mapping) else False
+        progress("teams", n, len(group_ids))
+    return archived
+
+
+def _kind_of(item: Mapping[str, Any], users: _Users, group_ids: set[str]) -> str:
+    t = item.get("@odata.type")
+    if isinstance(t, str):
+        return "user" if t == _USER_TYPE else "group" if t == _GROUP_TYPE else "other"
+    oid = str(item.get("id"))
+    if oid in users.all_ids:
+        return "user"
+    if oid in group_ids:
+        return "group"
+    return "other"
+
+
+def _member_refs(items: Iterable[Mapping[str, Any]], users: _Users) -> frozenset[str]:
+    refs = set()
+    for item in items:
+        oid = str(item.get("id"))
+        refs.add(users.ref_by_id.get(oid, f"id:{oid}"))
+    return frozenset(refs)
+
+
+def _collisions(
+    desired: DesiredState | None,
+    groups: Sequence[Mapping[str, Any]],
+    aus: Sequence[Mapping[str, Any]],
+) -> tuple[UnmanagedObject, ...]:
+    if desired is None:
+        return ()
+    nicknames = {g.mail_nickname.casefold() for g in desired.groups}
+    group_names = {g.display_name for g in desired.groups}
+    au_names = {a.display_name for a in desired.administrative_units}
+    out: list[UnmanagedObject] = []
+    for g in groups:
+        nick = g.get("mailNickname")
+        name = str(g.get("displayName") or "")
+        if (isinstance(nick, str) and nick.casefold() in nicknames) or name in group_names:
+            out.append(UnmanagedObject("group", str(g["id"]), name, nick if isinstance(nick, str) else None))
+    for a in aus:
+        name = str(a.get("displayName") or "")
+        if name in au_names:
+            out.append(UnmanagedObject("administrativeUnit", str(a["id"]), name))
+    return tuple(sorted(out, key=lambda u: (u.kind, u.display_name, u.id)))
+
+
+def read_actual(
+    client: GraphClient,
+    marker: str,
+    *,
+    user_match: UserMatch = "userPrincipalName",
+    desired: DesiredState | None = None,
+    progress: Progress | None = None,
+) -> tuple[ActualState, ManagedIds]:
+    """Read the users index and every managed object into an :class:`ActualState`.
+
+    Must: read only ``$select``-ed fields in pages of 999; read members/owners by paging (never
+    ``$expand``); report unmanaged collisions with ``desired``; return the managed ids too (the
+    write layer's ownership rule). Must not: write anything. Two managed objects with the same key
+    are an error (the tenant must be cleaned up by hand; the message names both ids).
+    """
+    report: Progress = progress or _noop
+    users = _read_users(client, user_match, report)
+
+    raw_aus = _list(client, "/directory/administrativeUnits", AU_SELECT, marker)
+    report("administrativeUnits", len(raw_aus), len(raw_aus))
+    raw_groups = _list(client, "/groups", GROUP_SELECT, marker)
+    report("groups", len(raw_groups), len(raw_groups))
+
+    managed_aus = {str(a["id"]): a for a in raw_aus if _marker_value(a, marker)}
+    managed_groups = {str(g["id"]): g for g in raw_groups if _marker_value(g, marker)}
+    all_group_ids = {str(g["id"]) for g in raw_groups}
+    ids: dict[str, str] = {}
+    for oid, obj in sorted([*managed_aus.items(), *managed_groups.items()]):
+        key = _marker_value(obj, marker)
+        assert key is not None
+        if key in ids:
+            raise DirectoryError(
+                f"two objects in Entra carry the key {key!r} ({ids[key]} and {oid}); delete or "
+                "un-mark one of them by hand, then run again"
+            )
+        ids[key] = oid
+
+    group_paths = [f"/groups/{gid}/{rel}" for gid in sorted(managed_groups) for rel in ("members", "owners")]
+    au_paths = [f"/directory/administrativeUnits/{aid}/members" for aid in sorted(managed_aus)]
+    relations = _read_relations(client, [*au_paths, *group_paths], report, "members")
+
+    placements: dict[str, set[str]] = {gid: set() for gid in managed_groups}
+    aus: dict[str, AdministrativeUnit] = {}
+    for aid, a in managed_aus.items():
+        key = _marker_value(a, marker)
+        assert key is not None
+        user_items = []
+        for item in relations[f"/directory/administrativeUnits/{aid}/members"]:
+            kind = _kind_of(item, users, all_group_ids)
+            if kind == "user":
+                user_items.append(item)
+            elif kind == "group" and str(item.get("id")) in managed_groups:
+                placements[str(item["id"])].add(key)
+            # unmanaged groups and other objects inside an AU are left alone
+        aus[key] = AdministrativeUnit(
+            key=key,
+            display_name=str(a.get("displayName") or ""),
+            description=a.get("description") or None,
+            members=_member_refs(user_items, users),
+        )
+
+    team_groups = sorted(
+        gid for gid, g in managed_groups.items() if "Team" in (g.get("resourceProvisioningOptions") or ())
+    )
+    archived = _read_teams(client, team_groups, report)
+
+    groups: dict[str, Group] = {}
+    teams: dict[str, Team] = {}
+    for gid, g in managed_groups.items():
+        key = _marker_value(g, marker)
+        assert key is not None
+        groups[key] = Group(
+            key=key,
+            display_name=str(g.get("displayName") or ""),
+            mail_nickname=str(g.get("mailNickname") or ""),
+            kind="microsoft365" if "Unified" in (g.get("groupTypes") or ()) else "security",
+            description=g.get("description") or None,
+            visibility=_visibility(g.get("visibility")),
+            owners=_member_refs(relations[f"/groups/{gid}/owners"], users),
+            members=_member_refs(relations[f"/groups/{gid}/members"], users),
+            administrative_units=frozenset(placements[gid]),
+        )
+        if gid in archived:
+            teams[key] = Team(key=f"team:{key}", group=key, template="standard", archived=archived[gid])
+            ids[f"team:{key}"] = gid
+
+    unmanaged = _collisions(
+        desired,
+        [g for g in raw_groups if str(g["id"]) not in managed_groups],
+        [a for a in raw_aus if str(a["id"]) not in managed_aus],
+    )
+    state = ActualState(
+        administrative_units=dict(sorted(aus.items())),
+        groups=dict(sorted(groups.items())),
+        teams=dict(sorted(teams.items())),
+        ids=dict(sorted(ids.items())),
+        users=dict(sorted(users.by_ref.items())),
+        unmanaged=unmanaged,
+    )
+    return state, ManagedIds(frozenset(managed_aus), frozenset(managed_groups))
+
+
+def _visibility(value: Any) -> Any:
+    """Graph spells it ``Private``, ``Public``, ``HiddenMembership`` (older: ``Hiddenmembership``);
+    a security group may have none (null means Public for M365 and Private for security groups,
+    but our creates always set it)."""
+    if isinstance(value, str):
+        low = value.lower()
+        if low == "hiddenmembership":
+            return "HiddenMembership"
+        if low == "public":
+            return "Public"
+    return "Private"

@@ -1,0 +1,404 @@
+"""Write changes to Entra through Graph: AUs, groups, memberships, owners and Teams.
+
+Request shapes follow graph-facts.md: at most 20 relationships in a group-create body (owners
+first), 20 ``members@odata.bind`` per PATCH, AU members and owners one per ``$ref`` request packed
+20 per ``$batch``, removals always through ``.../{id}/$ref`` (without it Graph deletes the user).
+"Already a member" and "not a member" are success. Replication lag on objects created in this run
+(400 "referenced objects don't exist", 404) is retried with back-off on the injected clock.
+
+A create whose response was lost (:class:`ResponseLostError`) is never blindly repeated: the
+object is looked for by its marker first, so a lost response never makes a duplicate.
+
+This module does not enforce the ownership rule; :class:`providers.entra.directory.EntraDirectory`
+does, before it calls in here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from providers.entra.client import BatchRequest, BatchResult, GraphClient
+from providers.entra.errors import (
+    BadRequestError,
+    ConflictError,
+    GraphError,
+    NotFoundError,
+    ResponseLostError,
+)
+from providers.entra.marker import marker_filter
+from reconciler.clock import Clock
+from reconciler.errors import DirectoryError
+from reconciler.model import AdministrativeUnit, Group, TeamTemplate
+from reconciler.ports import CreateResult, ItemFailure, TeamOutcome
+
+__all__ = ["MAX_BINDS", "EntraWriter", "WritePolicy", "au_fields", "group_fields"]
+
+log = logging.getLogger(__name__)
+
+#: Graph's limit on relationships bound in one create or PATCH body
+MAX_BINDS = 20
+_JSON = {"Content-Type": "application/json"}
+
+_GROUP_FIELDS = {
+    "display_name": "displayName", "displayName": "displayName",
+    "description": "description",
+    "visibility": "visibility",
+    "mail_nickname": "mailNickname", "mailNickname": "mailNickname",
+}
+_AU_FIELDS = {"display_name": "displayName", "displayName": "displayName", "description": "description"}
+
+
+@dataclass(frozen=True, slots=True)
+class WritePolicy:
+    """Waits for Graph's eventual consistency (seconds, on the injected clock)."""
+
+    #: back-off between retries of a relationship change on an object created in this run
+    lag_delays: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 30.0)
+    #: waits before each marker lookup after a create whose response was lost
+    lookup_delays: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0, 30.0)
+    #: how many times a create is sent at most when responses keep getting lost
+    create_attempts: int = 3
+    #: documented Team-from-group policy: retry 404 three times, 10 s apart, then defer
+    team_retries: int = 3
+    team_retry_seconds: float = 10.0
+
+
+def _text(err: GraphError | None) -> str:
+    return ((err.message or "") if err is not None else "").lower()
+
+
+def _already(err: GraphError | None) -> bool:
+    return "already exist" in _text(err)
+
+
+def _missing_refs(err: GraphError | None) -> bool:
+    t = _text(err)
+    return "don't exist" in t or "do not exist" in t or "does not exist" in t
+
+
+def _last_owner(err: GraphError | None) -> bool:
+    t = _text(err)
+    return "at least one owner" in t or "last owner" in t
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _fields(fields: Mapping[str, Any], allowed: Mapping[str, str], what: str) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name not in allowed:
+            raise DirectoryError(
+                f"cannot update {what} field {name!r}: only {', '.join(sorted(set(allowed.values())))} "
+                "are managed"
+            )
+        body[allowed[name]] = value
+    return dict(sorted(body.items()))
+
+
+def group_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A group PATCH body from managed fields (model names like ``display_name`` or Graph names)."""
+    return _fields(fields, _GROUP_FIELDS, "group")
+
+
+def au_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return _fields(fields, _AU_FIELDS, "administrative unit")
+
+
+# An item outcome: None = success, "retry" = replication lag, any other str = failure message.
+_Classify = Callable[[BatchResult, bool], str | None]
+
+
+def _classify_add(result: BatchResult, new: bool) -> str | None:
+    err = result.error
+    if err is None or _already(err):
+        return None
+    if new and (err.status == 404 or (err.status == 400 and _missing_refs(err))):
+        return "retry"
+    if err.status == 404:
+        return "the object does not exist in the directory"
+    return str(err)
+
+
+def _classify_remove(result: BatchResult, new: bool) -> str | None:
+    err = result.error
+    if err is None or err.status == 404 or (err.status == 400 and _missing_refs(err)):
+        return None
+    if _last_owner(err):
+        return "it is the group's last owner; Graph refuses to remove it (add another owner first)"
+    return str(err)
+
+
+class EntraWriter:
+    """Every write the plan can hold. ``marker`` is the full extension property name."""
+
+    def __init__(
+        self,
+        client: GraphClient,
+        marker: str,
+        *,
+        clock: Clock,
+        graph_base: str = "https://graph.microsoft.com/v1.0",
+        policy: WritePolicy | None = None,
+    ) -> None:
+        self.client = client
+        self.marker = marker
+        self.clock = clock
+        self.graph_base = graph_base.rstrip("/")
+        self.policy = policy or WritePolicy()
+        #: ids of objects this writer created (replication lag is expected on them)
+        self.created: set[str] = set()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _ref(self, object_id: str) -> str:
+        return f"{self.graph_base}/directoryObjects/{object_id}"
+
+    def _lookup(self, path: str, key: str) -> dict[str, Any] | None:
+        """The object under ``path`` whose marker is ``key``, waiting out list lag; None if absent."""
+        for delay in self.policy.lookup_delays:
+            self.clock.sleep(delay)
+            found = self.client.get_all(
+                path, params={"$filter": marker_filter(self.marker, key), "$select": f"id,{self.marker}"}
+            )
+            if found:
+                if len(found) > 1:
+                    log.warning("%d objects carry key %r under %s", len(found), key, path)
+                return dict(sorted(found, key=lambda o: str(o["id"]))[0])
+        return None
+
+    def _create(self, path: str, body: Mapping[str, Any], key: str) -> str:
+        """POST a create; on a lost response look for the object by its marker before sending again."""
+        for attempt in range(1, self.policy.create_attempts + 1):
+            try:
+                resp = self.client.post(path, json=dict(body))
+            except ResponseLostError:
+                log.warning("create of %r under %s: response lost (attempt %d); looking for it", key, path,
+                            attempt)
+                found = self._lookup(path, key)
+                if found is not None:
+                    log.info("create of %r under %s had taken effect: %s", key, path, found["id"])
+                    oid = str(found["id"])
+                    break
+                continue
+            if not isinstance(resp.body, Mapping) or "id" not in resp.body:
+                raise DirectoryError(f"POST {path} for {key!r}: Graph answered {resp.status} without an id")
+            oid = str(resp.body["id"])
+            break
+        else:
+            raise DirectoryError(
+                f"could not create {key!r} under {path}: {self.policy.create_attempts} attempts lost their "
+                "response and the object was not found by its marker; run again later"
+            )
+        self.created.add(oid)
+        return oid
+
+    def _ref_batch(self, requests: Sequence[tuple[str, BatchRequest]], new: bool,
+                   classify: _Classify) -> list[ItemFailure]:
+        """Run one-object requests in ``$batch``es; retry lag failures; return the lasting failures."""
+        pending = list(requests)
+        failures: list[ItemFailure] = []
+        delays = self.policy.lag_delays if new else ()
+        for attempt in range(len(delays) + 1):
+            results = self.client.batch([r for _, r in pending])
+            retry: list[tuple[str, BatchRequest]] = []
+            for (oid, req), result in zip(pending, results, strict=True):
+                outcome = classify(result, new)
+                if outcome == "retry":
+                    retry.append((oid, req))
+                elif outcome is not None:
+                    failures.append(ItemFailure(oid, outcome))
+            pending = retry
+            if not pending:
+                break
+            if attempt < len(delays):
+                self.clock.sleep(delays[attempt])
+        failures.extend(ItemFailure(oid, "the object does not exist in the directory") for oid, _ in pending)
+        return sorted(failures, key=lambda f: f.object_id)
+
+    def _add_refs(self, collection: str, ids: Sequence[str], new: bool) -> list[ItemFailure]:
+        reqs = [
+            (oid, BatchRequest("POST", f"{collection}/$ref", {"@odata.id": self._ref(oid)}, _JSON))
+            for oid in ids
+        ]
+        return self._ref_batch(reqs, new, _classify_add)
+
+    def _remove_refs(self, collection: str, ids: Sequence[str]) -> list[ItemFailure]:
+        # ALWAYS .../{id}/$ref: without /$ref Graph deletes the object itself
+        reqs = [(oid, BatchRequest("DELETE", f"{collection}/{oid}/$ref")) for oid in ids]
+        return self._ref_batch(reqs, False, _classify_remove)
+
+    def _delete(self, path: str) -> None:
+        try:
+            self.client.delete(path)
+        except NotFoundError:
+            log.info("DELETE %s: already gone", path)
+
+    # -- administrative units --------------------------------------------------------------------
+
+    def create_administrative_unit(self, au: AdministrativeUnit, member_ids: Sequence[str]) -> CreateResult:
+        body: dict[str, Any] = {"displayName": au.display_name, self.marker: au.key}
+        if au.description:
+            body["description"] = au.description
+        oid = self._create("/directory/administrativeUnits", body, au.key)
+        return CreateResult(oid, tuple(self.add_administrative_unit_members(oid, member_ids)))
+
+    def update_administrative_unit(self, object_id: str, fields: Mapping[str, Any]) -> None:
+        self.client.patch(f"/directory/administrativeUnits/{object_id}", json=au_fields(fields))
+
+    def delete_administrative_unit(self, object_id: str) -> None:
+        self._delete(f"/directory/administrativeUnits/{object_id}")
+
+    def add_administrative_unit_members(self, au_id: str, member_ids: Sequence[str]) -> list[ItemFailure]:
+        """Users or groups (placement) into the AU: one ``$ref`` POST each, 20 per ``$batch``."""
+        ids = sorted(set(member_ids))
+        return self._add_refs(f"/directory/administrativeUnits/{au_id}/members", ids, au_id in self.created)
+
+    def remove_administrative_unit_members(self, au_id: str, member_ids: Sequence[str]) -> list[ItemFailure]:
+        return self._remove_refs(f"/directory/administrativeUnits/{au_id}/members", sorted(set(member_ids)))
+
+    # -- groups ----------------------------------------------------------------------------------
+
+    def _group_body(self, group: Group) -> dict[str, Any]:
+        unified = group.kind == "microsoft365"
+        body: dict[str, Any] = {
+            "displayName": group.display_name,
+            "mailNickname": group.mail_nickname,
+            "groupTypes": ["Unified"] if unified else [],
+            "mailEnabled": unified,
+            "securityEnabled": not unified,
+            "visibility": group.visibility,
+            self.marker: group.key,
+        }
+        if group.description:
+            body["description"] = group.description
+        return body
+
+    def create_group(self, group: Group, owner_ids: Sequence[str], member_ids: Sequence[str]) -> CreateResult:
+        """POST /groups with up to 20 binds (owners first), then the rest; see the Directory port."""
+        owners = sorted(set(owner_ids))
+        members = sorted(set(member_ids))
+        if not owners:
+            log.warning("group %r is created without an owner (app-only groups should have one)", group.key)
+        bound_owners = owners[:MAX_BINDS]
+        bound_members = members[: MAX_BINDS - len(bound_owners)]
+        body = self._group_body(group)
+        if bound_owners:
+            body["owners@odata.bind"] = [self._ref(o) for o in bound_owners]
+        if bound_members:
+            body["members@odata.bind"] = [self._ref(m) for m in bound_members]
+        try:
+            gid = self._create("/groups", body, group.key)
+        except (BadRequestError, NotFoundError) as exc:
+            if not (bound_owners or bound_members) or not (exc.status == 404 or _missing_refs(exc)):
+                raise
+            # a bound user does not exist: nothing was created; create it bare and bind one by one
+            log.warning("create of group %r refused a bound object (%s); binding afterwards", group.key, exc)
+            gid = self._create("/groups", self._group_body(group), group.key)
+            bound_owners, bound_members = [], []
+        failures = self.add_group_owners(gid, owners[len(bound_owners):])
+        failures += self.add_group_members(gid, members[len(bound_members):])
+        return CreateResult(gid, tuple(sorted(failures, key=lambda f: f.object_id)))
+
+    def update_group(self, object_id: str, fields: Mapping[str, Any]) -> None:
+        self.client.patch(f"/groups/{object_id}", json=group_fields(fields))
+
+    def delete_group(self, object_id: str) -> None:
+        self._delete(f"/groups/{object_id}")
+
+    def _patch_members(self, group_id: str, chunk: Sequence[str]) -> list[ItemFailure]:
+        delays = self.policy.lag_delays if group_id in self.created else ()
+        body = {"members@odata.bind": [self._ref(m) for m in chunk]}
+        for attempt in range(len(delays) + 1):
+            try:
+                self.client.patch(f"/groups/{group_id}", json=body)
+                return []
+            except (BadRequestError, NotFoundError) as exc:
+                lag = exc.status == 404 or _missing_refs(exc)
+                if lag and attempt < len(delays):
+                    self.clock.sleep(delays[attempt])
+                    continue
+                # the whole PATCH was rejected (a member already in, or one missing): one by one
+                log.info("PATCH members of %s rejected (%s); adding %d one by one", group_id, exc.status,
+                         len(chunk))
+                break
+        return self._add_refs(f"/groups/{group_id}/members", chunk, group_id in self.created)
+
+    def add_group_members(self, group_id: str, member_ids: Sequence[str]) -> list[ItemFailure]:
+        """20 binds per PATCH; a rejected PATCH falls back to one ``$ref`` add per member."""
+        failures: list[ItemFailure] = []
+        for chunk in _chunks(sorted(set(member_ids)), MAX_BINDS):
+            failures += self._patch_members(group_id, chunk)
+        return failures
+
+    def remove_group_members(self, group_id: str, member_ids: Sequence[str]) -> list[ItemFailure]:
+        return self._remove_refs(f"/groups/{group_id}/members", sorted(set(member_ids)))
+
+    def add_group_owners(self, group_id: str, owner_ids: Sequence[str]) -> list[ItemFailure]:
+        return self._add_refs(f"/groups/{group_id}/owners", sorted(set(owner_ids)), group_id in self.created)
+
+    def remove_group_owners(self, group_id: str, owner_ids: Sequence[str]) -> list[ItemFailure]:
+        return self._remove_refs(f"/groups/{group_id}/owners", sorted(set(owner_ids)))
+
+    # -- teams -----------------------------------------------------------------------------------
+
+    def _team_exists(self, group_id: str) -> bool:
+        try:
+            self.client.get(f"/teams/{group_id}")
+        except NotFoundError:
+            return False
+        return True
+
+    def create_team(self, group_id: str, template: TeamTemplate) -> TeamOutcome:
+        """POST /teams from the group; 404 (group too young) is retried 3 times 10 s apart, then
+        deferred; 409 "already exists" and a lost response whose team exists count as created."""
+        body = {
+            "template@odata.bind": f"{self.graph_base}/teamsTemplates('{template}')",
+            "group@odata.bind": f"{self.graph_base}/groups('{group_id}')",
+        }
+        p = self.policy
+        not_found = 0
+        lost = 0
+        while True:
+            try:
+                self.client.post("/teams", json=body)
+                return TeamOutcome("created", "provisioning")
+            except NotFoundError:
+                not_found += 1
+                if not_found > p.team_retries:
+                    return TeamOutcome(
+                        "deferred",
+                        f"group {group_id} is too young for a Team (Graph answered 404 {not_found} times, "
+                        f"{p.team_retry_seconds:g} s apart); a later run will create it",
+                    )
+                self.clock.sleep(p.team_retry_seconds)
+            except ConflictError:
+                exists = self._team_exists(group_id)
+                return TeamOutcome("created", "team already exists" if exists else "team is provisioning")
+            except ResponseLostError:
+                # a team's id is its group's id, so a second POST can never make a duplicate
+                if self._team_exists(group_id):
+                    return TeamOutcome("created", "team exists (the create response was lost)")
+                lost += 1
+                if lost >= p.create_attempts:
+                    raise
+
+    def _team_action(self, team_id: str, action: str, body: Any) -> None:
+        try:
+            self.client.post(f"/teams/{team_id}/{action}", json=body)
+        except ResponseLostError:
+            log.warning("%s of team %s: response lost; sending it again (it is idempotent)", action, team_id)
+            self.client.post(f"/teams/{team_id}/{action}", json=body)
+
+    def archive_team(self, team_id: str) -> None:
+        """POST /teams/{id}/archive (202, completes asynchronously). The optional
+        shouldSetSpoSiteReadOnlyForMembers is not supported app-only, so it is never sent."""
+        self._team_action(team_id, "archive", {})
+
+    def unarchive_team(self, team_id: str) -> None:
+        self._team_action(team_id, "unarchive", None)
