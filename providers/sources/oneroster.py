@@ -176,30 +176,26 @@ class _Reader:
 
     def roles(self, users: Table, rows: list[tuple[str, Row]]) -> dict[str, _Roles]:
         out: dict[str, _Roles] = defaultdict(_Roles)
-        known = {uid for uid, _ in rows}
+        ugradec = users.opt("grades", "grade")
+        grades = {uid: users.get(row, ugradec) for uid, row in rows}
         rt = self.table("roles", required=False)
         if rt is not None:
             userc, rolec, orgc = rt.col("userSourcedId"), rt.col("role"), rt.col("orgSourcedId")
             gradec = rt.opt("grade", "grades")
-            idc = rt.opt("sourcedId")
-            for _, row in self.live(rt, idc):
+            for _, row in self.live(rt, rt.opt("sourcedId")):
                 uid = rt.need(row, userc, "userSourcedId")
-                if uid not in known:
+                if uid not in grades:
                     if uid in self.deleted:
                         continue
                     raise rt.error(row, "userSourcedId", f"unknown user {uid!r} (not in users.csv)")
-                self._assign(
-                    out[uid], rt, row, rt.need(row, rolec, "role"), rt.get(row, orgc), rt.get(row, gradec)
-                )
+                grade = rt.get(row, gradec) or grades[uid]
+                self._assign(out[uid], rt, row, rt.need(row, rolec, "role"), rt.get(row, orgc), grade)
             return out
         rolec = users.col("role")
         orgc = users.col("orgSourcedIds", "orgSourcedId")
-        gradec = users.opt("grades", "grade")
         for uid, row in rows:
             for org in split_multi(users.get(row, orgc)) or ("",):
-                self._assign(
-                    out[uid], users, row, users.need(row, rolec, "role"), org, users.get(row, gradec)
-                )
+                self._assign(out[uid], users, row, users.need(row, rolec, "role"), org, grades[uid])
         return out
 
     def _assign(self, roles: _Roles, t: Table, row: Row, value: str, org: str, grade: str) -> None:
