@@ -1,0 +1,48 @@
+"""Counters for benchmarks and tests: what the client asked for and what it cost."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Counters"]
+
+
+@dataclass
+class Counters:
+    """Request counts by ``(method, route template)`` (inner ``$batch`` requests included),
+    resource units charged, writes, 429s, batch calls and injected faults."""
+
+    requests: Counter[tuple[str, str]] = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)
+    resource_units: int = 0
+    writes: int = 0
+    throttled: int = 0
+    batch_calls: int = 0
+    batch_items: int = 0
+    faults: int = 0
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-friendly copy, sorted for stable output."""
+        return {
+            "requests": {f"{m} {r}": n for (m, r), n in sorted(self.requests.items())},
+            "statuses": {str(s): n for s, n in sorted(self.statuses.items())},
+            "total_requests": self.total_requests,
+            "resource_units": self.resource_units,
+            "writes": self.writes,
+            "throttled": self.throttled,
+            "batch_calls": self.batch_calls,
+            "batch_items": self.batch_items,
+            "faults": self.faults,
+        }
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.statuses.clear()
+        self.resource_units = self.writes = self.throttled = 0
+        self.batch_calls = self.batch_items = self.faults = 0

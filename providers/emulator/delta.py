@@ -1,0 +1,159 @@
+"""Delta queries for users, groups (``members@delta``) and administrative units.
+
+Tokens are opaque and carry ``(kind, since-seq, up-to-seq, offset, issued-time, $select)``. A full
+sync lists every visible object (groups and AUs with all members in ``members@delta``); later
+rounds replay the change log between two seqs: changed objects with their current properties,
+member additions and removals (``"@removed": {"reason": "deleted"}``), and removed objects as
+``{"id", "@removed": {"reason": "changed"}}`` (restorable) or ``"deleted"``. With replication lag,
+changes younger than the lag are held back. Tokens older than ``delta_token_ttl`` (7 days) get
+``410 Gone`` with code ``syncStateNotFound`` and a ``Location`` to restart from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from providers.emulator.common import select_for, visible
+from providers.emulator.query import decode_token, encode_token
+from providers.emulator.schema import ODATA_TYPE, render
+from providers.emulator.wire import GraphHttpError, Req, Resp
+
+if TYPE_CHECKING:
+    from providers.emulator.engine import Engine
+
+__all__ = ["delta_handler"]
+
+_CONTEXT = {"user": "users", "group": "groups", "administrativeUnit": "administrativeUnits"}
+
+
+def delta_handler(kind: str) -> Callable[[Engine, Req], Resp]:
+    def handler(emu: Engine, req: Req) -> Resp:
+        return _delta(emu, req, kind)
+
+    return handler
+
+
+def _check_token(emu: Engine, req: Req, data: dict[str, Any], kind: str) -> None:
+    ttl = emu.profile.delta_token_ttl
+    if data.get("k") != kind:
+        raise GraphHttpError(400, "Request_BadRequest", "The delta token belongs to another resource.")
+    issued = float(data.get("t", 0))
+    if ttl is not None and emu.now - issued > ttl:
+        raise GraphHttpError(
+            410,
+            "syncStateNotFound",
+            "The sync state is not found or has expired: start a full sync without a token.",
+            {"Location": f"{req.base}{req.path}"},
+        )
+
+
+def _delta(emu: Engine, req: Req, kind: str) -> Resp:
+    tenant = emu.tenant
+    tenant.log.activate()
+    upto_now = tenant.log.seq_at(emu.now - emu.profile.replication_lag)
+    q = req.query
+    if "$deltatoken" in q and q["$deltatoken"] == "latest":
+        return _page(req, kind, [], None, {"k": kind, "s": upto_now, "t": emu.now, "sel": q.get("$select")})
+    if "$deltatoken" in q or "$skiptoken" in q:
+        data = decode_token(q.get("$deltatoken") or q["$skiptoken"])
+        _check_token(emu, req, data, kind)
+        full = bool(data.get("f"))
+        since = int(data.get("s", 0))
+        upto = int(data["u"]) if "u" in data else upto_now
+        offset = int(data.get("o", 0))
+        raw_select = data.get("sel")
+        issued = float(data.get("t", emu.now)) if "$skiptoken" in q else emu.now
+    else:
+        full, since, upto, offset, raw_select, issued = True, 0, upto_now, 0, q.get("$select"), emu.now
+    sel_req = Req(req.method, req.path, {"$select": raw_select} if raw_select else {}, req.headers)
+    select = select_for(emu, sel_req, [kind]) if raw_select else None
+    with_members = kind != "user" and (select is None or "members" in select)
+    props_select = [s for s in select if s != "members"] if select else None
+    if full:
+        store = tenant.store(kind)
+        ids = [i for i in tenant.sorted_ids(kind) if visible(emu, store[i])]
+        size = emu.profile.delta_page_size
+        values = [_full_item(emu, kind, i, props_select, with_members) for i in ids[offset : offset + size]]
+        more = offset + size < len(ids)
+    else:
+        items = _changes(emu, kind, since, upto, props_select, with_members)
+        size = emu.profile.delta_page_size
+        values = items[offset : offset + size]
+        more = offset + size < len(items)
+    base_token: dict[str, Any] = {"k": kind, "t": issued, "sel": raw_select}
+    if more:
+        nxt = {**base_token, "f": full, "s": since, "u": upto, "o": offset + size}
+        return _page(req, kind, values, nxt, None)
+    return _page(req, kind, values, None, {**base_token, "s": upto, "t": emu.now})
+
+
+def _page(
+    req: Req,
+    kind: str,
+    values: list[dict[str, Any]],
+    nxt: dict[str, Any] | None,
+    delta: dict[str, Any] | None,
+) -> Resp:
+    body: dict[str, Any] = {"@odata.context": f"{req.base}/$metadata#{_CONTEXT[kind]}"}
+    link = f"{req.base}{req.path}?"
+    if nxt is not None:
+        body["@odata.nextLink"] = link + "$skiptoken=" + encode_token(nxt)
+    if delta is not None:
+        body["@odata.deltaLink"] = link + "$deltatoken=" + encode_token(delta)
+    body["value"] = values
+    return Resp(200, body)
+
+
+def _member_ref(emu: Engine, mid: str) -> dict[str, Any]:
+    obj = emu.tenant.find(mid)
+    if obj is None and mid in emu.tenant.deleted:
+        obj = emu.tenant.deleted[mid].obj
+    kind = obj.kind if obj is not None else "user"
+    return {"@odata.type": ODATA_TYPE[kind], "id": mid}
+
+
+def _full_item(
+    emu: Engine, kind: str, oid: str, select: list[str] | None, with_members: bool
+) -> dict[str, Any]:
+    obj = emu.tenant.store(kind)[oid]
+    out = render(kind, obj.props, obj.ext, select)
+    if with_members and obj.members:
+        out["members@delta"] = [_member_ref(emu, m) for m in obj.members]
+    return out
+
+
+def _changes(
+    emu: Engine, kind: str, since: int, upto: int, select: list[str] | None, with_members: bool
+) -> list[dict[str, Any]]:
+    tenant = emu.tenant
+    touched: dict[str, dict[str, str]] = {}
+    for _seq, _t, _k, oid, op, mid in tenant.log.since(kind, since, upto):
+        ops = touched.setdefault(oid, {})
+        if op in ("member+", "member-"):
+            ops[mid] = op
+        else:
+            ops[""] = op
+    out: list[dict[str, Any]] = []
+    store = tenant.store(kind)
+    for oid in sorted(touched):
+        ops = touched[oid]
+        obj = store.get(oid)
+        if obj is None:
+            reason = "changed" if oid in tenant.deleted else "deleted"
+            out.append({"id": oid, "@removed": {"reason": reason}})
+            continue
+        item = render(kind, obj.props, obj.ext, select)
+        member_ops = {m: op for m, op in ops.items() if m}
+        if with_members and member_ops:
+            refs = []
+            for mid in sorted(member_ops):
+                ref = _member_ref(emu, mid)
+                if member_ops[mid] == "member-":
+                    ref["@removed"] = {"reason": "deleted"}
+                refs.append(ref)
+            item["members@delta"] = refs
+        elif "" not in ops and not with_members:
+            continue
+        out.append(item)
+    return out

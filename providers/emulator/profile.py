@@ -1,0 +1,79 @@
+"""How realistic the emulator is. Every behaviour is a field, so a test can switch one on alone.
+
+``Profile.ideal()`` is Graph's documented contract with none of the timing or random realism
+(no throttling, replication lag, faults or latency; teams provision at once). The documented
+validation errors (more than 20 binds, duplicate member, last owner, ``$expand`` cap, unknown
+properties) stay on in both presets because they are what Graph answers every time; each can
+still be switched off. ``Profile.realistic(seed)`` switches everything on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from providers.emulator.faults import FaultRule
+
+__all__ = ["Profile"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    seed: int = 0
+    # --- authentication
+    require_bearer: bool = True
+    accepted_tokens: frozenset[str] | None = None  # None: any non-empty bearer token
+    # --- throttling (identity-and-access limits, graph-facts §5)
+    throttle: bool = False
+    ru_per_10s: int | None = None  # None: by tenant size (3,500 / 5,000 / 8,000)
+    writes_per_150s: int = 3000
+    tenant_writes_per_300s: int = 18000
+    random_429_rate: float = 0.0  # 429s can occur even below the limits
+    # --- replication lag
+    replication_lag: float = 0.0  # seconds a new object is invisible to list, filter and delta
+    new_group_member_lag: float = 0.0  # seconds after creation during which member adds give 400
+    team_min_group_age: float = 0.0  # PUT/POST team on a younger group gives 404
+    team_provision_delay: float = 0.0  # seconds until a teamsAsyncOperation succeeds
+    # --- documented errors
+    max_binds: int | None = 20
+    reject_duplicate_member: bool = True
+    reject_missing_member_removal: bool = True
+    protect_last_owner: bool = True
+    expand_cap: int | None = 20
+    reject_unknown_properties: bool = True
+    delete_member_without_ref_deletes_object: bool = True
+    delta_token_ttl: float | None = 7 * 86400.0
+    # --- batches
+    shuffle_batch_responses: bool = False
+    # --- faults and latency
+    faults: tuple[FaultRule, ...] = ()
+    latency: tuple[float, float] = (0.0, 0.0)  # uniform seconds added to the clock per request
+    # --- paging
+    delta_page_size: int = 200
+
+    @classmethod
+    def ideal(cls) -> Profile:
+        return cls()
+
+    @classmethod
+    def realistic(cls, seed: int = 0) -> Profile:
+        return cls(
+            seed=seed,
+            throttle=True,
+            random_429_rate=0.002,
+            replication_lag=5.0,
+            new_group_member_lag=3.0,
+            team_min_group_age=900.0,
+            team_provision_delay=60.0,
+            shuffle_batch_responses=True,
+            faults=(
+                FaultRule(status=503, rate=0.004),
+                FaultRule(status=504, rate=0.002),
+                FaultRule(drop_rate=0.002, lost_response_rate=0.002),
+            ),
+            latency=(0.05, 0.4),
+        )
+
+    def with_(self, **changes: Any) -> Profile:
+        """A copy with some fields changed: ``Profile.ideal().with_(throttle=True)``."""
+        return replace(self, **changes)
