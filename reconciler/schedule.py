@@ -1,0 +1,238 @@
+"""The built-in scheduler: run a sync at fixed local times (default 04:00, 08:00 and 12:00,
+Europe/London), one run at a time, until told to stop.
+
+- :func:`next_run` works in the school's time zone and is correct across daylight-saving changes:
+  04:00 stays 04:00 local when the UTC offset changes. A time that does not exist on a day (clocks
+  go forward) runs as much later as the clocks jumped (01:30 becomes 02:30 BST); a time that occurs
+  twice (clocks go back) runs once, at its first occurrence.
+- :class:`RunLock` is a lock file (``fcntl.flock``) holding the holder's pid: a second concurrent
+  run refuses with a message naming the file and the pid. The kernel drops the lock when its holder
+  dies, so a lock left by a dead process is simply taken over (and said so in the log). The file is
+  never deleted (deleting a locked file lets two processes lock two different files).
+- :class:`Scheduler` sleeps on the injected clock (in slices of ``poll_interval`` so that a stop is
+  noticed quickly), runs under the lock, logs and survives a failed run, skips a slot whose lock is
+  held, and returns when its stop event is set (the CLI sets it on SIGTERM/SIGINT).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from reconciler.clock import Clock
+from reconciler.errors import ConfigError, EntraSyncError
+
+__all__ = [
+    "DEFAULT_TIMES",
+    "DEFAULT_TIMEZONE",
+    "LockHeldError",
+    "RunLock",
+    "ScheduledRun",
+    "Scheduler",
+    "next_run",
+    "parse_times",
+    "parse_timezone",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMES: tuple[str, ...] = ("04:00", "08:00", "12:00")
+DEFAULT_TIMEZONE = "Europe/London"
+
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_times(spec: str | Iterable[str], *, key: str = "schedule.times") -> tuple[time, ...]:
+    """``"04:00, 08:00"`` or ``["04:00", "08:00"]`` -> sorted, distinct times of day."""
+    items = spec.replace(",", " ").split() if isinstance(spec, str) else [str(s).strip() for s in spec]
+    out: set[time] = set()
+    for item in items:
+        m = _TIME.match(item)
+        if m is None:
+            raise ConfigError(f"{item!r} is not a time of day; write it as HH:MM, e.g. 04:00", key=key)
+        out.add(time(int(m.group(1)), int(m.group(2))))
+    if not out:
+        raise ConfigError("no times given; set at least one, e.g. 04:00", key=key)
+    return tuple(sorted(out))
+
+
+def parse_timezone(name: str = DEFAULT_TIMEZONE, *, key: str = "schedule.timezone") -> ZoneInfo:
+    """An IANA time zone (``Europe/London``)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"{name!r} is not a known IANA time zone (e.g. Europe/London)", key=key) from exc
+
+
+def next_run(after: datetime, times: Sequence[time], tz: tzinfo) -> datetime:
+    """The first scheduled instant strictly after ``after`` (an aware datetime), in ``tz``.
+
+    Compare results by ``timestamp()``: Python compares aware datetimes that share a tzinfo by wall
+    time, and never finds an ambiguous wall time equal to one in another zone (PEP 495).
+    """
+    if after.tzinfo is None or after.utcoffset() is None:
+        raise ValueError("next_run needs an aware datetime")
+    if not times:
+        raise ValueError("next_run needs at least one time")
+    after_ts = after.timestamp()
+    start = after.astimezone(tz).date()
+    # Compare instants, never wall times: aware datetimes sharing a tzinfo compare by wall time.
+    instants = [
+        datetime.combine(start + timedelta(days=day), t, tzinfo=tz).timestamp()  # fold=0: first occurrence
+        for day in range(-1, 3)
+        for t in times
+    ]
+    return datetime.fromtimestamp(min(ts for ts in instants if ts > after_ts), tz)
+
+
+class LockHeldError(EntraSyncError):
+    def __init__(self, path: str, pid: int | None) -> None:
+        self.path = path
+        self.pid = pid
+        holder = f"process {pid}" if pid is not None else "another process"
+        super().__init__(
+            f"another entra-sync run is in progress: {holder} holds the lock file {path}; "
+            "wait for it to finish (a lock left by a process that has died is taken over automatically)"
+        )
+
+
+class RunLock:
+    """An exclusive, non-blocking, inter-process lock on ``path`` (created when missing)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        """Take the lock or raise :class:`LockHeldError` at once (never waits)."""
+        if self._fd is not None:
+            raise RuntimeError(f"{self.path}: this RunLock is already held")
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _read_pid(fd)
+            os.close(fd)
+            raise LockHeldError(self.path, pid) from None
+        previous = _read_pid(fd)
+        if previous is not None and previous != os.getpid():
+            log.warning("taking over the lock file %s left by process %d, which is no longer running",
+                        self.path, previous)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # closing drops the flock
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledRun:
+    due: datetime
+    outcome: Literal["ok", "failed", "locked"]
+    error: str | None = None
+
+
+class Scheduler:
+    """Run ``run_once`` at each of ``times`` (local to ``tz``) until ``stop_event`` is set."""
+
+    def __init__(
+        self,
+        run_once: Callable[[], None],
+        times: Sequence[time],
+        tz: tzinfo,
+        clock: Clock,
+        stop_event: threading.Event,
+        *,
+        lock: RunLock | None = None,
+        poll_interval: float = 1.0,
+    ) -> None:
+        if not times:
+            raise ValueError("a scheduler needs at least one time")
+        self._run_once = run_once
+        self.times = tuple(sorted(set(times)))
+        self.tz = tz
+        self._clock = clock
+        self._stop = stop_event
+        self._lock = lock
+        self._poll = poll_interval
+        #: what happened at each slot, oldest first
+        self.completed: list[ScheduledRun] = []
+
+    def next_time(self) -> datetime:
+        return next_run(datetime.fromtimestamp(self._clock.now(), self.tz), self.times, self.tz)
+
+    def run(self) -> int:
+        """Loop until stopped; return the number of slots handled (run, failed or skipped)."""
+        handled = 0
+        while not self._stop.is_set():
+            due = self.next_time()
+            log.info("next run at %s", due.isoformat())
+            if not self._sleep_until(due.timestamp()):
+                break
+            self.completed.append(self._run_slot(due))
+            handled += 1
+        log.info("scheduler stopped")
+        return handled
+
+    def _sleep_until(self, ts: float) -> bool:
+        """Sleep on the clock until ``ts``; False if stopped first."""
+        while not self._stop.is_set():
+            remaining = ts - self._clock.now()
+            if remaining <= 1e-6:
+                return True
+            self._clock.sleep(min(remaining, self._poll))
+        return False
+
+    def _run_slot(self, due: datetime) -> ScheduledRun:
+        try:
+            if self._lock is None:
+                self._run_once()
+            else:
+                with self._lock:
+                    self._run_once()
+        except LockHeldError as exc:
+            log.warning("skipping the run due at %s: %s", due.isoformat(), exc)
+            return ScheduledRun(due, "locked", str(exc))
+        except EntraSyncError as exc:
+            log.error("the run due at %s failed: %s", due.isoformat(), exc)
+            return ScheduledRun(due, "failed", str(exc))
+        except Exception as exc:
+            log.exception("the run due at %s failed unexpectedly", due.isoformat())
+            return ScheduledRun(due, "failed", f"unexpected {type(exc).__name__}: {exc}")
+        return ScheduledRun(due, "ok")
