@@ -18,6 +18,7 @@ from reconciler import __version__
 from reconciler.cli import emulator as _emulator
 from reconciler.cli import graph as _graph
 from reconciler.cli import runs as _runs
+from reconciler.cli import setup as _setup
 from reconciler.cli import validate as _validate
 from reconciler.errors import EntraSyncError
 
@@ -60,7 +61,7 @@ def _root(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-for _module in (_validate, _graph, _emulator, _runs):
+for _module in (_validate, _graph, _emulator, _runs, _setup):
     _module.register(app)
 
 

@@ -1,0 +1,110 @@
+"""``entra-sync setup``: register the ownership marker on the sync app and check its permissions.
+
+Run once per tenant (and again whenever in doubt; it changes nothing when all is in place). It
+registers the directory extension property that holds each managed object's key
+(``extension_{appId}_realsmartSyncKey``) on the sync app, or prints the exact manual steps when
+the app may not, and names the application permissions the token lacks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from providers.entra.client import GraphClient
+from providers.entra.marker import ensure_marker
+from reconciler.errors import ConfigError
+
+__all__ = ["SetupReport", "register", "run_setup"]
+
+
+@dataclass(frozen=True, slots=True)
+class SetupReport:
+    marker: str
+    #: None when the permissions check is unavailable (no token claims to read)
+    missing_roles: tuple[str, ...] | None = None
+    notes: tuple[str, ...] = ()
+
+
+def _permission_check(client: GraphClient) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """Missing roles from ``providers.entra.permissions`` when that module is installed."""
+    try:
+        permissions: Any = importlib.import_module("providers.entra.permissions")
+    except ImportError:
+        return None, ("the permissions check is not available in this build",)
+    check = getattr(permissions, "missing_roles_for_client", None)
+    if check is None:
+        return None, ("the permissions check is not available in this build",)
+    missing = check(client)
+    if missing is None:
+        return None, ("the token carries no roles to check (an access token or emulator?)",)
+    return tuple(sorted(missing)), ()
+
+
+def run_setup(client: GraphClient, app_id: str, *, graph_root: str | None = None) -> SetupReport:
+    """Register (or confirm) the marker and run the permissions check. Raises MarkerSetupError
+    with the manual steps when the app may not register the marker."""
+    root = graph_root or str(client.http.base_url).rstrip("/")
+    marker = ensure_marker(client, app_id, graph_root=root)
+    missing, notes = _permission_check(client)
+    return SetupReport(marker, missing, notes)
+
+
+def setup(
+    client_id: Annotated[
+        str | None,
+        typer.Option("--client-id", envvar="ENTRA_SYNC_CLIENT_ID", show_envvar=True,
+                     help="The sync app's application (client) id; the marker is registered on it."),
+    ] = None,
+    tenant_id: Annotated[
+        str | None,
+        typer.Option("--tenant-id", envvar="ENTRA_SYNC_TENANT_ID", show_envvar=True,
+                     help="The directory (tenant) id or a verified domain."),
+    ] = None,
+    cloud: Annotated[
+        str | None,
+        typer.Option("--cloud", envvar="ENTRA_SYNC_CLOUD", show_envvar=True,
+                     help="global (default), usgov, usgovdod or china."),
+    ] = None,
+    graph_url: Annotated[
+        str | None,
+        typer.Option("--graph-url", envvar="ENTRA_SYNC_GRAPH_URL", show_envvar=True,
+                     help="A custom Graph base URL, e.g. http://127.0.0.1:8080 "
+                     "for `entra-sync emulator serve`."),
+    ] = None,
+) -> None:
+    """Register the ownership marker on the sync app and check the app's permissions.
+
+    The credential comes from the environment (ENTRA_SYNC_CLIENT_SECRET, _CERTIFICATE_PATH, ...;
+    never from the command line). Safe to run again: it changes nothing when all is in place.
+    """
+    from providers.entra.connect import ConnectionSettings, open_graph
+
+    settings = ConnectionSettings.from_env(
+        os.environ, client_id=client_id, tenant_id=tenant_id, cloud=cloud, graph_url=graph_url
+    )
+    app_id = settings.client_id
+    if not app_id:
+        raise ConfigError("set the sync app's client id (--client-id or ENTRA_SYNC_CLIENT_ID): the "
+                          "ownership marker is registered on that app", key="ENTRA_SYNC_CLIENT_ID")
+    with open_graph(settings) as client:
+        report = run_setup(client, app_id, graph_root=settings.graph_base_url)
+    typer.echo(f"ownership marker: {report.marker} (registered on app {app_id.lower()})")
+    if report.missing_roles is None:
+        for note in report.notes:
+            typer.echo(f"permissions: not checked ({note})")
+    elif report.missing_roles:
+        typer.echo("permissions: the app lacks " + ", ".join(report.missing_roles)
+                   + " (grant them as application permissions with admin consent)")
+        raise typer.Exit(2)
+    else:
+        typer.echo("permissions: every application permission the sync needs is granted")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``entra-sync setup`` to the app."""
+    app.command("setup")(setup)
