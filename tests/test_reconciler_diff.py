@@ -200,6 +200,19 @@ def test_undesired_team_is_archived_once_and_archived_desired_team_unarchived() 
     assert diff(DesiredState(groups=(g1,)), actual_state(groups=(g1,), teams=archived)).empty
 
 
+def test_team_desired_archived_is_archived_even_when_new() -> None:
+    g1, g2 = group("g:1"), group("g:2")
+    desired = DesiredState(groups=(g1, g2), teams=(Team("team:g:1", "g:1", archived=True),
+                                                   Team("team:g:2", "g:2", archived=True)))
+    plan = diff(desired, actual_state(groups=(g1,), teams=(Team("team:g:1", "g:1"),)))
+    assert [(c.id, c.depends_on) for c in plan.changes] == [
+        ("create:group:g:2", ()),
+        ("create:team:team:g:2", ("create:group:g:2",)),
+        ("archive:team:team:g:1", ()),
+        ("archive:team:team:g:2", ("create:team:team:g:2",)),
+    ]
+
+
 def test_kept_group_with_undesired_team_gets_it_archived() -> None:
     g = group("g:1")
     plan = diff(DesiredState(policy=RemovalPolicy(groups="keep")),
