@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from providers.emulator.common import bind_ids, check_body, expand_members, get_obj, list_objects, select_for
 from providers.emulator.delta import delta_handler
-from providers.emulator.membership import add_links, add_ref, check_bind_count, list_links, remove_link
+from providers.emulator.membership import (
+    add_links,
+    add_ref,
+    check_bind_count,
+    check_links,
+    list_links,
+    remove_link,
+)
 from providers.emulator.router import Route
 from providers.emulator.schema import render
 from providers.emulator.tenant import DirObject
@@ -65,13 +72,12 @@ def create_group(emu: Engine, body: Any) -> DirObject:
     props = _props(body)
     if props.get("visibility") is None:
         props["visibility"] = "Public" if unified else "Private"
+    probe = DirObject("group", "", {"groupTypes": props.get("groupTypes") or []}, emu.now)
+    check_links(emu, probe, "owners", owners, new=True)
+    check_links(emu, probe, "members", members, new=True)
     obj = emu.tenant.insert("group", props, created=emu.now, object_id=emu.new_id())
-    try:
-        add_links(emu, obj, "owners", owners, new=True)
-        add_links(emu, obj, "members", members, new=True)
-    except Exception:
-        emu.tenant.remove(obj, soft=False)
-        raise
+    add_links(emu, obj, "owners", owners, new=True)
+    add_links(emu, obj, "members", members, new=True)
     return obj
 
 
@@ -96,6 +102,10 @@ def patch_group(emu: Engine, req: Req) -> Resp:
     props = _props(body)
     if "mailNickname" in props:
         _check_nickname(emu, props["mailNickname"], _is_unified(obj), obj.id)
+    if owners:
+        check_links(emu, obj, "owners", owners)
+    if members:
+        check_links(emu, obj, "members", members)
     if owners:
         add_links(emu, obj, "owners", owners)
     if members:

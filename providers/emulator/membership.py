@@ -14,7 +14,7 @@ from providers.emulator.wire import GraphHttpError, Req, Resp, bad_request, not_
 if TYPE_CHECKING:
     from providers.emulator.engine import Engine
 
-__all__ = ["add_links", "check_bind_count", "list_links", "remove_link"]
+__all__ = ["add_links", "add_ref", "check_bind_count", "check_links", "list_links", "remove_link"]
 
 DUPLICATE = "One or more added object references already exist for the following modified properties: '{}'."
 NEW_GROUP = (
@@ -49,13 +49,13 @@ def _check_member_type(container: DirObject, member: DirObject, relation: str) -
             raise bad_request("A Microsoft 365 group cannot be a member of another group.")
 
 
-def add_links(
+def check_links(
     emu: Engine, container: DirObject, relation: str, ids: Sequence[str], *, new: bool = False
 ) -> None:
-    """Add members or owners, all or nothing. ``new``: part of the container's create request.
+    """Raise the error Graph gives for adding ``ids``; change nothing.
 
     Must: 404 for a missing object, 400 for a wrong type or an existing link (if the profile says
-    so), 400 while the container is younger than ``new_group_member_lag`` (except at creation).
+    so), 400 while the group is younger than ``new_group_member_lag`` (except at creation).
     """
     lag = emu.profile.new_group_member_lag
     if not new and container.kind == "group" and lag > 0 and emu.now - container.created < lag:
@@ -70,13 +70,19 @@ def add_links(
         if (mid in links or mid in seen) and emu.profile.reject_duplicate_member:
             raise bad_request(DUPLICATE.format(relation))
         seen.add(mid)
+    if relation == "owners" and len(set(links) | seen) > 100:
+        raise bad_request("A group can have at most 100 owners.")
+
+
+def add_links(
+    emu: Engine, container: DirObject, relation: str, ids: Sequence[str], *, new: bool = False
+) -> None:
+    """Add members or owners, all or nothing (see :func:`check_links`)."""
+    check_links(emu, container, relation, ids, new=new)
+    links = getattr(container, relation)
     for mid in ids:
         if mid not in links:
             emu.tenant.link(container, relation, mid)
-    if relation == "owners" and len(container.owners) > 100:
-        for mid in ids:
-            emu.tenant.unlink(container, relation, mid)
-        raise bad_request("A group can have at most 100 owners.")
 
 
 def add_ref(emu: Engine, container: DirObject, relation: str, body: Any) -> Resp:
