@@ -76,6 +76,8 @@ _FIELD_NAMES = {
     "display_name": "display_name",
     "description": "description",
     "visibility": "visibility",
+    "mailNickname": "mail_nickname",
+    "mail_nickname": "mail_nickname",
 }
 
 

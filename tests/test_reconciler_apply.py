@@ -6,11 +6,14 @@ import threading
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reconciler.apply import apply
 from reconciler.apply_result import ApplyResult, ChangeResult
+from reconciler.diff import diff
 from reconciler.errors import DirectoryError
-from reconciler.model import ActualState
+from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, Team
 from reconciler.plan import Change, Plan
 from reconciler.ports import ItemFailure
 from tests.fakes import FakeDirectory, FakeTeam, fake_id
@@ -396,3 +399,54 @@ def test_unknown_status_in_dict_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown change status"):
         ChangeResult.from_dict(
             {"id": "x", "action": "add", "kind": "groupMembers", "key": "k", "status": "meh"})
+
+
+# -- with the real diff: apply converges ------------------------------------------------------
+
+PEOPLE = tuple(f"p{i}@oak.example" for i in range(6))
+AU_KEYS = ("au:SCH1:learners", "au:SCH1:year-7", "au:SCH1:year-8")
+GROUP_KEYS = tuple(f"class:SCH1:2026-27:C{i}" for i in range(5))
+
+
+@st.composite
+def desired_states(draw: st.DrawFn) -> DesiredState:
+    people = st.frozensets(st.sampled_from(PEOPLE))
+    aus = tuple(
+        AdministrativeUnit(k, draw(st.sampled_from(["Learners", "Year <7>", "Year 8"])), None, draw(people))
+        for k in sorted(draw(st.frozensets(st.sampled_from(AU_KEYS))))
+    )
+    groups = []
+    for k in sorted(draw(st.frozensets(st.sampled_from(GROUP_KEYS)))):
+        groups.append(Group(
+            key=k, display_name=draw(st.sampled_from(["Maths", "English & Drama"])),
+            mail_nickname=k.rsplit(":", 1)[1].lower(), description=draw(st.sampled_from([None, "a class"])),
+            owners=draw(st.frozensets(st.sampled_from(PEOPLE), min_size=1)), members=draw(people),
+            administrative_units=draw(st.frozensets(st.sampled_from([a.key for a in aus])))
+            if aus else frozenset(),
+        ))
+    teams = tuple(
+        Team("team:" + g.key, g.key, "educationClass", archived=draw(st.booleans()))
+        for g in groups if draw(st.booleans())
+    )
+    return DesiredState(administrative_units=aus, groups=tuple(groups), teams=teams)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(start=desired_states(), target=desired_states())
+def test_apply_of_a_diff_converges_and_a_second_run_writes_nothing(start: DesiredState,
+                                                                    target: DesiredState) -> None:
+    d = FakeDirectory(PEOPLE)
+    assert apply(diff(start, d.read()), d, d.read()).ok
+    assert diff(start, d.read()).empty
+
+    plan = diff(target, d.read())
+    position = {c.id: i for i, c in enumerate(plan.changes)}
+    for c in plan.changes:  # the order never puts a change before what it depends on
+        assert all(position.get(dep, -1) < position[c.id] for dep in c.depends_on)
+    result = apply(plan, d, d.read(), max_workers=3)
+    assert result.ok, result.to_dict()
+    again = diff(target, d.read())
+    assert again.empty, again.to_dict()["changes"]
+    writes = len(d.writes)
+    assert apply(again, d, d.read()).results == ()
+    assert len(d.writes) == writes
