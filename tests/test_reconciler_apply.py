@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from providers.emulator import EmulatorTransport, Profile, Tenant
+from providers.entra.client import GraphClient
+from providers.entra.directory import EntraDirectory
+from providers.entra.marker import ensure_marker
 from reconciler.apply import apply
 from reconciler.apply_result import ApplyResult, ChangeResult
+from reconciler.clock import VirtualClock
 from reconciler.diff import diff
 from reconciler.errors import DirectoryError
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, Team
@@ -450,3 +457,43 @@ def test_apply_of_a_diff_converges_and_a_second_run_writes_nothing(start: Desire
     writes = len(d.writes)
     assert apply(again, d, d.read()).results == ()
     assert len(d.writes) == writes
+
+
+# -- on the Graph emulator, through the real provider -----------------------------------------
+
+def test_apply_on_the_emulator_converges_and_defers_young_teams() -> None:
+    app = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    clock = VirtualClock()
+    tenant = Tenant(seed=7, clock=clock)
+    refs = [f"u{n:02d}@oak.example" for n in range(30)]
+    for ref in refs:
+        tenant.add_user(ref)
+    transport = EmulatorTransport(tenant, clock=clock, profile=Profile.realistic(seed=4))
+    http = httpx.Client(transport=transport, base_url="https://graph.microsoft.com/v1.0",
+                        headers={"Authorization": "Bearer test"})
+    client = GraphClient(http, clock=clock, rng=random.Random(1))
+    ensure_marker(client, app)
+    d = EntraDirectory.for_app(client, app)
+
+    aus = (AdministrativeUnit("au:SCH1:year-7", "Oak <Year 7>", None, frozenset(refs[:20])),)
+    groups = tuple(
+        Group(f"class:SCH1:2026-27:C{i}", f"Class {i}", f"c{i}-2026", owners=frozenset(refs[i:i + 1]),
+              members=frozenset(refs[i:i + 12]), administrative_units=frozenset({"au:SCH1:year-7"}))
+        for i in range(4)
+    )
+    teams = tuple(Team("team:" + g.key, g.key, "educationClass") for g in groups[:2])
+    desired = DesiredState(administrative_units=aus, groups=groups, teams=teams)
+
+    actual = d.read(desired)
+    first = apply(diff(desired, actual), d, actual, max_workers=4)
+    assert first.counts["failed"] == first.counts["partial"] == first.counts["skipped"] == 0
+    assert first.counts["deferred"] == 2  # the groups are minutes old
+    actual = d.read(desired)
+    pending = diff(desired, actual)
+    assert [c.id for c in pending.changes] == [f"create:team:{t.key}" for t in teams]
+
+    clock.advance(16 * 60)
+    second = apply(pending, d, actual)
+    assert second.ok and second.counts["done"] == 2
+    clock.advance(600)  # Teams provision asynchronously
+    assert diff(desired, d.read(desired)).empty
