@@ -26,7 +26,7 @@ from reconciler.school import SchoolData
 
 from .common import REF_FIELDS, SourceOptions
 from .oneroster import read_oneroster
-from .realsmart import EXAMPLE_EXPORT, read_realsmart
+from .realsmart import EXAMPLE_EXPORT, example_export_path, read_realsmart
 from .sds import read_sds
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "REF_FIELDS",
     "SOURCE_KINDS",
     "SourceOptions",
+    "example_export_path",
     "read_oneroster",
     "read_realsmart",
     "read_sds",

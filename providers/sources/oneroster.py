@@ -49,7 +49,6 @@ __all__ = ["read_oneroster", "read_roster_folder"]
 
 log = logging.getLogger(__name__)
 
-REQUIRED_FILES = ("orgs", "users", "classes", "enrollments")
 _REF_COLUMNS = {"default": "username", "username": "username", "upn": "username", "email": "email"}
 
 
@@ -79,8 +78,7 @@ def _manifest(table: Table) -> dict[str, str]:
                 row, "value", f"{prop} is a delta file; export a bulk set (the whole school is needed)"
             )
         modes[prop[5:]] = mode
-    version = props.get("oneroster.version", ("1.1", None))[0]
-    log.debug("OneRoster manifest: version %s, files %s", version, modes)
+    log.debug("OneRoster manifest: version %s, files %s", props.get("oneroster.version", ("?",))[0], modes)
     return modes
 
 
@@ -102,19 +100,28 @@ class _Reader:
         self.org_types: dict[str, str] = {}
         self.school_of: dict[str, str] = {}  # org id -> its school (itself or an ancestor)
 
-    def table(self, name: str, *, required: bool) -> Table | None:
+    def table(self, name: str) -> Table | None:
+        """An optional file: ``None`` when absent (by the manifest or on disk)."""
         file = f"{name}.csv"
         mode = self.modes.get(name.casefold()) if self.modes is not None else None
         if mode == "absent":
-            if required:
-                raise SourceError(f"manifest.csv declares file.{name} absent, but it is required", file=file)
             return None
         if not self.folder.has(file):
-            if required or mode == "bulk":
-                why = "manifest.csv declares it bulk" if mode == "bulk" else "it is required"
-                raise SourceError(f"{file} is missing but {why}", file=self.folder.display(file))
+            if mode == "bulk":
+                raise SourceError(
+                    f"{file} is missing but manifest.csv declares it bulk", file=self.folder.display(file)
+                )
             return None
         return self.folder.read(file)
+
+    def required(self, name: str) -> Table:
+        """A required file. Must raise :class:`SourceError` if it is missing or declared absent."""
+        if self.modes is not None and self.modes.get(name.casefold()) == "absent":
+            raise SourceError(
+                f"manifest.csv declares file.{name} absent, but it is required",
+                file=self.folder.display("manifest.csv"),
+            )
+        return self.folder.read(f"{name}.csv")
 
     def live(self, table: Table, id_col: str | None) -> list[tuple[str, Row]]:
         """Rows not marked ``tobedeleted`` as (id, row); duplicate ids are an error."""
@@ -136,8 +143,7 @@ class _Reader:
     # -- files -----------------------------------------------------------------------------
 
     def orgs(self) -> None:
-        t = self.table("orgs", required=True)
-        assert t is not None
+        t = self.required("orgs")
         idc, namec, typec = t.col("sourcedId"), t.col("name"), t.col("type")
         parentc = t.opt("parentSourcedId")
         parents: dict[str, str] = {}
@@ -156,29 +162,29 @@ class _Reader:
                 self.school_of[oid] = cur
 
     def academic_year(self) -> str | None:
-        t = self.table("academicSessions", required=False)
+        t = self.table("academicSessions")
         if t is None:
             return None
         idc, typec = t.col("sourcedId"), t.col("type")
         startc, endc = t.opt("startDate"), t.opt("endDate")
         yearc = t.opt("schoolYear")
-        found: list[tuple[str, str]] = []
+        found: list[str] = []  # "YYYY-YY" strings sort by year
         for _, row in self.live(t, idc):
             if t.get(row, typec).casefold() != "schoolyear":
                 continue
             start, end = parse_date(t.get(row, startc)), parse_date(t.get(row, endc))
             year = t.get(row, yearc)
             if start and end:
-                found.append((start.isoformat(), academic_year_from_dates(start, end)))
+                found.append(academic_year_from_dates(start, end))
             elif year.isdigit():
-                found.append((year, academic_year_from_school_year(int(year))))
-        return max(found)[1] if found else None
+                found.append(academic_year_from_school_year(int(year)))
+        return max(found, default=None)
 
     def roles(self, users: Table, rows: list[tuple[str, Row]]) -> dict[str, _Roles]:
         out: dict[str, _Roles] = defaultdict(_Roles)
         ugradec = users.opt("grades", "grade")
         grades = {uid: users.get(row, ugradec) for uid, row in rows}
-        rt = self.table("roles", required=False)
+        rt = self.table("roles")
         if rt is not None:
             userc, rolec, orgc = rt.col("userSourcedId"), rt.col("role"), rt.col("orgSourcedId")
             gradec = rt.opt("grade", "grades")
@@ -213,8 +219,7 @@ class _Reader:
         self.orgs()
         year = self.academic_year()
         courses = self.courses()
-        users = self.table("users", required=True)
-        assert users is not None
+        users = self.required("users")
         user_rows = self.live(users, users.col("sourcedId"))
         roles = self.roles(users, user_rows)
         classes = self.classes(courses)
@@ -226,7 +231,7 @@ class _Reader:
         return self.out.finish(ay, names[0] if len(names) == 1 else "", self.folder.label)
 
     def courses(self) -> dict[str, str]:
-        t = self.table("courses", required=False)
+        t = self.table("courses")
         if t is None:
             return {}
         idc, titlec = t.col("sourcedId"), t.opt("title")
@@ -234,8 +239,7 @@ class _Reader:
         return {cid: t.get(row, subc) or t.get(row, titlec) for cid, row in self.live(t, idc)}
 
     def classes(self, courses: dict[str, str]) -> dict[str, dict[str, str]]:
-        t = self.table("classes", required=True)
-        assert t is not None
+        t = self.required("classes")
         idc, titlec = t.col("sourcedId"), t.col("title")
         orgc = t.col("schoolSourcedId", "orgSourcedId")
         typec, codec = t.opt("classType"), t.opt("classCode")
@@ -250,14 +254,8 @@ class _Reader:
                     continue
                 raise t.error(row, "schoolSourcedId", f"class {cid!r} names unknown org {org!r}")
             if org not in self.school_of:
-                log.warning(
-                    "%s line %d: class %s skipped: org %s is a %s, not a school",
-                    t.file,
-                    row.line,
-                    cid,
-                    org,
-                    self.org_types[org],
-                )
+                what = f"org {org} is a {self.org_types[org]}, not a school"
+                log.warning("%s line %d: class %s skipped: %s", t.file, row.line, cid, what)
                 self.deleted.add(cid)
                 continue
             grades = split_multi(t.get(row, gradec))
@@ -274,8 +272,7 @@ class _Reader:
     def enrollments(
         self, classes: dict[str, dict[str, str]], users: set[str], roles: dict[str, _Roles]
     ) -> list[tuple[str, str, Role]]:
-        t = self.table("enrollments", required=True)
-        assert t is not None
+        t = self.required("enrollments")
         idc = t.col("sourcedId") if self.modes is not None else t.opt("sourcedId")
         classc, userc, rolec = t.col("classSourcedId"), t.col("userSourcedId"), t.col("role")
         out: list[tuple[str, str, Role]] = []
