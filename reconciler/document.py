@@ -124,9 +124,10 @@ def desired_to_document(state: DesiredState) -> dict[str, Any]:
     The same state gives the same document, byte for byte once dumped.
 
     Must-not: carry :attr:`Team.archived` (a fact about Entra, not something one can desire) or
-    an empty ``source.system`` (written as ``"unknown"``). The result passes the schema for any
-    state; it passes the semantic checks when the state itself is valid (unique nicknames,
-    resolvable references, legal names, ...).
+    an empty ``source.system`` (written as ``"unknown"``); an empty description is left out.
+    The result passes the schema whenever the state's strings fit its limits (keys, names,
+    references), and the semantic checks whenever the state itself is valid (unique nicknames,
+    resolvable references, legal names, ...): export and render rely on that.
     """
     source: dict[str, Any] = {"system": state.source.system or "unknown"}
     if state.source.generated_at:

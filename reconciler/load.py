@@ -129,7 +129,49 @@ def _validator() -> Any:
     schema = load_schema(SCHEMA_NAME)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema, format_checker=_FORMATS)
+    return cls(_inline_refs(schema, schema.get("$defs", {})), format_checker=_FORMATS)
+
+
+def _inline_refs(node: Any, defs: Mapping[str, Any]) -> Any:
+    """``node`` with every local ``{"$ref": "#/$defs/x", ...}`` replaced by ``x`` (siblings win).
+
+    The desired-state schema has no recursion; resolving each ``$ref`` once here instead of once
+    per list item makes validating a large document several times faster.
+    """
+    if isinstance(node, list):
+        return [_inline_refs(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+    ref = out.pop("$ref", None)
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return {**_inline_refs(defs[ref.removeprefix("#/$defs/")], defs), **out}
+    if ref is not None:
+        out["$ref"] = ref
+    return out
+
+
+def _without_member_lists(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A shallow copy of ``data`` whose ``members`` lists made only of strings are emptied.
+
+    Those lists can hold a hundred thousand references; every schema rule on their items
+    (a string of 1 to 256 characters) is also checked, with better wording and the same path,
+    by :func:`rules.user_ref_problem` in the semantic pass. A list holding anything but strings
+    keeps the full schema check.
+    """
+    out = dict(data)
+    for name in ("administrativeUnits", "groups"):
+        items = data.get(name)
+        if isinstance(items, list):
+            out[name] = [_slim(item) for item in items]
+    return out
+
+
+def _slim(item: Any) -> Any:
+    members = item.get("members") if isinstance(item, Mapping) else None
+    if isinstance(members, list) and all(isinstance(m, str) for m in members):
+        return {**item, "members": []}
+    return item
 
 
 _TYPE_NAMES = {
@@ -254,7 +296,8 @@ def _schema_findings(data: Any) -> list[tuple[JsonPath, str]]:
     raw = data.get("userMatch") if isinstance(data, Mapping) else None
     user_match: UserMatch = raw if raw in ("mail", "employeeId") else "userPrincipalName"
     found: list[tuple[JsonPath, str]] = []
-    for error in _validator().iter_errors(data):
+    checked = _without_member_lists(data) if isinstance(data, Mapping) else data
+    for error in _validator().iter_errors(checked):
         found.extend(_reword(error, user_match))
     return found
 

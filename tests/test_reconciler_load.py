@@ -283,6 +283,18 @@ BROKEN: list[tuple[str, Mutation, str, str]] = [
         "administrativeUnits[0].members[1]",
         "list each person once",
     ),
+    (
+        "member-empty-string",
+        _set("groups", 0, "members", value=[AMY, ""]),
+        "groups[0].members[1]",
+        "is empty; give the person's user principal name",
+    ),
+    (
+        "member-too-long",
+        _set("administrativeUnits", 0, "members", value=["a" * 250 + "@oak.example"]),
+        "administrativeUnits[0].members[0]",
+        "262 characters long",
+    ),
     ("upn-without-at", _set("groups", 0, "owners", value=["t.teacher"]), "groups[0].owners[0]", "has no @"),
     (
         "upn-without-domain-dot",
