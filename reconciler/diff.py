@@ -142,11 +142,15 @@ def _diff_groups(
     have_all = actual.groups
     new_aus = {au.key for au in desired.administrative_units if au.key not in actual.administrative_units}
     desired_aus = {au.key for au in desired.administrative_units}
+    nicknames: dict[str, str] = {}
+    for key in sorted(have_all):
+        nicknames.setdefault(have_all[key].mail_nickname.casefold(), key)
     for g in desired.groups:
         have = have_all.get(g.key)
         if have is None:
             if g.key not in blocked:
                 _create_group(g, new_aus, blocked_aus, out)
+                _nickname_in_use(g, nicknames.get(g.mail_nickname.casefold()), out)
             continue
         object_id = actual.ids.get(g.key)
         if g.kind != have.kind:
@@ -186,6 +190,13 @@ def _diff_groups(
         if team is not None:
             before["team"] = {"key": team.key, "archived": team.archived}
         out.changes.append(Change("delete", "group", key, actual.ids.get(key), before=before))
+
+
+def _nickname_in_use(g: Group, other: str | None, out: Collector) -> None:
+    if other is not None:
+        out.warn("nicknameInUse", f"group {g.key}: mailNickname {g.mail_nickname!r} is still used by the "
+                 f"managed group {other}; creating it may fail until that group is renamed or deleted "
+                 "(a later run retries)", key=g.key)
 
 
 def _placeable(g: Group, blocked_aus: set[str], out: Collector) -> frozenset[str]:

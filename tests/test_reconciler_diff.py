@@ -262,6 +262,15 @@ def test_unmanaged_collision_is_a_conflict_and_blocks_dependants() -> None:
         ("conflict", "au:1"), ("conflict", "g:1"), ("conflict", "g:2")]
 
 
+def test_new_group_reusing_a_managed_nickname_is_warned() -> None:
+    old = group("g:2025", mail_nickname="maths7")
+    new = group("g:2026", mail_nickname="Maths7")
+    plan = diff(DesiredState(groups=(new,)), actual_state(groups=(old,)))
+    assert [c.id for c in plan.changes] == ["create:group:g:2026", "delete:group:g:2025"]
+    [w] = plan.warnings
+    assert (w.code, w.key) == ("nicknameInUse", "g:2026") and "managed group g:2025" in w.message
+
+
 def test_existing_object_is_never_a_conflict() -> None:
     g = group("g:1")
     unmanaged = (UnmanagedObject("group", "x1", g.display_name, g.mail_nickname),)
