@@ -220,9 +220,19 @@ def test_max_attempts_bounds_transport_retries(router: respx.Router, clock: Virt
 
 
 def test_503_exhausted_is_a_server_error(router: respx.Router, clock: VirtualClock) -> None:
-    router.get("/groups").mock(return_value=httpx.Response(503, headers={"Retry-After": "1"}))
+    route = router.get("/groups").mock(return_value=httpx.Response(503, headers={"Retry-After": "1"}))
     with pytest.raises(ServerError):
-        make(router, clock, retry=RetryPolicy(max_attempts=2)).get("/groups")
+        make(router, clock, retry=RetryPolicy(max_throttled_attempts=4)).get("/groups")
+    assert route.call_count == 4
+
+
+def test_errors_without_retry_after_are_bounded_by_max_attempts(
+    router: respx.Router, clock: VirtualClock
+) -> None:
+    route = router.get("/groups").mock(return_value=httpx.Response(504))
+    with pytest.raises(ServerError):
+        make(router, clock, retry=RetryPolicy(max_attempts=3)).get("/groups")
+    assert route.call_count == 3
 
 
 def test_401_refreshes_the_token_once(router: respx.Router, clock: VirtualClock) -> None:

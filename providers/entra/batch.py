@@ -145,7 +145,8 @@ def _run_chunk(client: GraphClient, reqs: Sequence[BatchRequest]) -> list[BatchR
         if not retry:
             break
         wait = max(waits) if waits else client._jittered_backoff(rounds)
-        if rounds >= policy.max_attempts or client.clock.now() + wait > deadline:
+        limit = policy.max_throttled_attempts if waits else policy.max_attempts
+        if rounds >= limit or client.clock.now() + wait > deadline:
             log.warning("giving up on %d batch item(s) after %d round(s)", len(retry), rounds)
             break
         log.debug("retrying %d of %d batch item(s) in %.3f s", len(retry), len(pending), wait)

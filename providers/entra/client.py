@@ -13,8 +13,11 @@ Retry rules (graph-facts.md §5):
   before retrying. A connection that was never established (connect error/timeout) is retried for
   every method, since nothing was sent.
 - 401 refreshes the token once and retries.
-- All of it within ``RetryPolicy.max_total_seconds`` and ``RetryPolicy.max_attempts``; every wait goes
-  through the injected clock, so a :class:`~reconciler.clock.VirtualClock` never really waits.
+- All of it within ``RetryPolicy.max_total_seconds``. ``max_attempts`` bounds the tries for errors and
+  for refusals without ``Retry-After``; answers that say how long to wait (``Retry-After``) are
+  followed while the time budget lasts ("keep retrying while 429s continue", graph-facts.md §5), up to
+  ``max_throttled_attempts``. Every wait goes through the injected clock, so a
+  :class:`~reconciler.clock.VirtualClock` never really waits.
 
 One INFO log line per HTTP request: method, path (query values dropped), status, duration, request id.
 Headers, bodies and tokens are never logged.
@@ -35,7 +38,6 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from providers.entra.errors import (
-    GraphError,
     GraphTransportError,
     ResponseLostError,
     UnexpectedResponseError,
@@ -86,6 +88,7 @@ class RetryPolicy:
     """How hard to try. ``max_total_seconds`` bounds one call, waits included (virtual time in tests)."""
 
     max_attempts: int = 10
+    max_throttled_attempts: int = 100
     max_total_seconds: float = 300.0
     base_delay: float = 1.0
     max_delay: float = 60.0
@@ -93,8 +96,8 @@ class RetryPolicy:
     timeout_seconds: float = 60.0
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("RetryPolicy.max_attempts must be at least 1")
+        if self.max_attempts < 1 or self.max_throttled_attempts < 1:
+            raise ValueError("RetryPolicy.max_attempts and max_throttled_attempts must be at least 1")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError("RetryPolicy.jitter must be between 0 and 1")
 
@@ -251,8 +254,9 @@ class GraphClient:
             idempotent = method in IDEMPOTENT_METHODS
         return self._send(method, url, json, headers, idempotent)
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None,
-            headers: Mapping[str, str] | None = None) -> Any:
+    def get(
+        self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+    ) -> Any:
         return self.request("GET", path, params=params, headers=headers).body
 
     def post(self, path: str, json: Any = None, headers: Mapping[str, str] | None = None) -> GraphResponse:
@@ -308,15 +312,17 @@ class GraphClient:
         seen: set[str] = set()
         while True:
             if not isinstance(body, dict):
-                raise UnexpectedResponseError(200, "NotACollection", "expected a JSON object page",
-                                              None, "GET", path)
+                raise UnexpectedResponseError(
+                    200, "NotACollection", "expected a JSON object page", None, "GET", path
+                )
             yield body
             next_link = body.get("@odata.nextLink")
             if not isinstance(next_link, str) or not next_link:
                 return
             if next_link in seen:
-                raise UnexpectedResponseError(200, "NextLinkLoop", "Graph repeated a nextLink",
-                                              None, "GET", path)
+                raise UnexpectedResponseError(
+                    200, "NextLinkLoop", "Graph repeated a nextLink", None, "GET", path
+                )
             seen.add(next_link)
             body = self.request("GET", next_link, headers=headers).body
 
@@ -342,14 +348,15 @@ class GraphClient:
         parts = urlsplit(path)
         base_path = self._base_path
         if not parts.path.startswith(base_path + "/"):
-            raise UnexpectedResponseError(0, "ForeignLink", "a link points outside the Graph base URL",
-                                          None, "GET", parts.path)
+            raise UnexpectedResponseError(
+                0, "ForeignLink", "a link points outside the Graph base URL", None, "GET", parts.path
+            )
         target = httpx.URL(path)
         if (target.scheme, target.host, target.port) != self._base_origin:
             # e.g. an emulator that writes https://graph.microsoft.com/v1.0/... links: the token is
             # only ever sent to the configured base URL.
             log.debug("rebasing a link from another origin onto the Graph base URL: %s", redact_path(path))
-        rel = parts.path[len(base_path):]
+        rel = parts.path[len(base_path) :]
         return rel + (f"?{parts.query}" if parts.query else "")
 
     def _jittered_backoff(self, attempt: int) -> float:
@@ -368,12 +375,13 @@ class GraphClient:
             out["Authorization"] = "Bearer " + self.token_provider.token()
         return out
 
-    def _send(self, method: str, url: str, json: Any, headers: Mapping[str, str] | None,
-              idempotent: bool) -> GraphResponse:
+    def _send(
+        self, method: str, url: str, json: Any, headers: Mapping[str, str] | None, idempotent: bool
+    ) -> GraphResponse:
         policy = self.retry
-        start = self.clock.now()
-        deadline = start + policy.max_total_seconds
-        attempt = 0
+        deadline = self.clock.now() + policy.max_total_seconds
+        attempt = 0  # every try
+        failures = 0  # tries that failed without a Retry-After (bounded by max_attempts)
         refreshed = False
         shown = log_path(url)
         while True:
@@ -382,8 +390,9 @@ class GraphClient:
             t0 = self.clock.now()
             try:
                 with self._slots:
-                    resp = self.http.request(method, url, json=json, headers=sent_headers,
-                                             timeout=policy.timeout_seconds)
+                    resp = self.http.request(
+                        method, url, json=json, headers=sent_headers, timeout=policy.timeout_seconds
+                    )
             except httpx.TransportError as exc:
                 ms = (self.clock.now() - t0) * 1000
                 reason = type(exc).__name__
@@ -391,17 +400,19 @@ class GraphClient:
                 never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
                 if not (idempotent or never_sent):
                     raise ResponseLostError(method, url, reason) from None
-                wait = self._jittered_backoff(attempt)
-                if attempt >= policy.max_attempts or self.clock.now() + wait > deadline:
-                    raise GraphTransportError(method, url, f"{reason}, gave up after {attempt} attempts") \
-                        from None
+                failures += 1
+                wait = self._jittered_backoff(failures)
+                if failures >= policy.max_attempts or self.clock.now() + wait > deadline:
+                    raise GraphTransportError(
+                        method, url, f"{reason}, gave up after {attempt} attempts"
+                    ) from None
                 self.clock.sleep(wait)
                 continue
             ms = (self.clock.now() - t0) * 1000
             rheaders = {k.lower(): v for k, v in resp.headers.items()}
             rid = rheaders.get("request-id") or rheaders.get("client-request-id") or "-"
-            log.info("%s %s -> %d in %.0f ms (request-id %s)", method, shown, resp.status_code, ms, rid)
             status = resp.status_code
+            log.info("%s %s -> %d in %.0f ms (request-id %s)", method, shown, status, ms, rid)
             if status < 400:
                 return GraphResponse(status, rheaders, _parse_body(resp))
             body = _parse_body(resp)
@@ -411,23 +422,26 @@ class GraphClient:
                 continue
             if status in _LOST_STATUSES and not idempotent:
                 err = error_from_response(status, rheaders, body, method, url)
-                raise ResponseLostError(method, url, f"Graph answered {status}"
-                                        + (f" {err.code}" if err.code else "")
-                                        + (f", request-id {err.request_id}" if err.request_id else "")) \
-                    from None
+                detail = f"Graph answered {status}" + (f" {err.code}" if err.code else "")
+                if err.request_id:
+                    detail += f", request-id {err.request_id}"
+                raise ResponseLostError(method, url, detail) from None
             if status in _REFUSED_STATUSES or status in _LOST_STATUSES:
-                wait_hint = parse_retry_after(rheaders.get("retry-after"), self.clock.now()) \
-                    if status in _REFUSED_STATUSES else None
-                wait = wait_hint if wait_hint is not None else self._jittered_backoff(attempt)
-                if attempt < policy.max_attempts and self.clock.now() + wait <= deadline:
+                hint = (
+                    parse_retry_after(rheaders.get("retry-after"), self.clock.now())
+                    if status in _REFUSED_STATUSES
+                    else None
+                )
+                if hint is None:
+                    failures += 1
+                    wait, allowed = self._jittered_backoff(failures), failures < policy.max_attempts
+                else:
+                    wait, allowed = hint, attempt < policy.max_throttled_attempts
+                if allowed and self.clock.now() + wait <= deadline:
                     log.debug("retrying %s %s in %.3f s (attempt %d)", method, shown, wait, attempt + 1)
                     self.clock.sleep(wait)
                     continue
-            raise _final_error(status, rheaders, body, method, url)
-
-
-def _final_error(status: int, headers: Mapping[str, str], body: Any, method: str, url: str) -> GraphError:
-    return error_from_response(status, headers, body, method, url)
+            raise error_from_response(status, rheaders, body, method, url)
 
 
 def __getattr__(name: str) -> Any:
