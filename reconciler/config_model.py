@@ -9,6 +9,7 @@ Paths are absolute: relative paths in the file are resolved against the config f
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Literal
 from reconciler.model import RemovalPolicy, TeamTemplate, UserMatch, Visibility
 
 __all__ = [
+    "ACADEMIC_YEAR",
     "AUTHORITY_HOSTS",
     "CLOUDS",
     "CREDENTIAL_METHODS",
@@ -85,6 +87,8 @@ CREDENTIAL_METHODS: tuple[CredentialMethod, ...] = (
 )
 
 DEFAULT_HISTORY_FILE = "entra-sync-history.sqlite"
+#: An academic year, written YYYY-YY (``2026-27``), as the desired-state schema requires.
+ACADEMIC_YEAR = re.compile(r"^[0-9]{4}-[0-9]{2}$")
 
 
 @dataclass(frozen=True, slots=True)

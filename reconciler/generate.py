@@ -35,8 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
-from reconciler.config import ACADEMIC_YEAR
-from reconciler.config_model import Config
+from reconciler.config_model import ACADEMIC_YEAR, Config
 from reconciler.errors import SourceError
 from reconciler.model import AdministrativeUnit, DesiredState, Group, SourceInfo, Team, normalise_ref
 from reconciler.naming import (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import time
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 
 from reconciler.config import (
     ConfigFindingsError,
+    config_summary,
+    connection_kwargs,
     load_config,
     loads_config,
     require_credentials,
@@ -163,9 +166,9 @@ def test_example_file_loads_and_documents_every_key() -> None:
     assert config.tenant is not None and config.source is not None
     assert config.credentials.method == "client_secret_env"
     text = EXAMPLE.read_text(encoding="utf-8")
-    from reconciler.config import _SECTIONS  # the list of known keys
+    from reconciler.config_sections import SECTIONS
 
-    for section, keys in _SECTIONS.items():
+    for section, keys in SECTIONS.items():
         assert f"[{section}" in text, section
         for key in keys:
             assert f"{key} =" in text or f"[naming.{key}]" in text, f"{section}.{key} is not in the example"
@@ -362,3 +365,44 @@ def test_config_repr_holds_only_references() -> None:
     )
     assert "ENTRA_SYNC_CLIENT_SECRET" in repr(config)
     assert config.credentials.client_secret_env == "ENTRA_SYNC_CLIENT_SECRET"
+
+
+# -- what the CLI and history use --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "kind", "ref"),
+    [
+        ('client_secret_env = "ENTRA_SYNC_CLIENT_SECRET"', "client_secret", "ENTRA_SYNC_CLIENT_SECRET"),
+        ('client_secret_file = "/run/secrets/entra"', "client_secret_file", "/run/secrets/entra"),
+        ('certificate_path = "/etc/cert.pem"', "certificate", "/etc/cert.pem"),
+        ('federated_token_file = "/var/token"', "federated", "/var/token"),
+        ('managed_identity = "system"', "managed_identity", "system"),
+        ('access_token_env = "GRAPH_TOKEN"', "access_token", "GRAPH_TOKEN"),
+    ],
+)
+def test_connection_kwargs_build_connection_settings(line: str, kind: str, ref: str) -> None:
+    connect = pytest.importorskip("providers.entra.connect")
+    config = loads_config(f'[tenant]\n{TENANT}graph_url = "http://127.0.0.1:8080"\n[credentials]\n{line}\n')
+    kwargs = connection_kwargs(config)
+    assert kwargs["credential"] == kind and kwargs["credential_ref"] == ref
+    settings = connect.ConnectionSettings(**kwargs, env={})
+    assert settings.graph_base_url == "http://127.0.0.1:8080/v1.0"
+    assert settings.tenant_id == "contoso.onmicrosoft.com"
+
+
+def test_connection_kwargs_need_tenant_and_credentials() -> None:
+    with pytest.raises(ConfigError, match=r"\[tenant\]"):
+        connection_kwargs(loads_config('[credentials]\nmanaged_identity = "system"\n'))
+    with pytest.raises(ConfigError, match="no credentials"):
+        connection_kwargs(loads_config(f"[tenant]\n{TENANT}"))
+
+
+def test_config_summary_is_json_and_holds_no_reference() -> None:
+    config = loads_config(f'[tenant]\n{TENANT}[credentials]\nclient_secret_env = "MY_SECRET_VAR"\n')
+    summary = config_summary(config)
+    text = json.dumps(summary)
+    assert "MY_SECRET_VAR" not in text
+    assert summary["credential"] == "client_secret_env"
+    assert summary["sync"]["groups"] is True
+    assert summary["tenant"]["cloud"] == "global"
