@@ -56,6 +56,10 @@ class Engine:
 
     # ---- helpers for handlers ---------------------------------------------------------------
     def new_id(self) -> str:
+        """A fresh object id (never one in use), from the profile's seeded random."""
+        return self.tenant.new_id(self.rng)
+
+    def request_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     @property
@@ -120,13 +124,13 @@ class Engine:
 
     # ---- pieces -----------------------------------------------------------------------------
     def error(self, req: Req, exc: GraphHttpError) -> Resp:
-        rid = self.new_id()
+        rid = self.request_id()
         crid = req.headers.get("client-request-id", rid)
         body = error_body(exc.code, exc.message, rid, crid, self.now)
         return Resp(exc.status, body, {"request-id": rid, **exc.headers})
 
     def _finish(self, req: Req, resp: Resp, cost: int) -> Resp:
-        rid = resp.headers.get("request-id") or self.new_id()
+        rid = resp.headers.get("request-id") or self.request_id()
         resp.headers["request-id"] = rid
         resp.headers["client-request-id"] = req.headers.get("client-request-id", rid)
         if cost:
@@ -201,7 +205,7 @@ class Engine:
         if wait <= 0:
             return None
         retry = f"{max(wait, 0.001):.3f}"
-        rid = self.new_id()
+        rid = self.request_id()
         body = {
             "error": {
                 "code": "TooManyRequests",

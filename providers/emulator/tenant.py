@@ -12,6 +12,7 @@ Must-not: read the wall clock; every time comes from ``self.clock``.
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from collections.abc import Iterable, Mapping
@@ -104,11 +105,33 @@ class Tenant:
         self._sorted: dict[str, tuple[int, list[str]]] = {}
 
     # ---- ids, lookup -------------------------------------------------------------------------
-    def new_id(self) -> str:
-        """A GUID string; reproducible when the tenant has a seed."""
-        if self._rng is None:
-            return str(uuid.uuid4())
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+    def new_id(self, rng: random.Random | None = None) -> str:
+        """A fresh GUID string, reproducible when a seeded ``rng`` (or the tenant's seed) is used.
+
+        Must-not: return an id already in use (a reloaded tenant restarts its random sequence).
+        """
+        source = rng or self._rng
+        while True:
+            oid = (
+                str(uuid.uuid4())
+                if source is None
+                else str(uuid.UUID(int=source.getrandbits(128), version=4))
+            )
+            if self.find(oid) is None and oid not in self.deleted:
+                return oid
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write this tenant as JSON (atomically); see :mod:`providers.emulator.persist`."""
+        from providers.emulator.persist import save_tenant
+
+        save_tenant(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], clock: Clock | None = None) -> Tenant:
+        """Read a tenant saved with :meth:`save`; raises ``TenantFileError`` for a bad file."""
+        from providers.emulator.persist import load_tenant
+
+        return load_tenant(path, clock)
 
     def store(self, kind: str) -> dict[str, DirObject]:
         return {"user": self.users, "group": self.groups, "administrativeUnit": self.admin_units}[kind]

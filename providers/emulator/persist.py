@@ -1,0 +1,166 @@
+"""Save and load a tenant as one JSON file (sorted, stable, written atomically).
+
+Errors: :class:`TenantFileError` (an :class:`reconciler.errors.InputError`) names the file and says
+what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from providers.emulator.changelog import ChangeLog
+from providers.emulator.tenant import Application, DeletedItem, DirObject, Operation, Team, Tenant
+from reconciler.clock import Clock
+from reconciler.errors import InputError
+
+__all__ = ["FORMAT", "TenantFileError", "load_tenant", "save_tenant"]
+
+FORMAT = "entra-sync-emulator-tenant"
+VERSION = 1
+
+
+class TenantFileError(InputError):
+    def __init__(self, file: str, message: str) -> None:
+        self.file = file
+        super().__init__(f"{file}: {message}")
+
+
+def _obj(o: DirObject) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": o.id, "created": o.created, "props": o.props, "ext": o.ext}
+    if o.kind != "user":
+        out["members"] = list(o.members)
+    if o.kind == "group":
+        out["owners"] = list(o.owners)
+    return out
+
+
+def to_json(tenant: Tenant) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "seed": tenant.seed,
+        "domain": tenant.domain,
+        "users": [_obj(tenant.users[i]) for i in sorted(tenant.users)],
+        "groups": [_obj(tenant.groups[i]) for i in sorted(tenant.groups)],
+        "administrativeUnits": [_obj(tenant.admin_units[i]) for i in sorted(tenant.admin_units)],
+        "applications": [
+            {
+                "appId": a.app_id,
+                "objectId": a.object_id,
+                "displayName": a.display_name,
+                "extensions": [a.extensions[k] for k in sorted(a.extensions)],
+            }
+            for _, a in sorted(tenant.apps.items())
+        ],
+        "teams": [
+            {
+                "id": t.id,
+                "created": t.created,
+                "readyAt": t.ready_at,
+                "archived": t.archived,
+                "settings": t.settings,
+            }
+            for _, t in sorted(tenant.teams.items())
+        ],
+        "operations": [
+            {
+                "id": o.id,
+                "teamId": o.team_id,
+                "type": o.op_type,
+                "created": o.created,
+                "doneAt": o.done_at,
+                "applied": o.applied,
+            }
+            for _, o in sorted(tenant.operations.items())
+        ],
+        "deleted": [
+            {"kind": d.obj.kind, "object": _obj(d.obj), "deletedAt": d.deleted_at, "memberOf": d.member_of}
+            for _, d in sorted(tenant.deleted.items())
+        ],
+        "log": {
+            "seq": tenant.log.seq,
+            "active": tenant.log.active,
+            "events": [list(e) for e in tenant.log.events],
+        },
+    }
+
+
+def save_tenant(tenant: Tenant, path: str | os.PathLike[str]) -> None:
+    """Write the tenant to ``path`` atomically (a temp file renamed over it)."""
+    target = Path(path)
+    text = json.dumps(to_json(tenant), sort_keys=True, separators=(",", ":"))
+    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_obj(kind: str, raw: dict[str, Any]) -> DirObject:
+    obj = DirObject(kind, raw["id"], dict(raw["props"]), float(raw["created"]), dict(raw.get("ext") or {}))
+    obj.members = dict.fromkeys(raw.get("members") or [])
+    obj.owners = dict.fromkeys(raw.get("owners") or [])
+    return obj
+
+
+def load_tenant(path: str | os.PathLike[str], clock: Clock | None = None) -> Tenant:
+    """Read a tenant saved by :func:`save_tenant`."""
+    name = str(path)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TenantFileError(name, "file not found; create it with `entra-sync emulator seed`.") from None
+    except ValueError as exc:
+        raise TenantFileError(
+            name, f"not valid JSON ({exc}); restore it or start a new tenant file."
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise TenantFileError(name, f'not an emulator tenant file (expected "format": "{FORMAT}").')
+    if data.get("version") != VERSION:
+        raise TenantFileError(
+            name, f"unsupported version {data.get('version')!r} (this build reads {VERSION})."
+        )
+    try:
+        return _build(data, clock)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TenantFileError(name, f"damaged tenant file ({type(exc).__name__}: {exc}).") from None
+
+
+def _build(data: dict[str, Any], clock: Clock | None) -> Tenant:
+    tenant = Tenant(seed=data.get("seed"), clock=clock)
+    tenant.domain = data.get("domain") or tenant.domain
+    for kind, key in (("user", "users"), ("group", "groups"), ("administrativeUnit", "administrativeUnits")):
+        store = tenant.store(kind)
+        for raw in data[key]:
+            obj = _load_obj(kind, raw)
+            store[obj.id] = obj
+        tenant.touched(kind)
+    for obj in tenant.users.values():
+        tenant.reindex_user(obj, {})
+    for raw in data["applications"]:
+        app = Application(raw["appId"], raw["objectId"], raw["displayName"])
+        app.extensions = {e["name"]: e for e in raw["extensions"]}
+        tenant.apps[app.app_id] = app
+    for raw in data["teams"]:
+        tenant.teams[raw["id"]] = Team(
+            raw["id"], raw["created"], raw["readyAt"], raw["archived"], raw["settings"]
+        )
+    for raw in data["operations"]:
+        tenant.operations[raw["id"]] = Operation(
+            raw["id"], raw["teamId"], raw["type"], raw["created"], raw["doneAt"], raw["applied"]
+        )
+    for raw in data["deleted"]:
+        obj = _load_obj(raw["kind"], raw["object"])
+        tenant.deleted[obj.id] = DeletedItem(obj, raw["deletedAt"], list(raw["memberOf"]))
+    log = data["log"]
+    tenant.log = ChangeLog(active=bool(log["active"]), seq=int(log["seq"]))
+    tenant.log.events = [tuple(e) for e in log["events"]]
+    tenant.log.times = [e[1] for e in tenant.log.events]
+    return tenant

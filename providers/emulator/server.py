@@ -1,0 +1,119 @@
+"""Serve the emulator over plain HTTP on 127.0.0.1 at ``/v1.0/...`` (for curl, the CLI, the demo).
+
+Any bearer token is accepted (unless the profile pins tokens); a missing one gets 401. After each
+write (POST, PATCH, PUT, DELETE) the tenant is saved back to ``state_path``. A dropped-connection
+fault closes the socket without an answer. Uses the real clock unless given another.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from providers.emulator.engine import Engine
+from providers.emulator.profile import Profile
+from providers.emulator.tenant import Tenant
+from reconciler.clock import Clock, SystemClock
+
+__all__ = ["EmulatorServer"]
+
+log = logging.getLogger(__name__)
+WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
+class EmulatorServer:
+    """``server = EmulatorServer(tenant, port=0, state_path="t.json")``, then ``start()`` / ``stop()``."""
+
+    def __init__(
+        self,
+        tenant: Tenant,
+        *,
+        port: int = 0,
+        state_path: str | os.PathLike[str] | None = None,
+        profile: Profile | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.engine = Engine(tenant, clock or SystemClock(), profile)
+        self.state_path = state_path
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_class(self))
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1.0"
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="graph-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def save(self) -> None:
+        if self.state_path is not None:
+            with self.engine.lock:
+                self.engine.tenant.save(self.state_path)
+
+
+def _handler_class(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            split = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body: Any = None
+            if raw:
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = None
+            host = self.headers.get("Host") or f"127.0.0.1:{server.port}"
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            outcome = server.engine.handle(
+                self.command, split.path, dict(parse_qsl(split.query)), headers, body, f"http://{host}/v1.0"
+            )
+            if self.command in WRITES:
+                server.save()
+            if outcome.resp is None or outcome.drop is not None:
+                self.close_connection = True
+                return
+            resp = outcome.resp
+            content = b"" if resp.body is None else json.dumps(resp.body).encode()
+            self.send_response(resp.status)
+            for name, value in resp.headers.items():
+                if name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.info("emulator " + format, *args)
+
+    return Handler
