@@ -12,9 +12,10 @@ import pytest
 import respx
 
 from providers.entra.client import GraphClient, RetryPolicy
-from providers.entra.marker import marker_name
+from providers.entra.marker import MarkerSetupError, ensure_marker, marker_name
 from providers.entra.write import EntraWriter, WritePolicy
 from reconciler.clock import VirtualClock
+from reconciler.errors import ConfigError
 from reconciler.model import AdministrativeUnit, Group
 
 BASE = "https://graph.microsoft.com/v1.0"
@@ -289,3 +290,66 @@ def test_archive_and_unarchive(router: respx.Router) -> None:
     assert a.call_count == 1 and u.call_count == 1
     assert body(a.calls[0].request) == {}
     assert u.calls[0].request.content == b""
+
+
+# -- the ownership marker --------------------------------------------------------------------------
+
+EXT_PATH = f"/applications(appId='{APP}')/extensionProperties"
+DEFINITION = {"name": "realsmartSyncKey", "dataType": "String", "isMultiValued": False,
+              "targetObjects": ["Group", "AdministrativeUnit"]}
+
+
+def marker_client(router: respx.Router) -> GraphClient:
+    http = httpx.Client(base_url=BASE, transport=httpx.MockTransport(router.handler))
+    return GraphClient(http, clock=VirtualClock(), rng=random.Random(0), retry=RetryPolicy(max_attempts=2))
+
+
+def test_marker_name_strips_hyphens_and_rejects_non_guids() -> None:
+    assert marker_name(APP.upper()) == "extension_11111111222233334444555555555555_realsmartSyncKey"
+    with pytest.raises(ConfigError, match="not a GUID"):
+        marker_name("realsmart-sync")
+
+
+def test_ensure_marker_registers_a_missing_property(router: respx.Router) -> None:
+    listed = router.get(EXT_PATH).respond(200, json={"value": []})
+    created = router.post(EXT_PATH).respond(201, json={"id": "x", "name": MARKER})
+    assert ensure_marker(marker_client(router), APP) == MARKER
+    assert listed.call_count == 1 and body(created.calls[0].request) == DEFINITION
+
+
+def test_ensure_marker_accepts_an_existing_property_without_writing(router: respx.Router) -> None:
+    router.get(EXT_PATH).respond(200, json={"value": [
+        {"id": "x", "name": MARKER, "dataType": "String", "targetObjects": ["Group", "AdministrativeUnit"]}]})
+    post = router.post(EXT_PATH)
+    assert ensure_marker(marker_client(router), APP) == MARKER
+    assert post.call_count == 0
+
+
+def test_ensure_marker_refuses_a_wrongly_defined_property(router: respx.Router) -> None:
+    router.get(EXT_PATH).respond(200, json={"value": [
+        {"id": "x", "name": MARKER, "dataType": "String", "targetObjects": ["Group"]}]})
+    with pytest.raises(MarkerSetupError, match="must be String for Group, AdministrativeUnit"):
+        ensure_marker(marker_client(router), APP)
+
+
+def test_ensure_marker_without_permission_prints_the_manual_steps(router: respx.Router) -> None:
+    router.get(EXT_PATH).respond(200, json={"value": []})
+    router.post(EXT_PATH).respond(403, json=err("Authorization_RequestDenied", "Insufficient privileges"))
+    with pytest.raises(MarkerSetupError) as info:
+        ensure_marker(marker_client(router), APP, graph_root="https://graph.microsoft.us/v1.0")
+    text = str(info.value)
+    assert f"POST https://graph.microsoft.us/v1.0/applications(appId='{APP}')/extensionProperties" in text
+    assert json.dumps(DEFINITION) in text
+    assert "New-MgApplicationExtensionProperty" in text and "-TargetObjects Group,AdministrativeUnit" in text
+    assert MARKER in text and info.value.property_name == MARKER
+
+
+def test_ensure_marker_looks_again_after_a_lost_response(router: respx.Router) -> None:
+    router.get(EXT_PATH).mock(side_effect=[
+        httpx.Response(200, json={"value": []}),
+        httpx.Response(200, json={"value": [{"id": "x", "name": MARKER, "dataType": "String",
+                                             "targetObjects": ["Group", "AdministrativeUnit"]}]}),
+    ])
+    post = router.post(EXT_PATH).mock(side_effect=httpx.ReadTimeout("lost"))
+    assert ensure_marker(marker_client(router), APP) == MARKER
+    assert post.call_count == 1

@@ -164,16 +164,18 @@ def ensure_marker(
     path = extension_properties_path(app_id)
     try:
         found = _find(client, path, name)
-        if found is None:
+        attempt = 0
+        while found is None:
+            attempt += 1
             log.info("registering ownership marker %s on app %s", name, app_id)
             try:
                 client.post(path, json=marker_definition())
             except (ConflictError, BadRequestError, ResponseLostError) as exc:
                 # a concurrent setup, or our own lost response: look again before deciding
                 found = _find(client, path, name)
-                if found is None:
+                if found is None and (not isinstance(exc, ResponseLostError) or attempt >= 3):
                     raise
-                log.info("marker %s already registered (%s)", name, type(exc).__name__)
+                log.info("marker %s: %s, looked again", name, type(exc).__name__)
             else:
                 return name
     except ForbiddenError as exc:

@@ -369,6 +369,7 @@ class EntraWriter:
                 self.client.post("/teams", json=body)
                 return TeamOutcome("created", "provisioning")
             except NotFoundError:
+                lost = 0  # only consecutive lost responses count against the transport
                 not_found += 1
                 if not_found > p.team_retries:
                     return TeamOutcome(
@@ -389,11 +390,15 @@ class EntraWriter:
                     raise
 
     def _team_action(self, team_id: str, action: str, body: Any) -> None:
-        try:
-            self.client.post(f"/teams/{team_id}/{action}", json=body)
-        except ResponseLostError:
-            log.warning("%s of team %s: response lost; sending it again (it is idempotent)", action, team_id)
-            self.client.post(f"/teams/{team_id}/{action}", json=body)
+        for attempt in range(1, self.policy.create_attempts + 1):
+            try:
+                self.client.post(f"/teams/{team_id}/{action}", json=body)
+                return
+            except ResponseLostError:
+                if attempt == self.policy.create_attempts:
+                    raise
+                log.warning("%s of team %s: response lost; sending it again (it is idempotent)",
+                            action, team_id)
 
     def archive_team(self, team_id: str) -> None:
         """POST /teams/{id}/archive (202, completes asynchronously). The optional
