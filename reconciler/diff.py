@@ -149,7 +149,7 @@ def _diff_groups(
         have = have_all.get(g.key)
         if have is None:
             if g.key not in blocked:
-                _create_group(g, new_aus, blocked_aus, out)
+                _create_group(g, new_aus, desired_aus, blocked_aus, out)
                 _nickname_in_use(g, nicknames.get(g.mail_nickname.casefold()), out)
             continue
         object_id = actual.ids.get(g.key)
@@ -168,7 +168,7 @@ def _diff_groups(
         _relation(out, "groupOwners", g.key, object_id, g.owners, have.owners, owners=True)
         _relation(out, "groupMembers", g.key, object_id, g.members, have.members)
         # placements: only in desired AUs (an AU being deleted takes them along; a kept one is left)
-        want = _placeable(g, blocked_aus, out)
+        want = _placeable(g, desired_aus, blocked_aus, out)
         have_placed = frozenset(a for a in have.administrative_units if a in desired_aus)
         add = sorted(want - have_placed)
         if add:
@@ -199,15 +199,22 @@ def _nickname_in_use(g: Group, other: str | None, out: Collector) -> None:
                  "(a later run retries)", key=g.key)
 
 
-def _placeable(g: Group, blocked_aus: set[str], out: Collector) -> frozenset[str]:
+def _placeable(g: Group, desired_aus: set[str], blocked_aus: set[str], out: Collector) -> frozenset[str]:
+    """The AUs the group can be placed in: desired ones that are not blocked by a conflict."""
     skipped = sorted(g.administrative_units & blocked_aus)
     if skipped:
         out.warn("blockedByConflict", f"group {g.key} is not placed in {format_keys(skipped)}: "
                  "not created because of a conflict", key=g.key)
-    return g.administrative_units - blocked_aus
+    unknown = sorted(g.administrative_units - desired_aus)
+    if unknown:
+        out.warn("unknownAdministrativeUnit", f"group {g.key} is not placed in {format_keys(unknown)}: "
+                 "not a desired administrative unit", key=g.key)
+    return (g.administrative_units & desired_aus) - blocked_aus
 
 
-def _create_group(g: Group, new_aus: set[str], blocked_aus: set[str], out: Collector) -> None:
+def _create_group(
+    g: Group, new_aus: set[str], desired_aus: set[str], blocked_aus: set[str], out: Collector
+) -> None:
     owners = out.resolved(g.owners, g.key)
     members = out.resolved(g.members, g.key)
     if g.owners and not owners:
@@ -218,7 +225,7 @@ def _create_group(g: Group, new_aus: set[str], blocked_aus: set[str], out: Colle
     del doc["administrativeUnits"]
     create_id = change_id("create", "group", g.key)
     out.changes.append(Change("create", "group", g.key, after=doc))
-    place = sorted(_placeable(g, blocked_aus, out))
+    place = sorted(_placeable(g, desired_aus, blocked_aus, out))
     if place:
         deps = (create_id, *(change_id("create", "administrativeUnit", a) for a in place if a in new_aus))
         out.changes.append(Change("add", "groupAdministrativeUnits", g.key, members=tuple(place),

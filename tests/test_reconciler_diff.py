@@ -271,6 +271,15 @@ def test_new_group_reusing_a_managed_nickname_is_warned() -> None:
     assert (w.code, w.key) == ("nicknameInUse", "g:2026") and "managed group g:2025" in w.message
 
 
+def test_placement_in_an_undesired_au_is_not_planned() -> None:
+    g = group("g:1", administrative_units=fs("au:gone", "au:1"))
+    desired = DesiredState(administrative_units=(AdministrativeUnit("au:1", "A"),), groups=(g,))
+    plan = diff(desired, actual_state(aus=(AdministrativeUnit("au:gone", "G"),)))
+    assert by_id(plan)["add:groupAdministrativeUnits:g:1"].members == ("au:1",)
+    [w] = plan.warnings
+    assert (w.code, w.key) == ("unknownAdministrativeUnit", "g:1") and "au:gone" in w.message
+
+
 def test_existing_object_is_never_a_conflict() -> None:
     g = group("g:1")
     unmanaged = (UnmanagedObject("group", "x1", g.display_name, g.mail_nickname),)
