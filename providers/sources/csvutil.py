@@ -95,7 +95,7 @@ class Table:
 
     def get(self, row: Row, key: str | None) -> str:
         """The stripped cell for a key from :meth:`column` (``""`` when the column is absent)."""
-        return row.cells.get(key, "").strip() if key else ""
+        return row.cells.get(key, "") if key else ""
 
     def need(self, row: Row, key: str | None, name: str) -> str:
         """A non-empty cell, else :class:`SourceError` naming file, line and column."""
@@ -127,13 +127,14 @@ def parse_csv(data: bytes, file: str) -> Table:
     header: list[str] | None = None
     header_line = 1
     keys: list[str] = []
+    keep: list[tuple[int, str]] = []  # (index, key) of the columns kept: named, not a password
     rows: list[Row] = []
     start = 1
     try:
         for record in reader:
             line = start
             start = reader.line_num + 1
-            if not any(cell.strip() for cell in record):
+            if not "".join(record).strip():
                 continue
             if header is None:
                 header, header_line = record, line
@@ -143,6 +144,7 @@ def parse_csv(data: bytes, file: str) -> Table:
                     if key and key in seen:
                         raise SourceError("header names this column twice", file=file, line=line, column=name)
                     seen.add(key)
+                keep = [(i, k) for i, k in enumerate(keys) if k and "password" not in k]
                 continue
             if len(record) > len(keys) and any(c.strip() for c in record[len(keys) :]):
                 raise SourceError(
@@ -150,7 +152,8 @@ def parse_csv(data: bytes, file: str) -> Table:
                     file=file,
                     line=line,
                 )
-            cells = {k: v for k, v in zip(keys, record, strict=False) if k and "password" not in k}
+            n = len(record)
+            cells = {k: record[i].strip() for i, k in keep if i < n}
             rows.append(Row(line, cells))
     except csv.Error as exc:
         raise SourceError(f"unreadable CSV: {exc}", file=file, line=reader.line_num) from None
