@@ -1,0 +1,105 @@
+"""Benchmark: a 50,000-user tenant with 5,000 groups and 400,000 memberships, paged through the
+httpx transport the way the product reads it ($top=999, following @odata.nextLink).
+
+Run: /work/venv/bin/python benchmarks/bench_emulator.py [--users N --groups N --memberships N]
+Prints build time, paging time, request counts and peak memory (ru_maxrss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import time
+from pathlib import Path
+
+import httpx
+
+from providers.emulator import EmulatorTransport, Profile, Tenant
+from reconciler.clock import VirtualClock
+
+GRAPH = "https://graph.microsoft.com/v1.0"
+
+
+def build(users: int, groups: int, memberships: int, seed: int = 1) -> tuple[Tenant, list[str]]:
+    rng = random.Random(seed)
+    tenant = Tenant(seed=seed)
+    uids = [tenant.add_user(f"user{i:06d}@oak.example", f"User {i}", None, f"E{i:06d}") for i in range(users)]
+    per_group = memberships // groups
+    gids = []
+    for g in range(groups):
+        gid = tenant.add_group(f"Class {g:05d}", mail_nickname=f"class{g:05d}", owners=[uids[g % users]])
+        for uid in rng.sample(uids, per_group):
+            tenant.add_member(gid, uid)
+        gids.append(gid)
+    return tenant, gids
+
+
+def page_all(http: httpx.Client, url: str) -> tuple[int, int]:
+    items = pages = 0
+    next_url: str | None = url
+    while next_url:
+        r = http.get(next_url)
+        r.raise_for_status()
+        body = r.json()
+        items += len(body["value"])
+        pages += 1
+        next_url = body.get("@odata.nextLink")
+    return items, pages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--groups", type=int, default=5_000)
+    parser.add_argument("--memberships", type=int, default=400_000)
+    parser.add_argument("--save", type=Path, help="also time save/load of the tenant JSON to this path")
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    tenant, gids = build(args.users, args.groups, args.memberships)
+    t_build = time.perf_counter() - t0
+
+    transport = EmulatorTransport(tenant, clock=VirtualClock(), profile=Profile.ideal())
+    http = httpx.Client(transport=transport, base_url=GRAPH, headers={"Authorization": "Bearer bench"})
+    t1 = time.perf_counter()
+    users, user_pages = page_all(http, "/users?$top=999&$select=id,userPrincipalName,employeeId")
+    t_users = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    groups, _ = page_all(http, "/groups?$top=999&$select=id,displayName")
+    members = member_pages = 0
+    for gid in gids:
+        n, p = page_all(http, f"/groups/{gid}/members?$top=999&$select=id")
+        members += n
+        member_pages += p
+    t_groups = time.perf_counter() - t2
+
+    save_line = ""
+    if args.save:
+        t3 = time.perf_counter()
+        tenant.save(args.save)
+        t_save = time.perf_counter() - t3
+        t4 = time.perf_counter()
+        Tenant.load(args.save)
+        t_load = time.perf_counter() - t4
+        size = args.save.stat().st_size / 1e6
+        save_line = f"save {t_save:.2f} s, load {t_load:.2f} s, file {size:.1f} MB\n"
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    snap = transport.counters.snapshot()
+    print(
+        f"tenant: {len(tenant.users)} users, {len(tenant.groups)} groups, "
+        f"{sum(len(g.members) for g in tenant.groups.values())} memberships\n"
+        f"build (load) {t_build:.2f} s\n"
+        f"page users: {users} users in {user_pages} pages, {t_users:.2f} s\n"
+        f"page groups + members: {groups} groups, {members} members in {member_pages} member pages, "
+        f"{t_groups:.2f} s\n"
+        f"total paging {t_users + t_groups:.2f} s; total {t_build + t_users + t_groups:.2f} s\n"
+        f"requests {snap['total_requests']}, resource units {snap['resource_units']}\n"
+        f"{save_line}"
+        f"peak RSS {peak_mb:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
