@@ -45,7 +45,7 @@ def test_schools_are_school_orgs_only(v11: SchoolData) -> None:
         ("org-elm", "Elmbridge School"),
         ("org-oak", "Oakfield Academy"),
     ]
-    assert v11.system == "oneroster" and v11.organisation == ""
+    assert v11.system == "oneroster" and v11.organisation == "Oakfield Learning Trust"  # the district
 
 
 def test_people_roles_and_removal_by_omission(v11: SchoolData) -> None:
@@ -360,3 +360,12 @@ def test_deterministic(v11: SchoolData) -> None:
     again = read(OR / "v1.1")
     assert again == v11 and repr(again) == repr(v11)
     assert [p.id for p in v11.people] == sorted(p.id for p in v11.people)
+
+
+def test_line_numbers_count_physical_lines(tmp_path: Path) -> None:
+    d = copy(tmp_path)
+    edit(d / "classes.csv", "Room 3", '"Room 3\nNorth"')  # a quoted cell over two lines (7A)
+    edit(d / "classes.csv", "Library,org-elm", "Library,org-gone")
+    with pytest.raises(SourceError, match="unknown org 'org-gone'") as err:
+        read(d)
+    assert err.value.line == 5  # header, 7X, 7A (two lines), then Chess Club

@@ -355,3 +355,12 @@ def test_output_is_sorted_and_repeatable(uk100: SchoolData) -> None:
     assert [p.id for p in uk100.people] == sorted(p.id for p in uk100.people)
     assert all(list(c.learner_ids) == sorted(c.learner_ids) for c in uk100.classes)
     assert read(SDS / "uk-100-users") == uk100
+
+
+def test_not_utf8_names_the_line(tmp_path: Path) -> None:
+    d = copy(tmp_path, "uk-100-users")
+    edit(d / "Teacher.csv", "Daisy", "Zoë")
+    (d / "Teacher.csv").write_bytes((d / "Teacher.csv").read_bytes().decode().encode("cp1252"))
+    with pytest.raises(SourceError, match="not UTF-8") as err:
+        read(d)
+    assert err.value.line == 3

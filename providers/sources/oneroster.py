@@ -17,6 +17,7 @@ Rules (see ``tests/test_providers_sources_oneroster.py`` for one test each):
   (it can hold credentials).
 * ``classType`` = ``homeroom`` classes become mentor groups (their teachers are the mentors).
 * A learner's year group comes from ``grades`` when it names one grade.
+* The organisation is the only school's name, else the only district's (a trust), else "".
 * The academic year comes from the latest ``schoolYear`` session (its dates, else its
   ``schoolYear``), else from the academic-year option.
 """
@@ -99,6 +100,7 @@ class _Reader:
         self.deleted: set[str] = set()  # sourcedIds of tobedeleted rows, in any file
         self.org_types: dict[str, str] = {}
         self.school_of: dict[str, str] = {}  # org id -> its school (itself or an ancestor)
+        self.districts: list[str] = []  # names of district orgs (a trust)
 
     def table(self, name: str) -> Table | None:
         """An optional file: ``None`` when absent (by the manifest or on disk)."""
@@ -150,6 +152,8 @@ class _Reader:
         for oid, row in self.live(t, idc):
             kind = t.need(row, typec, "type").casefold()
             self.org_types[oid] = kind
+            if kind == "district":
+                self.districts.append(t.get(row, namec))
             parents[oid] = t.get(row, parentc)
             if kind == "school":
                 self.out.schools[oid] = School(id=oid, name=t.need(row, namec, "name"))
@@ -228,7 +232,8 @@ class _Reader:
         self.groups(classes, members)
         ay = resolve_academic_year(year, self.options, self.folder.label)
         names = [s.name for s in self.out.schools.values()]
-        return self.out.finish(ay, names[0] if len(names) == 1 else "", self.folder.label)
+        organisation = names[0] if len(names) == 1 else self.districts[0] if len(self.districts) == 1 else ""
+        return self.out.finish(ay, organisation, self.folder.label)
 
     def courses(self) -> dict[str, str]:
         t = self.table("courses")
