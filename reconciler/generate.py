@@ -429,12 +429,12 @@ def _teams(g: _Context, groups: list[Group]) -> list[Team]:
 
 
 def _check_keys(objects: list[AdministrativeUnit | Group | Team]) -> None:
-    counts = Counter(o.key for o in objects)
-    repeated = sorted(k for k, n in counts.items() if n > 1)
+    counts = Counter(o.key.casefold() for o in objects)
+    repeated = sorted(o.key for o in objects if counts[o.key.casefold()] > 1)
     if repeated:
         raise SourceError(
-            f"two objects would have the same key {repeated[0]!r} (a class or mentor group id repeated "
-            "within a school); ids must be unique per school"
+            f"two objects would have the same key {repeated[0]!r} (keys ignore case: a school, class, "
+            "mentor group or year group id repeated, or differing only in case); ids must be unique"
         )
     for o in objects:
         problem = key_problem(o.key)

@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.config import loads_config
 from reconciler.config_model import Config
@@ -352,6 +354,12 @@ def test_duplicate_class_ids_are_an_error() -> None:
         run(data=replace(data, classes=(data.classes[0], data.classes[0])))
 
 
+def test_ids_differing_only_in_case_are_an_error() -> None:
+    data = school_data()
+    with pytest.raises(SourceError, match="ignore case"):
+        run(data=replace(data, classes=(data.classes[0], replace(data.classes[0], id="C1"))))
+
+
 def test_undefined_attribute_at_render_names_the_naming_key() -> None:
     with pytest.raises(ConfigError) as err:
         run('[naming.mentor_group]\ndisplay_name = "{{ group.tutor }}"\n')
@@ -416,3 +424,30 @@ def test_bundled_realsmart_example_validates() -> None:
     result = generate(data, config('[sync]\nteams = true\nteams_for = ["classes", "mentor_groups"]\n'))
     assert result.desired.groups and result.desired.administrative_units and result.desired.teams
     assert_valid(result)
+
+
+names = st.text(alphabet=st.sampled_from("Aaé .-_:@7"), min_size=0, max_size=12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["S1", "S2"]), names, names), min_size=1, max_size=25))
+def test_any_names_give_unique_legal_nicknames_and_a_valid_document(rows: list[tuple[str, str, str]]) -> None:
+    schools = (School("S1", "Oak"), School("S2", "Elm"))
+    people = (person("t", "staff", "S1"),)
+    classes = tuple(
+        Class(f"c{i}", school, name, code=code, teacher_ids=("t",))
+        for i, (school, name, code) in enumerate(rows)
+    )
+    data = SchoolData("2026-27", schools, people, classes=classes)
+    result = run(
+        '[sync]\nteams = true\n[naming.class_group]\nmail_nickname = "{{ class.code }}{{ class.name }}"\n',
+        data,
+    )
+    nicknames = [g.mail_nickname.casefold() for g in result.desired.groups]
+    assert len(set(nicknames)) == len(rows)
+    assert all(mail_nickname_problem(g.mail_nickname) is None for g in result.desired.groups)
+    assert_valid(result)
+    assert result == run(
+        '[sync]\nteams = true\n[naming.class_group]\nmail_nickname = "{{ class.code }}{{ class.name }}"\n',
+        replace(data, classes=classes[::-1]),
+    )
