@@ -12,6 +12,7 @@ unless ``skip_people_without_ref``).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from importlib import resources
@@ -60,11 +61,15 @@ def _path(parts: Iterable[object]) -> str:
     return out or "$"
 
 
+@functools.cache
+def _validator() -> Any:
+    return Draft202012Validator(export_schema(), format_checker=FormatChecker())
+
+
 def validate_export(doc: object, file: str) -> None:
     """Must raise :class:`ExportError` with every schema finding (sorted by path)."""
-    validator = Draft202012Validator(export_schema(), format_checker=FormatChecker())
     findings = sorted(
-        {Finding(_path(e.absolute_path), e.message) for e in validator.iter_errors(doc)},
+        {Finding(_path(e.absolute_path), e.message) for e in _validator().iter_errors(doc)},
         key=lambda f: (f.path, f.message),
     )
     if findings:
