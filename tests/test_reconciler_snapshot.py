@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import given, settings
 from plan_samples import sample_actual
 from test_reconciler_diff import states
 
 from reconciler.diff import diff
+from reconciler.document import desired_to_document, parse_desired
+from reconciler.load import validate_document
 from reconciler.model import ActualState, DesiredState, RemovalPolicy, SourceInfo
-from reconciler.snapshot import snapshot
+from reconciler.snapshot import snapshot, unnamed_members
 
 
 def test_snapshot_of_sample_is_sorted_and_complete() -> None:
@@ -18,12 +22,12 @@ def test_snapshot_of_sample_is_sorted_and_complete() -> None:
     desired = snapshot(actual, user_match="mail", policy=policy, source=source)
     assert [g.key for g in desired.groups] == sorted(actual.groups)
     assert [a.key for a in desired.administrative_units] == sorted(actual.administrative_units)
-    assert desired.groups[2] == actual.groups[desired.groups[2].key]
+    assert all(g == actual.groups[g.key] for g in desired.groups)
     assert (desired.policy, desired.source, desired.user_match) == (policy, source, "mail")
+    # the archived Team of 8B-Sc1 is not desired: it stays archived
     assert {t.key: (t.group, t.template, t.archived) for t in desired.teams} == {
         "team:class:OAK:2025-26:6A-Ma1": ("class:OAK:2025-26:6A-Ma1", "standard", False),
         "team:class:OAK:2026-27:7A-Ma1": ("class:OAK:2026-27:7A-Ma1", "standard", False),
-        "team:class:OAK:2026-27:8B-Sc1": ("class:OAK:2026-27:8B-Sc1", "standard", True),
     }
     assert desired.people() <= set(actual.users)
 
@@ -36,21 +40,28 @@ def test_snapshot_defaults_and_no_unmanaged_objects() -> None:
     assert all(g.key != "mentor:OAK:7R" for g in desired.groups)
 
 
-def test_snapshot_keeps_members_the_users_index_cannot_name() -> None:
+def test_round_trip_of_sample_is_empty_even_through_the_document() -> None:
     actual = sample_actual()
-    g = next(iter(actual.groups.values()))
-    odd = ActualState(groups={g.key: g.__class__(g.key, g.display_name, g.mail_nickname,
-                                                   members=g.members | {"id:abc"})},
-                      ids={g.key: "1"}, users=actual.users)
-    desired = snapshot(odd)
-    assert "id:abc" in desired.groups[0].members
-    assert diff(desired, odd).empty
-
-
-def test_round_trip_of_sample_is_empty() -> None:
-    actual = sample_actual()
-    plan = diff(snapshot(actual), actual)
+    desired = snapshot(actual)
+    plan = diff(desired, actual)
     assert plan.empty and not plan.warnings and not plan.conflicts
+    document = desired_to_document(desired)
+    assert validate_document(document) == []
+    assert diff(parse_desired(document), actual).empty
+
+
+def test_unnamed_members_are_left_out_and_listed() -> None:
+    actual = sample_actual()
+    key = "class:OAK:2026-27:7A-Ma1"
+    g = actual.groups[key]
+    odd = dataclasses.replace(actual, groups={**actual.groups, key: dataclasses.replace(
+        g, members=g.members | {"id:abc"}, owners=g.owners | {"id:def"})})
+    assert unnamed_members(odd) == {key: ("id:abc", "id:def")}
+    desired = snapshot(odd)
+    assert validate_document(desired_to_document(desired)) == []
+    assert [(c.id, c.members) for c in diff(desired, odd).changes] == [
+        (f"remove:groupMembers:{key}", ("id:abc",)), (f"remove:groupOwners:{key}", ("id:def",))]
+    assert diff(snapshot(odd, keep_unnamed=True), odd).empty
 
 
 @settings(max_examples=60, deadline=None)
@@ -58,5 +69,6 @@ def test_round_trip_of_sample_is_empty() -> None:
 def test_round_trip_is_empty_for_any_state(pair: tuple[DesiredState, ActualState]) -> None:
     _, actual = pair
     for policy in (RemovalPolicy(), RemovalPolicy("keep", "keep", "keep")):
-        assert diff(snapshot(actual, policy=policy), actual).empty
-
+        assert diff(snapshot(actual, policy=policy, keep_unnamed=True), actual).empty
+        for c in diff(snapshot(actual, policy=policy), actual).changes:
+            assert c.action == "remove" and all(m.startswith("id:") for m in c.members), c
