@@ -57,6 +57,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
+#: every section and its known keys (``naming`` lists its sub-tables); anything else is reported
 SECTIONS: dict[str, tuple[str, ...]] = {
     "tenant": ("tenant_id", "client_id", "cloud", "graph_url"),
     "credentials": (
@@ -79,6 +80,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "schedule": ("times", "timezone"),
     "history": ("path",),
 }  # fmt: skip
+#: key -> the section it belongs to, to tell a user where a misplaced key goes
 HOME = {key: section for section, keys in reversed(SECTIONS.items()) for key in keys}
 _TEAM_TEMPLATES = ("standard", "educationClass")
 _USER_MATCHES = ("userPrincipalName", "mail", "employeeId")
