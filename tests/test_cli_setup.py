@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -51,9 +52,22 @@ def test_setup_without_permission_prints_manual_steps(env: None, run_cli: Callab
     assert TOKEN not in r.output
 
 
-def test_setup_needs_the_client_id(env: None, monkeypatch: pytest.MonkeyPatch,
-                                   run_cli: Callable[..., Any]) -> None:
+def test_setup_needs_an_app_id(env: None, monkeypatch: pytest.MonkeyPatch,
+                               run_cli: Callable[..., Any]) -> None:
     monkeypatch.delenv("ENTRA_SYNC_CLIENT_ID")
-    r = run_cli("setup")
-    assert r.exit_code == 1 and "ENTRA_SYNC_CLIENT_ID" in r.stderr
+    r = run_cli("setup")  # the token (not a real JWT payload with appid) names no app either
+    assert r.exit_code == 1 and "ENTRA_SYNC_MARKER_APP_ID" in r.stderr
+
+
+def test_setup_takes_the_app_id_from_the_access_token(env: None, monkeypatch: pytest.MonkeyPatch,
+                                                     run_cli: Callable[..., Any]) -> None:
+    monkeypatch.delenv("ENTRA_SYNC_CLIENT_ID")
+    payload = base64.urlsafe_b64encode(json.dumps({"appid": APP}).encode()).decode().rstrip("=")
+    monkeypatch.setenv("ENTRA_SYNC_ACCESS_TOKEN", f"eyJhbGciOiJub25lIn0.{payload}.sig")
+    with respx.mock(base_url="https://graph.microsoft.com/v1.0") as graph:
+        graph.get(EXT).respond(200, json={"value": [{"id": "p", "name": MARKER, "dataType": "String",
+                                                     "targetObjects": ["Group", "AdministrativeUnit"]}]})
+        r = run_cli("setup")
+    assert r.exit_code == 0, r.output
+    assert MARKER in r.stdout
 

@@ -54,7 +54,24 @@ def run_setup(client: GraphClient, app_id: str, *, graph_root: str | None = None
     return SetupReport(marker, missing, notes)
 
 
+def _app_id_from_token(client: GraphClient) -> str | None:
+    """The signed-in app's id from the access token's ``appid`` (v1) or ``azp`` (v2) claim."""
+    from providers.entra.auth import jwt_claims
+
+    provider = client.token_provider
+    claims = jwt_claims(provider.token()) if provider is not None else None
+    value = (claims or {}).get("appid") or (claims or {}).get("azp")
+    return value if isinstance(value, str) and value else None
+
+
 def setup(
+    app_id: Annotated[
+        str | None,
+        typer.Option("--app-id", envvar="ENTRA_SYNC_MARKER_APP_ID", show_envvar=True,
+                     help="The app registration that owns the marker property. Default: the client id, "
+                     "else the app the access token was issued to. A managed identity has no app "
+                     "registration: name one here."),
+    ] = None,
     client_id: Annotated[
         str | None,
         typer.Option("--client-id", envvar="ENTRA_SYNC_CLIENT_ID", show_envvar=True,
@@ -87,12 +104,17 @@ def setup(
     settings = ConnectionSettings.from_env(
         os.environ, client_id=client_id, tenant_id=tenant_id, cloud=cloud, graph_url=graph_url
     )
-    app_id = settings.client_id
-    if not app_id:
-        raise ConfigError("set the sync app's client id (--client-id or ENTRA_SYNC_CLIENT_ID): the "
-                          "ownership marker is registered on that app", key="ENTRA_SYNC_CLIENT_ID")
     with open_graph(settings) as client:
-        report = run_setup(client, app_id, graph_root=settings.graph_base_url)
+        owner = app_id or (settings.client_id if settings.credential != "managed_identity" else None)
+        owner = owner or (_app_id_from_token(client) if settings.credential == "access_token" else None)
+        if not owner:
+            raise ConfigError(
+                "name the app registration that owns the ownership marker (--app-id or "
+                "ENTRA_SYNC_MARKER_APP_ID; by default the client id ENTRA_SYNC_CLIENT_ID)",
+                key="ENTRA_SYNC_MARKER_APP_ID",
+            )
+        app_id = owner
+        report = run_setup(client, owner, graph_root=settings.graph_base_url)
     typer.echo(f"ownership marker: {report.marker} (registered on app {app_id.lower()})")
     if report.missing_roles is None:
         for note in report.notes:
