@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import random
 from pathlib import Path
@@ -15,7 +17,7 @@ from providers.emulator import EmulatorTransport, Profile, Tenant
 from providers.entra.batch import BatchRequest
 from providers.entra.clouds import CLOUDS, cloud_named
 from providers.entra.connect import ConnectionSettings, build_token_provider, open_graph
-from providers.entra.errors import AuthError, ForbiddenError, NotFoundError
+from providers.entra.errors import AuthError, ForbiddenError, NotFoundError, ResponseLostError
 from reconciler.clock import VirtualClock
 from reconciler.errors import ConfigError
 
@@ -29,7 +31,13 @@ APP = {"ENTRA_SYNC_TENANT_ID": TENANT, "ENTRA_SYNC_CLIENT_ID": CLIENT}
 
 
 def test_secret_from_env_is_a_reference_not_a_value() -> None:
-    s = ConnectionSettings.from_env({**APP, "ENTRA_SYNC_CLIENT_SECRET": SECRET})
+    s = ConnectionSettings.from_env({**APP, "ENTRA_SYNC_CLIENT_SECRET": SECRET, "OTHER_SECRET": "other"})
+    assert SECRET not in json.dumps(s.as_dict())
+    assert s.as_dict()["credential_ref"] == "ENTRA_SYNC_CLIENT_SECRET"
+    assert SECRET not in repr(dataclasses.asdict(s))
+    with pytest.raises(TypeError):
+        json.dumps(dataclasses.asdict(s))  # serialising the whole object fails rather than leaks
+    assert s.env.get("OTHER_SECRET") == ""  # only the referenced variables are kept
     assert (s.credential, s.credential_ref, s.tenant_id, s.client_id) == (
         "client_secret",
         "ENTRA_SYNC_CLIENT_SECRET",
@@ -366,3 +374,23 @@ def test_emulator_throttling_is_ridden_out_on_the_virtual_clock() -> None:
     assert [r.status for r in results if r.status != 204] == []
     assert transport_counters.throttled > 0
     assert clock.slept > 0
+
+
+def test_emulator_lost_create_raises_response_lost_and_the_object_exists() -> None:
+    from providers.emulator import FaultRule
+
+    tenant = Tenant()
+    clock = VirtualClock()
+    profile = Profile.ideal().with_(
+        faults=(FaultRule(route="/groups", method="POST", lost_response_rate=1.0),)
+    )
+    body = {
+        "displayName": "7A",
+        "mailNickname": "oak-7a",
+        "mailEnabled": False,
+        "securityEnabled": True,
+        "groupTypes": [],
+    }
+    with emulator_client(tenant, profile, clock) as client, pytest.raises(ResponseLostError):
+        client.post("/groups", json=body)
+    assert [g.props["mailNickname"] for g in tenant.groups.values()] == ["oak-7a"]  # created exactly once

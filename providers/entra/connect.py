@@ -49,6 +49,7 @@ __all__ = [
     "CREDENTIAL_VARIABLES",
     "ConnectionSettings",
     "CredentialKind",
+    "SecretSource",
     "build_token_provider",
     "open_graph",
 ]
@@ -72,6 +73,27 @@ _NEEDS_APP = frozenset({"client_secret", "client_secret_file", "certificate", "f
 _USER_AGENT = "realsmart-entra-sync/0.1"
 
 
+class SecretSource:
+    """The few environment values the settings refer to (the credential variable and the
+    certificate password variable), kept out of repr, equality, ``dataclasses.asdict`` expansion
+    and JSON (it is not a dict, so serialising it fails instead of leaking).
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, str] | None = None) -> None:
+        self._values = dict(values or {})
+
+    def get(self, name: str, default: str = "") -> str:
+        return self._values.get(name, default)
+
+    def __repr__(self) -> str:
+        return f"SecretSource(<{len(self._values)} value(s) hidden>)"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SecretSource:
+        return self
+
+
 def _one_of() -> str:
     names = list(CREDENTIAL_VARIABLES.values())
     return ", ".join(names[:-1]) + " or " + names[-1]
@@ -83,7 +105,8 @@ class ConnectionSettings:
 
     ``credential_ref`` is: the variable name (client_secret, access_token), the file path
     (client_secret_file, certificate, federated) or ``system`` / a client id (managed_identity).
-    ``env`` is the environment the references are read from; it is left out of repr and equality.
+    ``env`` holds the referenced variables' values only (see :class:`SecretSource`); use
+    :meth:`as_dict` or :meth:`describe` to record or show the settings.
     """
 
     tenant_id: str | None = None
@@ -93,7 +116,7 @@ class ConnectionSettings:
     credential: CredentialKind | None = None
     credential_ref: str | None = None
     certificate_password_env: str | None = None
-    env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    env: SecretSource = field(default_factory=SecretSource, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         cloud_named(self.cloud)  # raises ConfigError for an unknown cloud
@@ -175,7 +198,11 @@ class ConnectionSettings:
             if values.get("credential") == "certificate" and var("ENTRA_SYNC_CERTIFICATE_PASSWORD"):
                 values["certificate_password_env"] = "ENTRA_SYNC_CERTIFICATE_PASSWORD"
         values.update(given)
-        return cls(**values, env=dict(env))
+        names = [values.get("certificate_password_env")]
+        if values.get("credential") in ("client_secret", "access_token"):
+            names.append(values.get("credential_ref"))
+        referenced = {n: env[n] for n in names if n and n in env}
+        return cls(**values, env=SecretSource(referenced))
 
     # ---- derived values -------------------------------------------------------------------------
     @property
@@ -191,6 +218,10 @@ class ConnectionSettings:
         if not re.search(r"/(v1\.0|beta)$", urlsplit(url).path):
             url += "/v1.0"
         return url
+
+    def as_dict(self) -> dict[str, str | None]:
+        """The settings without secret values (references only): safe for logs and run history."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "env"}
 
     def describe(self) -> str:
         """A one-line summary that is safe to log (names and ids only)."""
