@@ -13,7 +13,16 @@ import respx
 APP = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 MARKER = "extension_0f1e2d3c4b5a69788796a5b4c3d2e1f0_realsmartSyncKey"
 EXT = f"/applications(appId='{APP}')/extensionProperties"
-TOKEN = "eyJhbGciOiJub25lIn0.eyJyb2xlcyI6W119.secret-token-value"
+ALL_ROLES = ["User.Read.All", "Group.ReadWrite.All", "AdministrativeUnit.ReadWrite.All", "Team.Create",
+             "TeamSettings.ReadWrite.All"]
+
+
+def jwt(claims: dict[str, Any]) -> str:
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"eyJhbGciOiJub25lIn0.{payload}.secret-signature"
+
+
+TOKEN = jwt({"roles": ALL_ROLES})
 
 
 @pytest.fixture
@@ -34,6 +43,7 @@ def test_setup_registers_the_marker(env: None, run_cli: Callable[..., Any]) -> N
         r = run_cli("setup")
     assert r.exit_code == 0, r.output
     assert f"ownership marker: {MARKER}" in r.stdout
+    assert "every application permission a full sync needs is granted" in r.stdout
     assert json.loads(post.calls[0].request.content)["targetObjects"] == ["Group", "AdministrativeUnit"]
     assert post.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert TOKEN not in r.output
@@ -55,19 +65,20 @@ def test_setup_without_permission_prints_manual_steps(env: None, run_cli: Callab
 def test_setup_needs_an_app_id(env: None, monkeypatch: pytest.MonkeyPatch,
                                run_cli: Callable[..., Any]) -> None:
     monkeypatch.delenv("ENTRA_SYNC_CLIENT_ID")
-    r = run_cli("setup")  # the token (not a real JWT payload with appid) names no app either
+    r = run_cli("setup")  # the token has no appid claim either
     assert r.exit_code == 1 and "ENTRA_SYNC_MARKER_APP_ID" in r.stderr
 
 
 def test_setup_takes_the_app_id_from_the_access_token(env: None, monkeypatch: pytest.MonkeyPatch,
                                                      run_cli: Callable[..., Any]) -> None:
     monkeypatch.delenv("ENTRA_SYNC_CLIENT_ID")
-    payload = base64.urlsafe_b64encode(json.dumps({"appid": APP}).encode()).decode().rstrip("=")
-    monkeypatch.setenv("ENTRA_SYNC_ACCESS_TOKEN", f"eyJhbGciOiJub25lIn0.{payload}.sig")
+    monkeypatch.setenv("ENTRA_SYNC_ACCESS_TOKEN", jwt({"appid": APP, "roles": ["Group.ReadWrite.All"]}))
     with respx.mock(base_url="https://graph.microsoft.com/v1.0") as graph:
         graph.get(EXT).respond(200, json={"value": [{"id": "p", "name": MARKER, "dataType": "String",
                                                      "targetObjects": ["Group", "AdministrativeUnit"]}]})
         r = run_cli("setup")
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 1, r.output  # registered, but permissions are missing
     assert MARKER in r.stdout
+    assert "lacks AdministrativeUnit.ReadWrite.All, User.Read.All" \
+        in r.stderr
 

@@ -8,10 +8,9 @@ the app may not, and names the application permissions the token lacks.
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -25,24 +24,24 @@ __all__ = ["SetupReport", "register", "run_setup"]
 @dataclass(frozen=True, slots=True)
 class SetupReport:
     marker: str
-    #: None when the permissions check is unavailable (no token claims to read)
+    #: the roles a full sync (groups, AUs, Teams) needs that the token lacks; None when the token
+    #: cannot be read (then ``notes`` says why)
     missing_roles: tuple[str, ...] | None = None
     notes: tuple[str, ...] = ()
 
 
 def _permission_check(client: GraphClient) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
-    """Missing roles from ``providers.entra.permissions`` when that module is installed."""
-    try:
-        permissions: Any = importlib.import_module("providers.entra.permissions")
-    except ImportError:
-        return None, ("the permissions check is not available in this build",)
-    check = getattr(permissions, "missing_roles_for_client", None)
-    if check is None:
-        return None, ("the permissions check is not available in this build",)
-    missing = check(client)
-    if missing is None:
-        return None, ("the token carries no roles to check (an access token or emulator?)",)
-    return tuple(sorted(missing)), ()
+    """The application roles a full sync needs (groups, AUs, Teams) that the token lacks; None when
+    the token cannot be read (not a JWT, e.g. the emulator's), with the reason as a note."""
+    from providers.entra.permissions import check_token_roles, required_roles
+
+    if client.token_provider is None:
+        return None, ("no access token to read",)
+    needed = required_roles(groups=True, administrative_units=True, teams=True)
+    check = check_token_roles(client.token_provider.token(), needed)
+    if not check.checked:
+        return None, (check.reason,)
+    return tuple(check), ()
 
 
 def run_setup(client: GraphClient, app_id: str, *, graph_root: str | None = None) -> SetupReport:
@@ -121,10 +120,11 @@ def setup(
             typer.echo(f"permissions: not checked ({note})")
     elif report.missing_roles:
         typer.echo("permissions: the app lacks " + ", ".join(report.missing_roles)
-                   + " (grant them as application permissions with admin consent)")
-        raise typer.Exit(2)
+                   + " (grant them as application permissions with admin consent; "
+                   "see docs/permissions.md)", err=True)
+        raise typer.Exit(1)
     else:
-        typer.echo("permissions: every application permission the sync needs is granted")
+        typer.echo("permissions: every application permission a full sync needs is granted")
 
 
 def register(app: typer.Typer) -> None:
