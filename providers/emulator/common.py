@@ -27,12 +27,14 @@ __all__ = [
     "bind_ids",
     "check_body",
     "collection",
+    "count_of",
     "get_obj",
     "list_objects",
     "odata_id",
     "page_ids",
     "select_for",
     "visible",
+    "wants_count",
 ]
 
 _BIND_RE = re.compile(
@@ -71,20 +73,29 @@ def bind_ids(value: Any, name: str) -> list[str]:
     return [odata_id(v) for v in value]
 
 
-def known_prop(emu: Engine, kind: str) -> Callable[[str], bool]:
-    def known(name: str) -> bool:
+_CANONICAL: dict[str, dict[str, str]] = {
+    kind: {name.lower(): name for name in (*names, "members", "owners")}
+    for kind, names in KNOWN_PROPS.items()
+}
+
+
+def known_prop(emu: Engine, kinds: Sequence[str]) -> Callable[[str], str | None]:
+    """Map a property name (any case) to its canonical spelling for one of ``kinds``, or None."""
+
+    def known(name: str) -> str | None:
         if name.startswith("extension_"):
-            return emu.tenant.extension(name) is not None
-        return name in KNOWN_PROPS[kind] or (kind != "user" and name in ("members", "owners"))
+            return name if emu.tenant.extension(name) is not None else None
+        for kind in kinds:
+            canonical = _CANONICAL[kind].get(name.lower())
+            if canonical is not None and (kind != "user" or canonical not in ("members", "owners")):
+                return canonical
+        return None
 
     return known
 
 
 def select_for(emu: Engine, req: Req, kinds: Sequence[str]) -> list[str] | None:
-    def known(name: str) -> bool:
-        return any(known_prop(emu, k)(name) for k in kinds)
-
-    return parse_select(req.query.get("$select"), known)
+    return parse_select(req.query.get("$select"), known_prop(emu, kinds))
 
 
 def check_body(emu: Engine, kind: str, body: Any, *, allowed_extra: Iterable[str] = ()) -> dict[str, Any]:
@@ -163,8 +174,27 @@ def page_ids(
     return out, (encode_token({"a": out[-1]}) if more and out else None)
 
 
-def collection(req: Req, context: str, values: list[dict[str, Any]], token: str | None) -> Resp:
+def wants_count(req: Req) -> bool:
+    """``$count=true`` (first page only); needs ``ConsistencyLevel: eventual`` as on Graph."""
+    if req.query.get("$count", "").lower() != "true":
+        return False
+    if req.headers.get("consistencylevel", "").lower() != "eventual":
+        raise bad_request(
+            "$count requires the header 'ConsistencyLevel: eventual'.", "Request_UnsupportedQuery"
+        )
+    return "$skiptoken" not in req.query
+
+
+def count_of(ids: Sequence[str], keep: Callable[[str], bool]) -> int:
+    return sum(1 for i in ids if keep(i))
+
+
+def collection(
+    req: Req, context: str, values: list[dict[str, Any]], token: str | None, count: int | None = None
+) -> Resp:
     body: dict[str, Any] = {"@odata.context": f"{req.base.rsplit('/v1.0', 1)[0]}/v1.0/$metadata#{context}"}
+    if count is not None:
+        body["@odata.count"] = count
     if token:
         body["@odata.nextLink"] = next_link(req, token)
     body["value"] = values
@@ -195,12 +225,13 @@ def list_objects(emu: Engine, req: Req, kind: str, context: str) -> Resp:
             return True
         return pred(lambda name: obj.ext.get(name) if name.startswith("extension_") else obj.props.get(name))
 
+    count = count_of(ids, keep) if wants_count(req) else None
     page, token = page_ids(req, ids, keep, top)
     values = [render(kind, store[i].props, store[i].ext, select) for i in page]
     if "$expand" in req.query and kind == "group":
         for v, i in zip(values, page, strict=True):
             v["members"] = expand_members(emu, store[i])
-    return collection(req, context, values, token)
+    return collection(req, context, values, token, count)
 
 
 def expand_members(emu: Engine, obj: DirObject) -> list[dict[str, Any]]:

@@ -139,6 +139,8 @@ class Engine:
             resp.headers["x-ms-throttle-limit-percentage"] = f"{self._throttle.usage():.1f}"
         if resp.body is not None:
             resp.headers.setdefault("Content-Type", "application/json")
+            resp.headers.setdefault("OData-Version", "4.0")
+        resp.headers.setdefault("Cache-Control", "no-cache")
         self.counters.statuses[resp.status] += 1
         if resp.status == 429:
             self.counters.throttled += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from providers.emulator.common import collection
+from providers.emulator.common import collection, select_for, wants_count
 from providers.emulator.router import Route
 from providers.emulator.schema import ODATA_TYPE, render
 from providers.emulator.tenant import Application
@@ -18,6 +18,7 @@ __all__ = ["ROUTES"]
 
 _DATA_TYPES = ("String", "Binary", "Boolean", "DateTime", "Integer", "LargeInteger")
 _TARGETS = ("User", "Group", "AdministrativeUnit", "Application", "Device", "Organization")
+_CONTEXT = {"group": "groups", "user": "users", "administrativeUnit": "administrativeUnits"}
 _TYPE_KIND = {
     "microsoft.graph.group": "group",
     "microsoft.graph.user": "user",
@@ -102,9 +103,11 @@ def list_deleted(emu: Engine, req: Req) -> Resp:
     kind = _TYPE_KIND.get(req.params["id"].lower())
     if kind is None:
         raise GraphHttpError(400, "BadRequest", f"Resource not found for the segment '{req.params['id']}'.")
+    select = select_for(emu, req, [kind])
     items = sorted((i for i in emu.tenant.deleted.values() if i.obj.kind == kind), key=lambda i: i.obj.id)
-    values = [render(kind, i.obj.props, i.obj.ext, None) for i in items]
-    return collection(req, "directoryObjects", values, None)
+    values = [render(kind, i.obj.props, i.obj.ext, select) for i in items]
+    count = len(values) if wants_count(req) else None
+    return collection(req, _CONTEXT[kind], values, None, count)
 
 
 def get_deleted(emu: Engine, req: Req) -> Resp:

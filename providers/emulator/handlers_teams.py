@@ -72,6 +72,7 @@ def _start(emu: Engine, team_id: str, op_type: str) -> Resp:
         {
             "Location": f"/teams('{team_id}')/operations('{op.id}')",
             "Content-Location": f"/teams('{team_id}')",
+            "Content-Type": "application/json",
             "Content-Length": "0",
         },
     )

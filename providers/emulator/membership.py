@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from providers.emulator.common import collection, odata_id, page_ids, select_for
+from providers.emulator.common import collection, count_of, odata_id, page_ids, select_for, wants_count
 from providers.emulator.query import parse_top
 from providers.emulator.schema import render
 from providers.emulator.tenant import DirObject
@@ -117,10 +117,11 @@ def list_links(emu: Engine, req: Req, container: DirObject, relation: str) -> Re
     def keep(oid: str) -> bool:
         return tenant.find(oid) is not None
 
+    count = count_of(ids, keep) if wants_count(req) else None
     page, token = page_ids(req, ids, keep, top)
     values = []
     for oid in page:
         obj = tenant.find(oid)
         if obj is not None:
             values.append(render(obj.kind, obj.props, obj.ext, select, with_type=True))
-    return collection(req, "directoryObjects", values, token)
+    return collection(req, "directoryObjects", values, token, count)

@@ -25,17 +25,22 @@ _TOKEN_RE = re.compile(
 )
 
 
-def parse_select(raw: str | None, known: Callable[[str], bool]) -> list[str] | None:
-    """The ``$select`` names, or None. Unknown names give 400 as Graph does."""
+def parse_select(raw: str | None, known: Callable[[str], str | None]) -> list[str] | None:
+    """The ``$select`` names in their canonical case, or None. Unknown names give 400 as Graph does.
+
+    ``known`` maps a name (any case) to its canonical spelling, or None when unknown.
+    """
     if not raw:
         return None
-    names = [n.strip() for n in raw.split(",") if n.strip()]
-    for name in names:
-        if not known(name):
+    names: list[str] = []
+    for raw_name in (n.strip() for n in raw.split(",") if n.strip()):
+        name = known(raw_name)
+        if name is None:
             raise bad_request(
-                f"Could not find a property named '{name}' on type 'microsoft.graph.directoryObject'.",
+                f"Could not find a property named '{raw_name}' on type 'microsoft.graph.directoryObject'.",
                 "BadRequest",
             )
+        names.append(name)
     return names
 
 
