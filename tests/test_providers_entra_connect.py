@@ -15,6 +15,7 @@ import respx
 
 from providers.emulator import EmulatorTransport, Profile, Tenant
 from providers.entra.batch import BatchRequest
+from providers.entra.client import GraphClient
 from providers.entra.clouds import CLOUDS, cloud_named
 from providers.entra.connect import ConnectionSettings, build_token_provider, open_graph
 from providers.entra.errors import AuthError, ForbiddenError, NotFoundError, ResponseLostError
@@ -312,17 +313,15 @@ def test_no_secret_or_token_in_any_output_of_an_authenticated_run(
 # ---- the emulator -------------------------------------------------------------------------------
 
 
-def emulator_client(tenant: Tenant, profile: Profile, clock: VirtualClock, **kw: object):  # type: ignore[no-untyped-def]
+def emulator_client(transport: EmulatorTransport, clock: VirtualClock) -> GraphClient:
     s = ConnectionSettings.from_env(
         {"ENTRA_SYNC_ACCESS_TOKEN": "emulator", "ENTRA_SYNC_GRAPH_URL": "http://127.0.0.1:8080"}
     )
-    return open_graph(
-        s,
-        clock=clock,
-        transport=EmulatorTransport(tenant, clock=clock, profile=profile),
-        rng=random.Random(3),
-        **kw,
-    )  # type: ignore[arg-type]
+    return open_graph(s, clock=clock, transport=transport, rng=random.Random(3))
+
+
+def emulator(tenant: Tenant, profile: Profile, clock: VirtualClock) -> EmulatorTransport:
+    return EmulatorTransport(tenant, clock=clock, profile=profile)
 
 
 def test_emulator_paging_and_batches_through_open_graph() -> None:
@@ -330,7 +329,9 @@ def test_emulator_paging_and_batches_through_open_graph() -> None:
     users = [tenant.add_user(f"u{n:03}@oak.example") for n in range(250)]
     gid = tenant.add_group("7A Maths")
     clock = VirtualClock()
-    with emulator_client(tenant, Profile.ideal().with_(shuffle_batch_responses=True), clock) as client:
+    with emulator_client(
+        emulator(tenant, Profile.ideal().with_(shuffle_batch_responses=True), clock), clock
+    ) as client:
         got = client.get_all("/users", params={"$select": "id,userPrincipalName", "$top": 100})
         assert sorted(u["id"] for u in got) == sorted(users)
         results = client.batch(
@@ -356,8 +357,8 @@ def test_emulator_throttling_is_ridden_out_on_the_virtual_clock() -> None:
     profile = Profile.ideal().with_(
         throttle=True, ru_per_10s=40, random_429_rate=0.05, shuffle_batch_responses=True, seed=5
     )
-    transport_counters = None
-    with emulator_client(tenant, profile, clock) as client:
+    transport = emulator(tenant, profile, clock)
+    with emulator_client(transport, clock) as client:
         for _ in range(5):
             assert len(client.get_all("/users", params={"$select": "id"})) == 60
         results = client.batch(
@@ -370,9 +371,8 @@ def test_emulator_throttling_is_ridden_out_on_the_virtual_clock() -> None:
                 for u in users
             ]
         )
-        transport_counters = client.http._transport.counters  # type: ignore[attr-defined]
     assert [r.status for r in results if r.status != 204] == []
-    assert transport_counters.throttled > 0
+    assert transport.counters.throttled > 0
     assert clock.slept > 0
 
 
@@ -391,6 +391,6 @@ def test_emulator_lost_create_raises_response_lost_and_the_object_exists() -> No
         "securityEnabled": True,
         "groupTypes": [],
     }
-    with emulator_client(tenant, profile, clock) as client, pytest.raises(ResponseLostError):
+    with emulator_client(emulator(tenant, profile, clock), clock) as client, pytest.raises(ResponseLostError):
         client.post("/groups", json=body)
     assert [g.props["mailNickname"] for g in tenant.groups.values()] == ["oak-7a"]  # created exactly once

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from providers.entra.batch import BatchRequest, BatchResult
 
 __all__ = [
+    "IDEMPOTENT_METHODS",
     "BatchRequest",
     "BatchResult",
     "DeltaResult",
@@ -58,6 +59,9 @@ __all__ = [
     "RefreshableTokenProvider",
     "RetryPolicy",
     "TokenProvider",
+    "encode_query",
+    "log_path",
+    "parse_retry_after",
 ]
 
 log = logging.getLogger(__name__)
