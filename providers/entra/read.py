@@ -36,6 +36,8 @@ __all__ = ["GROUP_SELECT", "ManagedIds", "read_actual"]
 log = logging.getLogger(__name__)
 
 PAGE = "999"
+#: requests handed to one ``client.batch`` call (progress is reported after each)
+CHUNK = 400
 GROUP_SELECT = (
     "id,displayName,description,mailNickname,groupTypes,securityEnabled,mailEnabled,visibility,"
     "resourceProvisioningOptions,createdDateTime"
@@ -116,23 +118,22 @@ def _read_relations(
 ) -> dict[str, list[dict[str, Any]]]:
     """Every item of each relation list: first pages through ``$batch``, the rest by nextLink."""
     out: dict[str, list[dict[str, Any]]] = {}
-    if not paths:
-        return out
-    requests = [BatchRequest("GET", f"{p}?$select=id&$top={PAGE}") for p in paths]
-    results = client.batch(requests)
-    for n, (path, result) in enumerate(zip(paths, results, strict=True), start=1):
-        if result.error is not None:
-            # the item failed inside the batch (after the client's own retries): read it directly,
-            # which retries transient failures and raises a typed error for lasting ones
-            log.info("batched read of %s failed (%s); reading it directly", path, result.status)
-            out[path] = client.get_all(path, params={"$select": "id", "$top": PAGE})
-        else:
-            items, link = _page_items(result.body)
-            if link:
-                for page in client.iter_pages(link):
-                    items.extend(page)
-            out[path] = items
-        progress(stage, n, len(paths))
+    for start in range(0, len(paths), CHUNK):
+        chunk = paths[start : start + CHUNK]
+        results = client.batch([BatchRequest("GET", f"{p}?$select=id&$top={PAGE}") for p in chunk])
+        for path, result in zip(chunk, results, strict=True):
+            if result.error is not None:
+                # the item failed inside the batch (after the client's own retries): read it
+                # directly, which retries transient failures and raises a typed error otherwise
+                log.info("batched read of %s failed (%s); reading it directly", path, result.status)
+                out[path] = client.get_all(path, params={"$select": "id", "$top": PAGE})
+            else:
+                items, link = _page_items(result.body)
+                if link:
+                    for page in client.iter_pages(link):
+                        items.extend(page)
+                out[path] = items
+        progress(stage, len(out), len(paths))
     return out
 
 
@@ -141,21 +142,20 @@ def _read_teams(
 ) -> dict[str, bool]:
     """group id -> isArchived, for groups that say they have a team."""
     archived: dict[str, bool] = {}
-    if not group_ids:
-        return archived
-    results = client.batch([BatchRequest("GET", f"/teams/{gid}") for gid in group_ids])
-    for n, (gid, result) in enumerate(zip(group_ids, results, strict=True), start=1):
-        body: Any = result.body
-        err = result.error
-        if err is not None:
-            try:
-                body = client.get(f"/teams/{gid}")
-            except NotFoundError:
-                # listed with a Team but not readable yet: the team is still provisioning
-                log.info("team of group %s is not readable yet; treating it as provisioning", gid)
-                body = {"isArchived": False}
-        archived[gid] = bool(body.get("isArchived", False)) if isinstance(body, Mapping) else False
-        progress("teams", n, len(group_ids))
+    for start in range(0, len(group_ids), CHUNK):
+        chunk = group_ids[start : start + CHUNK]
+        results = client.batch([BatchRequest("GET", f"/teams/{gid}") for gid in chunk])
+        for gid, result in zip(chunk, results, strict=True):
+            body: Any = result.body
+            if result.error is not None:
+                try:
+                    body = client.get(f"/teams/{gid}")
+                except NotFoundError:
+                    # listed with a Team but not readable yet: the team is still provisioning
+                    log.info("team of group %s is not readable yet; treating it as provisioning", gid)
+                    body = {"isArchived": False}
+            archived[gid] = bool(body.get("isArchived", False)) if isinstance(body, Mapping) else False
+        progress("teams", len(archived), len(group_ids))
     return archived
 
 
