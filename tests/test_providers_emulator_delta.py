@@ -115,3 +115,13 @@ def test_delta_hides_changes_younger_than_replication_lag() -> None:
     clock.advance(31)
     items, _ = drain(http, link)
     assert [i["id"] for i in items] == [new]
+
+
+def test_object_hidden_during_first_full_sync_arrives_in_next_round() -> None:
+    _, http, clock = setup(Profile.ideal().with_(replication_lag=30.0))
+    new = http.post("/users", json={"userPrincipalName": "n@oak.example"}).json()["id"]
+    items, link = drain(http, "/users/delta")
+    assert items == []
+    clock.advance(31)
+    items, _ = drain(http, link)
+    assert [i["id"] for i in items] == [new]

@@ -53,6 +53,10 @@ class Engine:
         self.router = Router(ROUTES)
         self.now = self.clock.now()
         self._throttle: Throttle | None = None
+        if self.profile.replication_lag > 0:
+            # Objects created over HTTP while hidden by lag must reach a later delta round, so the
+            # change log must already hold their creation when the first full sync runs.
+            tenant.log.activate()
 
     # ---- helpers for handlers ---------------------------------------------------------------
     def new_id(self) -> str:
