@@ -116,6 +116,18 @@ def test_add_members_20_per_patch(router: respx.Router) -> None:
     assert [len(body(r)["members@odata.bind"]) for r in sent(router)] == [20, 20, 5]
 
 
+def test_brand_new_group_member_patch_waits_out_replication_lag(router: respx.Router) -> None:
+    router.post("/groups").respond(201, json={"id": "g"})
+    lag = httpx.Response(400, json=err("Request_BadRequest",
+                                       "One or more of the objects being referenced don't exist"))
+    patches = router.patch("/groups/g").mock(side_effect=[lag, lag, httpx.Response(204)])
+    w, clock = make(router)
+    result = w.create_group(Group("k", "K", "k"), [uid(1)], [uid(n) for n in range(2, 40)])
+    assert result.failures == () and patches.call_count == 3
+    assert clock.slept == pytest.approx(6.0)  # 2 s, then 4 s, on the injected clock
+    assert all(len(body(c.request)["members@odata.bind"]) <= 20 for c in patches.calls)
+
+
 def test_rejected_patch_falls_back_to_one_by_one_refs(router: respx.Router) -> None:
     router.patch("/groups/g").respond(400, json=err(
         "Request_BadRequest",

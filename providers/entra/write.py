@@ -121,7 +121,7 @@ def _classify_add(result: BatchResult, new: bool) -> str | None:
     if new and (err.status == 404 or (err.status == 400 and _missing_refs(err))):
         return "retry"
     if err.status == 404:
-        return "the object does not exist in the directory"
+        return "Graph answered 404: the object (or its group / administrative unit) does not exist"
     return str(err)
 
 
