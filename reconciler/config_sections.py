@@ -111,10 +111,20 @@ def read_tenant(c: Checker, t: Mapping[str, Any]) -> TenantConfig | None:
 
 
 def _graph_url(c: Checker, url: str) -> str | None:
+    if url.startswith("emulator:"):
+        # the built-in Graph emulator, in-process, over a tenant file (the demo)
+        if not url[len("emulator:") :].strip():
+            c.add("tenant.graph_url", "emulator: needs a tenant file, e.g. emulator:tenant.json")
+            return None
+        return url
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or not host:
-        c.add("tenant.graph_url", "must be an http(s) URL such as https://graph.microsoft.com")
+        c.add(
+            "tenant.graph_url",
+            "must be an http(s) URL such as https://graph.microsoft.com "
+            "(or emulator:FILE for the built-in emulator)",
+        )
         return None
     if parts.scheme == "http" and host not in _LOOPBACK and not host.startswith("127."):
         c.add(

@@ -61,7 +61,7 @@ def _root(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-for _module in (_validate, _graph, _emulator, _runs, _setup):
+for _module in (_validate, _runs, _graph, _setup, _emulator):
     _module.register(app)
 
 

@@ -1,9 +1,228 @@
-"""CLI commands: graph (placeholder until its issue lands)."""
+"""``entra-sync plan``, ``apply`` and ``export``: the commands that compare with and change Entra.
+
+``plan`` never writes. ``apply PLAN.json`` applies exactly a saved plan and refuses a stale one;
+``apply --desired FILE`` plans, shows, asks on a terminal, and applies. ``export`` writes the
+managed Entra state as a desired-state document.
+"""
 
 from __future__ import annotations
 
+import enum
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from reconciler.apply_result import ApplyResult
+from reconciler.cli.progress import ProgressPrinter
+from reconciler.cli.wiring import (
+    ClientOpt,
+    CloudOpt,
+    ConfigOpt,
+    GraphOptions,
+    GraphUrlOpt,
+    TenantOpt,
+    limits_from,
+    open_directory,
+)
+from reconciler.document import desired_to_document
+from reconciler.engine import SAFETY_CODE, apply_saved, make_plan, refusals
+from reconciler.errors import InputError, SafetyError
+from reconciler.load import load_desired, read_json_file
+from reconciler.plan import Plan
+from reconciler.plan_io import load_plan_document
+from reconciler.render_plan import render_markdown, render_text
+
+__all__ = ["register"]
+
+
+class PlanFormat(enum.StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+DesiredOpt = Annotated[
+    Path | None,
+    typer.Option("--desired", "-d", help="Desired-state document (JSON), e.g. from `entra-sync render`."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+
+
+def render_plan(plan: Plan, fmt: PlanFormat) -> str:
+    if fmt is PlanFormat.markdown:
+        return render_markdown(plan)
+    if fmt is PlanFormat.json:
+        return plan.to_json()
+    return render_text(plan)
+
+
+def print_refusals(plan: Plan) -> None:
+    reasons = refusals(plan)
+    if reasons:
+        typer.echo("\nThis plan breaks a safety limit and will not be applied without --force:", err=True)
+        for r in reasons:
+            typer.echo(f"  - {r}", err=True)
+
+
+def print_result(result: ApplyResult) -> None:
+    for r in result.results:
+        if r.status in ("failed", "partial", "skipped"):
+            typer.echo(f"  {r.status}: {r.action} {r.kind} {r.key}: {r.message}", err=True)
+            for f in r.failures[:10]:
+                typer.echo(f"      {f.object_id}: {f.message}", err=True)
+            if len(r.failures) > 10:
+                typer.echo(f"      ... and {len(r.failures) - 10} more", err=True)
+    typer.echo(result.summary_text())
+
+
+def _require_desired(desired: Path | None) -> Path:
+    if desired is None:
+        raise InputError("give the desired state with --desired FILE (make one with `entra-sync render`)")
+    return desired
+
+
+def plan(
+    desired: DesiredOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Save the plan as JSON for `entra-sync apply PLAN`.")
+    ] = None,
+    fmt: Annotated[
+        PlanFormat, typer.Option("--format", "-f", help="How to print the plan.")
+    ] = PlanFormat.text,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode", help="Exit 0 when there are no changes, 2 when there are, 1 on error."
+        ),
+    ] = False,
+    config: ConfigOpt = None,
+    graph_url: GraphUrlOpt = None,
+    tenant_id: TenantOpt = None,
+    client_id: ClientOpt = None,
+    cloud: CloudOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Show what would change in Entra to match the desired state. Never writes to Entra."""
+    state = load_desired(_require_desired(desired))
+    opts = GraphOptions.build(config, graph_url, tenant_id, client_id, cloud)
+    progress = ProgressPrinter(enabled=not quiet)
+    with open_directory(opts) as directory:
+        planned = make_plan(state, directory, limits_from(opts.config), progress)
+    progress.close()
+    typer.echo(render_plan(planned.plan, fmt), nl=False)
+    if out is not None:
+        out.write_text(planned.plan.to_json(), encoding="utf-8")
+        typer.echo(f"\nPlan saved to {out}; apply it with `entra-sync apply {out}`.", err=True)
+    if fmt is not PlanFormat.json:
+        print_refusals(planned.plan)
+    if detailed_exitcode and not planned.plan.empty:
+        raise typer.Exit(2)
+
+
+def _confirm(plan: Plan, auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(
+            "not applying without confirmation: stdin is not a terminal; review with `entra-sync plan` "
+            "and pass --auto-approve (for schedules), or apply a saved plan file"
+        )
+    if not typer.confirm("Apply these changes to Entra?", default=False):
+        raise typer.Abort()
+
+
+def apply(
+    plan_file: Annotated[
+        Path | None, typer.Argument(help="A plan saved by `entra-sync plan --out`; applied exactly as saved.")
+    ] = None,
+    desired: DesiredOpt = None,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="Do not ask for confirmation (for schedules).")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Apply even when a safety limit refuses the plan (this run only).")
+    ] = False,
+    config: ConfigOpt = None,
+    graph_url: GraphUrlOpt = None,
+    tenant_id: TenantOpt = None,
+    client_id: ClientOpt = None,
+    cloud: CloudOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Change Entra to match: a saved plan (refused when stale), or a desired state (plan, show, confirm)."""
+    if (plan_file is None) == (desired is None):
+        raise InputError("give either a saved PLAN file or --desired FILE, not both or neither")
+    opts = GraphOptions.build(config, graph_url, tenant_id, client_id, cloud)
+    limits = limits_from(opts.config)
+    progress = ProgressPrinter(enabled=not quiet)
+    if plan_file is not None:
+        saved = load_plan_document(read_json_file(plan_file), file=str(plan_file))
+        with open_directory(opts) as directory:
+            result = apply_saved(saved, directory, limits, force=force, progress=progress)
+    else:
+        state = load_desired(_require_desired(desired))
+        with open_directory(opts) as directory:
+            planned = make_plan(state, directory, limits, progress)
+            progress.close()
+            typer.echo(render_text(planned.plan), nl=False)
+            if planned.plan.empty:
+                return
+            reasons = refusals(planned.plan)
+            if reasons and not force:
+                raise SafetyError(reasons)
+            _confirm(planned.plan, auto_approve)
+            from reconciler.apply import apply as apply_plan
+
+            result = apply_plan(planned.plan, directory, planned.actual, progress=progress)
+    progress.close()
+    print_result(result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the document here instead of stdout.")
+    ] = None,
+    config: ConfigOpt = None,
+    graph_url: GraphUrlOpt = None,
+    tenant_id: TenantOpt = None,
+    client_id: ClientOpt = None,
+    cloud: CloudOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write the managed Entra state as a desired-state document (planning it gives no changes)."""
+    from reconciler.model import SourceInfo
+    from reconciler.snapshot import snapshot
+
+    opts = GraphOptions.build(config, graph_url, tenant_id, client_id, cloud)
+    progress = ProgressPrinter(enabled=not quiet)
+    with open_directory(opts) as directory:
+        actual = directory.read(None, progress)
+    progress.close()
+    policy = opts.config.removal if opts.config is not None else None
+    state = snapshot(
+        actual, user_match=opts.user_match, policy=policy, source=SourceInfo(system="entra-export")
+    )
+    text = json.dumps(desired_to_document(state), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(
+            f"Exported {len(state.administrative_units)} administrative units, {len(state.groups)} groups "
+            f"and {len(state.teams)} Teams to {output}",
+            err=True,
+        )
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    app.command("plan")(plan)
+    app.command("apply")(apply)
+    app.command("export")(export)
+
+
+_ = SAFETY_CODE  # re-exported name used by renderers' callers

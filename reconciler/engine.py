@@ -1,0 +1,164 @@
+"""One run's steps, shared by ``plan``, ``apply``, ``sync`` and the scheduler: read, diff, check,
+apply, record. Pure orchestration over the :class:`~reconciler.ports.Directory` port; the CLI
+wires the real directory, prints and decides about confirmation.
+
+A plan refused by a safety limit carries the reasons as warnings with code ``safetyRefusal``,
+so a saved plan remembers that it was refused and ``apply PLAN`` refuses it too unless forced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from reconciler.apply import apply as apply_plan
+from reconciler.apply_result import ApplyResult
+from reconciler.diff import diff
+from reconciler.errors import EntraSyncError, SafetyError, StalePlanError
+from reconciler.fingerprint import fingerprint
+from reconciler.history import History, run_status_for
+from reconciler.model import ActualState, DesiredState
+from reconciler.plan import Plan, Warning
+from reconciler.ports import Directory, Progress
+from reconciler.safety import SafetyLimits, check
+
+__all__ = ["SAFETY_CODE", "Planned", "SyncOutcome", "apply_saved", "make_plan", "refusals", "sync"]
+
+log = logging.getLogger(__name__)
+
+#: warning code of a safety refusal recorded in a plan
+SAFETY_CODE = "safetyRefusal"
+
+
+@dataclass(frozen=True)
+class Planned:
+    actual: ActualState
+    plan: Plan
+
+    @property
+    def refusals(self) -> tuple[str, ...]:
+        return refusals(self.plan)
+
+
+def refusals(plan: Plan) -> tuple[str, ...]:
+    """The safety refusals recorded in ``plan``."""
+    return tuple(w.message for w in plan.warnings if w.code == SAFETY_CODE)
+
+
+def make_plan(
+    desired: DesiredState,
+    directory: Directory,
+    limits: SafetyLimits,
+    progress: Progress | None = None,
+) -> Planned:
+    """Read the directory, diff, and record any safety refusal in the plan (nothing is written)."""
+    actual = directory.read(desired, progress)
+    plan = diff(desired, actual)
+    reasons = check(plan, desired, actual, limits)
+    if reasons:
+        extra = tuple(Warning(code=SAFETY_CODE, message=r) for r in reasons)
+        plan = replace(plan, warnings=plan.warnings + extra)
+    return Planned(actual=actual, plan=plan)
+
+
+def _enforce(plan: Plan, force: bool) -> None:
+    reasons = refusals(plan)
+    if reasons and not force:
+        raise SafetyError(reasons)
+    if reasons:
+        log.warning("safety limits overridden with --force: %d refusal(s)", len(reasons))
+
+
+def apply_saved(
+    plan: Plan,
+    directory: Directory,
+    limits: SafetyLimits,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    max_workers: int = 4,
+) -> ApplyResult:
+    """Apply a plan made earlier (``plan --out``), exactly as saved.
+
+    Must refuse a stale plan: the managed state is read again and its fingerprint must equal the
+    one the plan was made against. Must refuse a plan that was refused by safety when it was made,
+    or that breaks the delete limits now, unless ``force``.
+    """
+    actual = directory.read(None, progress)
+    now = fingerprint(actual)
+    if plan.actual_fingerprint != now:
+        raise StalePlanError(
+            "stale plan: the managed objects in Entra have changed since this plan was made "
+            f"(plan made against {plan.actual_fingerprint[:12] or 'nothing'}, now {now[:12]}); "
+            "run `entra-sync plan` again and review the new plan"
+        )
+    reasons = list(refusals(plan))
+    # the delete and removal limits hold for a saved plan too (the empty-collection rule was
+    # checked, and recorded, when the plan was made)
+    reasons += check(plan, DesiredState(), actual, replace(limits, allow_empty=True))
+    if reasons and not force:
+        raise SafetyError(sorted(set(reasons)))
+    return apply_plan(plan, directory, actual, progress=progress, max_workers=max_workers)
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    plan: Plan
+    result: ApplyResult | None  # None: dry run, or nothing to do
+    run_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result is None or self.result.ok
+
+
+def sync(
+    desired: DesiredState,
+    directory: Directory,
+    limits: SafetyLimits,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    history: History | None = None,
+    config_summary: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+    max_workers: int = 4,
+    kind: str = "sync",
+) -> SyncOutcome:
+    """Plan, check safety, apply and record one run.
+
+    Must record the run in ``history`` (when given) whatever happens: the plan, the results, and
+    the error that stopped it. Must not write anything to the directory on a dry run or when a
+    safety limit refuses the plan (unless ``force``).
+    """
+    if dry_run:
+        kind = f"{kind} (dry run)"
+    run_id = history.start_run(kind, config_summary) if history is not None else None
+    try:
+        planned = make_plan(desired, directory, limits, progress)
+        if history is not None and run_id is not None:
+            history.record_plan(run_id, planned.plan)
+        if dry_run or planned.plan.empty:
+            if not dry_run:
+                _enforce(planned.plan, force)  # an empty plan can still be a refused one
+            if history is not None and run_id is not None:
+                history.finish_run(run_id, "succeeded")
+            return SyncOutcome(planned.plan, None, run_id)
+        _enforce(planned.plan, force)
+        result = apply_plan(
+            planned.plan, directory, planned.actual, progress=progress, max_workers=max_workers
+        )
+        if history is not None and run_id is not None:
+            history.record_results(run_id, result)
+            history.finish_run(run_id, run_status_for(result))
+        return SyncOutcome(planned.plan, result, run_id)
+    except EntraSyncError as exc:
+        if history is not None and run_id is not None:
+            history.finish_run(run_id, "refused" if isinstance(exc, SafetyError) else "failed", str(exc))
+        raise
+    except Exception as exc:
+        if history is not None and run_id is not None:
+            history.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
