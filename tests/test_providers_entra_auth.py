@@ -138,7 +138,7 @@ def test_unreachable_sign_in_service_is_an_auth_error() -> None:
     router.route().mock(side_effect=httpx.ConnectError("no route"))
     with pytest.raises(AuthError) as info:
         provider(router, SECRET).token()
-    assert TENANT in str(info.value)
+    assert TENANT in str(info.value) and "cannot reach the sign-in service" in str(info.value)
 
 
 # ---- certificates -------------------------------------------------------------------------------
@@ -229,6 +229,25 @@ def test_pfx_with_passphrase(tmp_path: Path, cert: tuple[rsa.RSAPrivateKey, x509
     cred = {"private_key_pfx_path": str(pfx), "passphrase": "pfx-pass"}
     assert provider(router, cred, "certificate").token() == "AT-1"
     assert "client_assertion" in form(token_route.calls.last.request)
+
+
+def test_wrong_pfx_password_is_an_auth_error_with_a_hint(
+    tmp_path: Path, cert: tuple[rsa.RSAPrivateKey, x509.Certificate]
+) -> None:
+    key, crt = cert
+    pfx = tmp_path / "app.pfx"
+    pfx.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"app", key, crt, None, serialization.BestAvailableEncryption(b"right")
+        )
+    )
+    router, token_route = login_router()
+    with pytest.raises(AuthError) as info:
+        provider(
+            router, {"private_key_pfx_path": str(pfx), "passphrase": "wrong-pass"}, "certificate"
+        ).token()
+    assert "ENTRA_SYNC_CERTIFICATE_PASSWORD" in str(info.value) and "wrong-pass" not in str(info.value)
+    assert not token_route.called
 
 
 # ---- workload identity federation -----------------------------------------------------------------

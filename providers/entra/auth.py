@@ -243,9 +243,10 @@ class MsalTokenProvider:
             raise
         except Exception as exc:  # MSAL raises ValueError & co. for bad keys or authorities
             raise AuthError(
-                f"cannot set up sign-in with the {kind} ({type(exc).__name__})",
+                f"cannot set up sign-in with the {_kind_label(kind)} ({type(exc).__name__})",
                 tenant_id=tenant_id,
                 client_id=client_id,
+                hint=_hint(kind, exc),
             ) from None
 
     def __repr__(self) -> str:
@@ -265,6 +266,7 @@ class MsalTokenProvider:
                     f"sign-in with the {_kind_label(self.kind)} failed ({type(exc).__name__})",
                     tenant_id=self.tenant_id,
                     client_id=self.client_id,
+                    hint=_hint(self.kind, exc),
                 ) from None
         if not isinstance(result, dict) or "access_token" not in result:
             raise _auth_error(
@@ -279,6 +281,19 @@ class MsalTokenProvider:
     def invalidate(self) -> None:
         with self._lock:
             self._app.remove_tokens_for_client()
+
+
+_SETUP_HINTS = {
+    "certificate": "the file must be a PEM with the private key and the certificate, or a PFX/P12 "
+    "with its password in ENTRA_SYNC_CERTIFICATE_PASSWORD",
+    "federated": "check the federated token file and the app's federated credential",
+}
+
+
+def _hint(kind: str, exc: BaseException) -> str | None:
+    if isinstance(exc, httpx.TransportError):
+        return "cannot reach the sign-in service; check network access and proxy settings"
+    return _SETUP_HINTS.get(kind)
 
 
 def _kind_label(kind: str) -> str:

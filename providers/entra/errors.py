@@ -188,33 +188,50 @@ class AuthError(DirectoryError):
         client_id: str | None = None,
         error: str | None = None,
         error_description: str | None = None,
+        hint: str | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.client_id = client_id
         self.error = error
         self.error_description = _clean(error_description) if error_description else None
         parts = [message]
-        ids = ", ".join(
-            f"{k} {v}" for k, v in (("tenant", tenant_id), ("client", client_id)) if v
-        )
+        ids = ", ".join(f"{k} {v}" for k, v in (("tenant", tenant_id), ("client", client_id)) if v)
         if ids:
             parts[0] += f" ({ids})"
         if error:
             parts.append(f"{error}: {self.error_description}" if self.error_description else error)
-        super().__init__(": ".join(parts))
+        text = ": ".join(parts)
+        if hint:
+            text += f"; {hint}"
+        super().__init__(text)
         self.base_message = message
+        self.hint = hint
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (
             _rebuild_auth_error,
-            (self.base_message, self.tenant_id, self.client_id, self.error, self.error_description),
+            (
+                self.base_message,
+                self.tenant_id,
+                self.client_id,
+                self.error,
+                self.error_description,
+                self.hint,
+            ),
         )
 
 
 def _rebuild_auth_error(
-    message: str, tenant_id: str | None, client_id: str | None, error: str | None, desc: str | None
+    message: str,
+    tenant_id: str | None,
+    client_id: str | None,
+    error: str | None,
+    desc: str | None,
+    hint: str | None = None,
 ) -> AuthError:
-    return AuthError(message, tenant_id=tenant_id, client_id=client_id, error=error, error_description=desc)
+    return AuthError(
+        message, tenant_id=tenant_id, client_id=client_id, error=error, error_description=desc, hint=hint
+    )
 
 
 _BY_STATUS: dict[int, type[GraphError]] = {
