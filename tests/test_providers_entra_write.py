@@ -31,6 +31,10 @@ def ref(n: int) -> str:
     return f"{BASE}/directoryObjects/{uid(n)}"
 
 
+def owner_ref(n: int) -> str:
+    return f"{BASE}/users/{uid(n)}"
+
+
 def make(router: respx.Router, policy: WritePolicy | None = None) -> tuple[EntraWriter, VirtualClock]:
     clock = VirtualClock()
     http = httpx.Client(base_url=BASE, transport=httpx.MockTransport(router.handler))
@@ -84,7 +88,7 @@ def test_create_m365_group_binds_owners_first_and_at_most_20(router: respx.Route
     assert create["groupTypes"] == ["Unified"] and create["mailEnabled"] is True
     assert create["securityEnabled"] is False and create["visibility"] == "Private"
     assert create[MARKER] == "class:1" and create["mailNickname"] == "7a-maths"
-    assert create["owners@odata.bind"] == [ref(1), ref(2), ref(3)]
+    assert create["owners@odata.bind"] == [owner_ref(1), owner_ref(2), owner_ref(3)]
     assert len(create["owners@odata.bind"]) + len(create["members@odata.bind"]) == 20
     patches = [body(r) for r in sent(router, "PATCH")]
     assert [len(p["members@odata.bind"]) for p in patches] == [13]
@@ -104,7 +108,7 @@ def test_create_security_group_with_many_owners_adds_the_rest_by_ref(router: res
     assert len(create["owners@odata.bind"]) == 20 and "members@odata.bind" not in create
     batch = body(next(r for r in sent(router, "POST") if r.url.path.endswith("$batch")))["requests"]
     assert [(i["method"], i["url"]) for i in batch] == [("POST", "/groups/g2/owners/$ref")] * 5
-    assert {i["body"]["@odata.id"] for i in batch} == {ref(n) for n in range(20, 25)}
+    assert {i["body"]["@odata.id"] for i in batch} == {owner_ref(n) for n in range(20, 25)}
     assert all(i["headers"]["Content-Type"] == "application/json" for i in batch)
     assert body(sent(router, "PATCH")[0]) == {"members@odata.bind": [ref(99)]}
 
@@ -256,7 +260,7 @@ def test_create_with_a_missing_bound_user_creates_bare_then_reports_it(router: r
     ])
 
     def item(i: dict[str, Any]) -> tuple[int, Any]:
-        gone = i["body"]["@odata.id"] == ref(2)
+        gone = i["body"]["@odata.id"] == owner_ref(2)
         return (404, err("Request_ResourceNotFound", "gone")) if gone else (204, None)
 
     router.post("/$batch").mock(side_effect=batch_echo(item))

@@ -157,7 +157,12 @@ class EntraWriter:
     # -- helpers -------------------------------------------------------------------------------
 
     def _ref(self, object_id: str) -> str:
+        """A member reference: any directory object (users, or groups placed in an AU)."""
         return f"{self.graph_base}/directoryObjects/{object_id}"
+
+    def _user_ref(self, object_id: str) -> str:
+        """An owner reference: owners are users, spelled as Graph's owner examples do."""
+        return f"{self.graph_base}/users/{object_id}"
 
     def _lookup(self, path: str, key: str) -> dict[str, Any] | None:
         """The object under ``path`` whose marker is ``key``, waiting out list lag; None if absent."""
@@ -222,8 +227,9 @@ class EntraWriter:
         return sorted(failures, key=lambda f: f.object_id)
 
     def _add_refs(self, collection: str, ids: Sequence[str], new: bool) -> list[ItemFailure]:
+        ref = self._user_ref if collection.endswith("/owners") else self._ref
         reqs = [
-            (oid, BatchRequest("POST", f"{collection}/$ref", {"@odata.id": self._ref(oid)}, _JSON))
+            (oid, BatchRequest("POST", f"{collection}/$ref", {"@odata.id": ref(oid)}, _JSON))
             for oid in ids
         ]
         return self._ref_batch(reqs, new, _classify_add)
@@ -289,7 +295,7 @@ class EntraWriter:
         bound_members = members[: MAX_BINDS - len(bound_owners)]
         body = self._group_body(group)
         if bound_owners:
-            body["owners@odata.bind"] = [self._ref(o) for o in bound_owners]
+            body["owners@odata.bind"] = [self._user_ref(o) for o in bound_owners]
         if bound_members:
             body["members@odata.bind"] = [self._ref(m) for m in bound_members]
         try:
