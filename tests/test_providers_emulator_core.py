@@ -262,3 +262,37 @@ def test_counters_count_requests_by_route_and_cost(tenant: Tenant) -> None:
     snap = transport.counters.snapshot()
     assert snap["requests"] == {"GET /users": 2, "POST /groups": 1}
     assert snap["resource_units"] == 2 + 1 + 1 and snap["writes"] == 1
+
+
+def test_filter_on_unknown_property_is_400_and_names_are_case_insensitive(tenant: Tenant) -> None:
+    http = client(tenant)
+    r = http.get("/users", params={"$filter": "shoeSize eq '9'"})
+    assert r.status_code == 400 and "shoeSize" in r.json()["error"]["message"]
+    hits = http.get("/users", params={"$filter": "EmployeeId eq 'E001'", "$select": "ID,employeeid"}).json()
+    assert [set(u) for u in hits["value"]] == [{"id", "employeeId"}]
+
+
+def test_lambda_any_filter_on_group_types(tenant: Tenant) -> None:
+    owner = tenant.sorted_ids("user")[0]
+    m365 = tenant.add_group("m", owners=[owner])
+    tenant.add_group("s", unified=False)
+    hits = client(tenant).get("/groups", params={"$filter": "groupTypes/any(c:c eq 'Unified')"}).json()
+    assert [g["id"] for g in hits["value"]] == [m365]
+
+
+def test_dynamic_group_members_cannot_be_changed(tenant: Tenant) -> None:
+    http = client(tenant)
+    owner, user = tenant.sorted_ids("user")[:2]
+    body = {
+        "displayName": "dyn",
+        "mailEnabled": False,
+        "mailNickname": "dyn",
+        "securityEnabled": True,
+        "groupTypes": ["DynamicMembership"],
+        "membershipRule": 'user.department -eq "x"',
+        "membershipRuleProcessingState": "On",
+        "owners@odata.bind": [bind(owner)],
+    }
+    gid = http.post("/groups", json=body).json()["id"]
+    r = http.post(f"/groups/{gid}/members/$ref", json={"@odata.id": bind(user, "directoryObjects")})
+    assert r.status_code == 400

@@ -215,7 +215,7 @@ def list_objects(emu: Engine, req: Req, kind: str, context: str) -> Resp:
         pred = None
     else:
         ids = tenant.sorted_ids(kind)
-        pred = parse_filter(raw_filter)
+        pred = parse_filter(raw_filter, known_prop(emu, [kind]))
 
     def keep(oid: str) -> bool:
         obj = store[oid]

@@ -57,6 +57,8 @@ def check_links(
     Must: 404 for a missing object, 400 for a wrong type or an existing link (if the profile says
     so), 400 while the group is younger than ``new_group_member_lag`` (except at creation).
     """
+    if ids and relation == "members" and "DynamicMembership" in (container.props.get("groupTypes") or []):
+        raise bad_request("Members cannot be added to or removed from a group with dynamic membership.")
     lag = emu.profile.new_group_member_lag
     if not new and container.kind == "group" and lag > 0 and emu.now - container.created < lag:
         raise GraphHttpError(400, *NEW_GROUP)
@@ -97,6 +99,8 @@ def add_ref(emu: Engine, container: DirObject, relation: str, body: Any) -> Resp
 
 def remove_link(emu: Engine, container: DirObject, relation: str, member_id: str) -> Resp:
     links = getattr(container, relation)
+    if relation == "members" and "DynamicMembership" in (container.props.get("groupTypes") or []):
+        raise bad_request("Members cannot be added to or removed from a group with dynamic membership.")
     if member_id not in links:
         if emu.tenant.find(member_id) is None or emu.profile.reject_missing_member_removal:
             raise not_found(member_id)

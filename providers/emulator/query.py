@@ -79,7 +79,9 @@ def decode_token(token: str) -> dict[str, Any]:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, known: Callable[[str], str | None] | None = None) -> None:
+        self.known = known
+        self.lambda_vars: set[str] = set()
         self.tokens: list[tuple[str, str]] = []
         pos = 0
         text = text.strip()
@@ -96,6 +98,15 @@ class _Parser:
                 pos += 1
         self.i = 0
         self.text = text
+
+    def prop(self, name: str) -> str:
+        """The canonical property name (lambda variables pass through); unknown names give 400."""
+        if name in self.lambda_vars or self.known is None:
+            return name
+        canonical = self.known(name)
+        if canonical is None:
+            raise bad_request(f"Property '{name}' does not exist or cannot be used in $filter.", "BadRequest")
+        return canonical
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -159,7 +170,7 @@ class _Parser:
         low = word.lower()
         if low in ("startswith", "endswith") and (nxt := self.peek()) and nxt[1] == "(":
             self.take("(")
-            prop = self.take()[1]
+            prop = self.prop(self.take()[1])
             self.take(",")
             prefix = str(self.literal()).lower()
             self.take(")")
@@ -168,8 +179,10 @@ class _Parser:
             return lambda g: isinstance(v := g(prop), str) and v.lower().endswith(prefix)
         if "/" in word and word.lower().endswith(("/any", "/all")):
             prop, _, fn = word.rpartition("/")
+            prop = self.prop(prop)
             self.take("(")
             var = self.take()[1]
+            self.lambda_vars.add(var)
             self.take(":")
             inner = self.or_expr()
             self.take(")")
@@ -183,6 +196,7 @@ class _Parser:
                 return any(map(check, items)) if fn.lower() == "any" else all(map(check, items))
 
             return lam
+        word = self.prop(word)
         op = self.take()[1].lower()
         if op == "in":
             self.take("(")
@@ -211,11 +225,14 @@ def _norm(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def parse_filter(raw: str | None) -> Predicate | None:
-    """A predicate over a property getter, or None when there is no ``$filter``."""
+def parse_filter(raw: str | None, known: Callable[[str], str | None] | None = None) -> Predicate | None:
+    """A predicate over a property getter, or None when there is no ``$filter``.
+
+    ``known`` (as for :func:`parse_select`) makes unknown property names a 400.
+    """
     if not raw:
         return None
-    return _Parser(raw).parse()
+    return _Parser(raw, known).parse()
 
 
 def eq_lookup(raw: str | None) -> tuple[str, str] | None:
