@@ -362,3 +362,53 @@ def test_one_info_line_per_request_without_query_values_or_token(
     ]
     text = caplog.text
     assert "amy@oak.example" not in text and TOKEN not in text
+
+
+# ---- errors -----------------------------------------------------------------------------------
+
+
+def test_error_from_response_reads_body_then_headers() -> None:
+    from providers.entra.errors import GraphError, error_from_response, redact_path
+
+    err = error_from_response(418, {"Request-Id": "hdr-1"}, "not json", "get", "/x?$filter=a")
+    assert type(err) is GraphError and err.request_id == "hdr-1" and err.code is None
+    assert str(err) == "GET /x: Graph returned 418 (request-id hdr-1)"
+    assert redact_path("https://graph.microsoft.com/v1.0/groups?$skiptoken=abc") == "/v1.0/groups"
+
+
+def test_error_messages_never_carry_tokens_from_graph_text() -> None:
+    from providers.entra.errors import error_from_response
+
+    jwt = "eyJ0eXAiOiJKV1QiLCJhbGciOi.eyJhdWQiOiJodHRwczovL2dyYXBo.c2lnbmF0dXJl"
+    body = {"error": {"code": "InvalidAuthenticationToken", "message": f"token {jwt} is bad; Bearer abc"}}
+    err = error_from_response(401, {}, body, "GET", "/me")
+    assert jwt not in str(err) and "abc" not in str(err) and "[redacted]" in str(err)
+
+
+def test_errors_survive_pickling() -> None:
+    import pickle
+
+    from providers.entra.errors import AuthError
+
+    err = NotFoundError(404, "Request_ResourceNotFound", "gone", "r1", "GET", "/groups/g")
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is NotFoundError and str(again) == str(err) and again.request_id == "r1"
+    auth = AuthError("refused", tenant_id="t", client_id="c", error="invalid_client", hint="check it")
+    assert (
+        str(pickle.loads(pickle.dumps(auth)))
+        == str(auth)
+        == "refused (tenant t, client c): invalid_client; check it"
+    )
+    lost = pickle.loads(pickle.dumps(ResponseLostError("POST", "/groups", "ReadTimeout")))
+    assert isinstance(lost, ResponseLostError) and lost.path == "/groups"
+
+
+def test_a_post_marked_idempotent_is_retried_after_a_timeout(
+    router: respx.Router, clock: VirtualClock
+) -> None:
+    route = router.post("/groups/g/members/$ref").mock(
+        side_effect=[httpx.ReadTimeout("t"), httpx.Response(204)]
+    )
+    client = make(router, clock)
+    resp = client.request("POST", "/groups/g/members/$ref", json={"@odata.id": "x"}, idempotent=True)
+    assert resp.status == 204 and route.call_count == 2
