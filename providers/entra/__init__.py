@@ -1,1 +1,12 @@
-"""The Microsoft Entra provider: authentication, the Graph client and the directory over Graph."""
+"""The Microsoft Entra provider: authentication, the Graph client and the directory over Graph.
+
+    errors       the exception tree (GraphError and subclasses, ResponseLostError, AuthError)
+    client       GraphClient: retries, throttling, paging, typed errors (over an injected httpx.Client)
+    batch        the $batch executor (BatchRequest, BatchResult)
+    auth         MSAL token providers (secret, certificate, federated, managed identity, static token)
+    clouds       national clouds (authority host + Graph endpoint)
+    connect      ConnectionSettings.from_env and open_graph
+    permissions  least-privilege roles and the token role check
+
+Nothing is imported here, so ``import providers.entra.errors`` stays light.
+"""
