@@ -7,6 +7,7 @@
     clouds       national clouds (authority host + Graph endpoint)
     connect      ConnectionSettings.from_env and open_graph
     permissions  least-privilege roles and the token role check
+    marker, read, write, directory   the Directory port over Graph (ownership marker, reads, writes)
 
 Nothing is imported here, so ``import providers.entra.errors`` stays light.
 """
