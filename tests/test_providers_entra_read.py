@@ -152,3 +152,11 @@ def test_two_objects_with_one_key_is_an_error() -> None:
     w.tenant.add_group("Copy", mail_nickname="copy", extensions={MARKER: "class:7A"})
     with pytest.raises(DirectoryError, match="two objects in Entra carry the key 'class:7A'"):
         read_actual(client_for(w, Profile.ideal()), MARKER)
+
+
+def test_an_unregistered_marker_says_to_run_setup() -> None:
+    clock = VirtualClock()
+    w = World(Tenant(clock=clock), clock, {})
+    w.tenant.add_group("Old", mail_nickname="old")
+    with pytest.raises(DirectoryError, match=r"not registered on the sync app .*run `entra-sync setup`"):
+        read_actual(client_for(w, Profile.ideal()), MARKER)
