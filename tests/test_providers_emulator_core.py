@@ -296,3 +296,20 @@ def test_dynamic_group_members_cannot_be_changed(tenant: Tenant) -> None:
     gid = http.post("/groups", json=body).json()["id"]
     r = http.post(f"/groups/{gid}/members/$ref", json={"@odata.id": bind(user, "directoryObjects")})
     assert r.status_code == 400
+
+
+def test_m365_mail_nickname_must_be_unique(tenant: Tenant) -> None:
+    http = client(tenant)
+    owner = tenant.sorted_ids("user")[0]
+    first = new_group(http, "science", owner)
+    body = {
+        "displayName": "x",
+        "mailEnabled": True,
+        "mailNickname": "SCIENCE",
+        "securityEnabled": False,
+        "groupTypes": ["Unified"],
+        "owners@odata.bind": [bind(owner)],
+    }
+    assert http.post("/groups", json=body).status_code == 400
+    assert http.patch(f"/groups/{first}", json={"mailNickname": "science2"}).status_code == 204
+    assert http.post("/groups", json=body).status_code == 201

@@ -44,13 +44,12 @@ def _check_nickname(emu: Engine, nick: Any, unified: bool, own_id: str | None) -
     if not isinstance(nick, str) or not nick or len(nick) > 64 or _NICK_BAD.search(nick):
         raise bad_request("Invalid value specified for property 'mailNickname' of resource 'Group'.")
     if unified:
-        low = nick.lower()
-        for g in emu.tenant.groups.values():
-            if g.id != own_id and _is_unified(g) and str(g.props.get("mailNickname", "")).lower() == low:
-                raise bad_request(
-                    "Another object with the same value for property mailNickname already exists.",
-                    "Request_MultipleObjectsWithSameKeyValue",
-                )
+        holder = emu.tenant.nickname_index.get(nick.lower())
+        if holder is not None and holder != own_id:
+            raise bad_request(
+                "Another object with the same value for property mailNickname already exists.",
+                "Request_MultipleObjectsWithSameKeyValue",
+            )
 
 
 def _props(body: dict[str, Any]) -> dict[str, Any]:
@@ -111,6 +110,7 @@ def patch_group(emu: Engine, req: Req) -> Resp:
     if members:
         add_links(emu, obj, "members", members)
     changed = False
+    emu.tenant.unindex(obj)
     for name, value in props.items():
         if name.startswith("extension_"):
             if value is None:
@@ -121,6 +121,7 @@ def patch_group(emu: Engine, req: Req) -> Resp:
         elif obj.props.get(name) != value:
             obj.props[name] = value
             changed = True
+    emu.tenant.index(obj)
     if changed:
         emu.tenant.log.record(emu.now, "group", obj.id, "upd")
     return Resp(204)

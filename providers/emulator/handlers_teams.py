@@ -62,7 +62,7 @@ def _check_group_for_team(emu: Engine, group: DirObject) -> None:
 
 def _start(emu: Engine, team_id: str, op_type: str) -> Resp:
     op = Operation(emu.new_id(), team_id, op_type, emu.now, emu.now + emu.profile.team_provision_delay)
-    emu.tenant.operations[op.id] = op
+    emu.tenant.start_operation(op)
     from providers.emulator.teams_ops import settle
 
     settle(emu.tenant, emu.now)

@@ -142,8 +142,9 @@ def _build(data: dict[str, Any], clock: Clock | None) -> Tenant:
             obj = _load_obj(kind, raw)
             store[obj.id] = obj
         tenant.touched(kind)
-    for obj in tenant.users.values():
-        tenant.reindex_user(obj, {})
+    for store in (tenant.users, tenant.groups):
+        for obj in store.values():
+            tenant.index(obj)
     for raw in data["applications"]:
         app = Application(raw["appId"], raw["objectId"], raw["displayName"])
         app.extensions = {e["name"]: e for e in raw["extensions"]}
@@ -153,9 +154,10 @@ def _build(data: dict[str, Any], clock: Clock | None) -> Tenant:
             raw["id"], raw["created"], raw["readyAt"], raw["archived"], raw["settings"]
         )
     for raw in data["operations"]:
-        tenant.operations[raw["id"]] = Operation(
-            raw["id"], raw["teamId"], raw["type"], raw["created"], raw["doneAt"], raw["applied"]
-        )
+        op = Operation(raw["id"], raw["teamId"], raw["type"], raw["created"], raw["doneAt"], raw["applied"])
+        tenant.operations[op.id] = op
+        if not op.applied:
+            tenant.pending_ops.append(op)
     for raw in data["deleted"]:
         obj = _load_obj(raw["kind"], raw["object"])
         tenant.deleted[obj.id] = DeletedItem(obj, raw["deletedAt"], list(raw["memberOf"]))

@@ -12,8 +12,14 @@ __all__ = ["operation_json", "settle"]
 
 def settle(tenant: Tenant, now: float) -> None:
     """Apply every finished operation (team ready, archived, unarchived). Idempotent."""
-    for op in tenant.operations.values():
-        if op.applied or op.done_at > now:
+    if not tenant.pending_ops:
+        return
+    due = [op for op in tenant.pending_ops if op.done_at <= now]
+    if not due:
+        return
+    tenant.pending_ops = [op for op in tenant.pending_ops if op.done_at > now]
+    for op in sorted(due, key=lambda o: (o.done_at, o.id)):
+        if op.applied:
             continue
         op.applied = True
         team = tenant.teams.get(op.team_id)

@@ -101,6 +101,8 @@ class Tenant:
         self.deleted: dict[str, DeletedItem] = {}
         self.log = ChangeLog()
         self.user_index: dict[str, dict[str, str]] = {"userPrincipalName": {}, "mail": {}, "employeeId": {}}
+        self.nickname_index: dict[str, str] = {}  # lower-case mailNickname -> id, Microsoft 365 groups only
+        self.pending_ops: list[Operation] = []
         self._versions = dict.fromkeys(KINDS, 0)
         self._sorted: dict[str, tuple[int, list[str]]] = {}
 
@@ -176,8 +178,7 @@ class Tenant:
         obj = DirObject(kind, oid, full, created_at)
         obj.ext = {k: v for k, v in props.items() if k.startswith("extension_") and v is not None}
         self.store(kind)[oid] = obj
-        if kind == "user":
-            self._index_user(obj)
+        self.index(obj)
         self.touched(kind)
         self.log.record(self.clock.now(), kind, oid, "upd")
         return obj
@@ -258,6 +259,10 @@ class Tenant:
     def add_owner(self, group_id: str, owner_id: str) -> None:
         self.link(self.groups[group_id], "owners", owner_id)
 
+    def start_operation(self, op: Operation) -> None:
+        self.operations[op.id] = op
+        self.pending_ops.append(op)
+
     def add_team(self, group_id: str, *, archived: bool = False) -> None:
         """Give an existing group a (ready) team."""
         now = self.clock.now()
@@ -331,8 +336,7 @@ class Tenant:
                     member_of.append(container.id)
                 container.owners.pop(obj.id, None)
         del self.store(obj.kind)[obj.id]
-        if obj.kind == "user":
-            self._unindex_user(obj)
+        self.unindex(obj)
         self.teams.pop(obj.id, None)
         self.touched(obj.kind)
         if soft:
@@ -347,8 +351,7 @@ class Tenant:
         obj = item.obj
         obj.props["deletedDateTime"] = None
         self.store(obj.kind)[obj.id] = obj
-        if obj.kind == "user":
-            self._index_user(obj)
+        self.index(obj)
         self.touched(obj.kind)
         self.log.record(self.clock.now(), obj.kind, obj.id, "upd")
         for cid in item.member_of:
@@ -357,7 +360,24 @@ class Tenant:
                 self.link(container, "members", obj.id)
         return obj
 
-    # ---- user indexes ------------------------------------------------------------------------
+    # ---- indexes -----------------------------------------------------------------------------
+    def index(self, obj: DirObject) -> None:
+        """Add ``obj`` to the lookup indexes (users by UPN/mail/employeeId, M365 groups by nickname)."""
+        if obj.kind == "user":
+            self._index_user(obj)
+        elif obj.kind == "group" and "Unified" in (obj.props.get("groupTypes") or []):
+            nick = obj.props.get("mailNickname")
+            if isinstance(nick, str):
+                self.nickname_index[nick.lower()] = obj.id
+
+    def unindex(self, obj: DirObject) -> None:
+        if obj.kind == "user":
+            self._unindex_user(obj)
+        elif obj.kind == "group":
+            nick = obj.props.get("mailNickname")
+            if isinstance(nick, str) and self.nickname_index.get(nick.lower()) == obj.id:
+                del self.nickname_index[nick.lower()]
+
     def _index_user(self, obj: DirObject) -> None:
         for name, index in self.user_index.items():
             value = obj.props.get(name)
