@@ -266,6 +266,19 @@ def test_federated_assertion_is_read_fresh_for_each_token_request(tmp_path: Path
     assert assertions == ["assertion-one", "assertion-two"]
 
 
+def test_federated_assertion_and_token_are_never_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("eyJhbGciOiJSUzI1NiJ9.ASSERTION-PAYLOAD.sig")
+    router, _ = login_router()
+    with caplog.at_level(logging.DEBUG):
+        p = provider(router, {"client_assertion": federated_assertion_reader(token_file)}, "federated")
+        token = p.token()
+    assert "ASSERTION-PAYLOAD" not in caplog.text and token not in caplog.text
+    assert "ASSERTION-PAYLOAD" not in repr(p)
+
+
 def test_missing_federated_token_file_is_an_auth_error(tmp_path: Path) -> None:
     router, _ = login_router()
     p = provider(router, {"client_assertion": federated_assertion_reader(tmp_path / "gone")}, "federated")
