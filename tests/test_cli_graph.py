@@ -1,0 +1,182 @@
+"""`entra-sync plan`, `apply` and `export` end to end, against the built-in Graph emulator: in-process
+over a tenant file (``--graph-url emulator:FILE``) and served over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from providers.emulator import Tenant
+from providers.emulator.server import EmulatorServer
+from reconciler.load import load_desired, validate_document
+from reconciler.plan_io import load_plan_document
+from tests.conftest import ROOT
+
+EXAMPLE = ROOT / "desired-state.example.json"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("ENTRA_SYNC_", "AZURE_")):
+            monkeypatch.delenv(name)
+
+
+def seeded_tenant(path: Path, desired: Path = EXAMPLE) -> Path:
+    tenant = Tenant()
+    for ref in sorted(load_desired(desired).people()):
+        tenant.add_user(ref)
+    tenant.save(path)
+    return path
+
+
+@pytest.fixture
+def tenant_url(tmp_path: Path) -> str:
+    return "emulator:" + str(seeded_tenant(tmp_path / "tenant.json"))
+
+
+def test_plan_apply_plan_again_is_empty(run_cli, tenant_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    plan_file = tmp_path / "plan.json"
+    r = run_cli(
+        "plan", "-d", EXAMPLE, "--graph-url", tenant_url, "--out", plan_file, "--detailed-exitcode", "-q"
+    )
+    assert r.exit_code == 2, r.output
+    assert "+ create group" in r.stdout
+    assert "Plan:" in r.stdout
+    saved = load_plan_document(json.loads(plan_file.read_text()), file=str(plan_file))
+    assert not saved.empty
+
+    r = run_cli("apply", plan_file, "--graph-url", tenant_url, "-q")
+    assert r.exit_code == 0, r.output
+    assert "failed" not in r.stdout
+    assert f"Applied {len(saved.changes)} changes" in r.stdout
+
+    r = run_cli("plan", "-d", EXAMPLE, "--graph-url", tenant_url, "--detailed-exitcode", "-q")
+    assert r.exit_code == 0, r.output
+    assert "No changes" in r.stdout
+
+
+def test_saved_plan_is_refused_when_stale(run_cli, tenant_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    plan_file = tmp_path / "plan.json"
+    assert run_cli("plan", "-d", EXAMPLE, "--graph-url", tenant_url, "-o", plan_file, "-q").exit_code == 0
+    # someone else changes the managed state in between
+    assert run_cli("apply", "-d", EXAMPLE, "--graph-url", tenant_url, "--auto-approve", "-q").exit_code == 0
+    before = Path(tenant_url.removeprefix("emulator:")).read_text()
+    r = run_cli("apply", plan_file, "--graph-url", tenant_url, "-q")
+    assert r.exit_code == 1
+    assert "stale plan" in r.stderr
+    assert "Traceback" not in r.output
+    assert Path(tenant_url.removeprefix("emulator:")).read_text() == before
+
+
+def test_apply_desired_needs_confirmation_off_a_terminal(run_cli, tenant_url: str) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("apply", "-d", EXAMPLE, "--graph-url", tenant_url, "-q")
+    assert r.exit_code == 1
+    assert "--auto-approve" in r.stderr
+    r = run_cli("plan", "-d", EXAMPLE, "--graph-url", tenant_url, "--detailed-exitcode", "-q")
+    assert r.exit_code == 2, "nothing may have been applied without confirmation"
+
+
+def test_apply_needs_exactly_one_input(run_cli, tenant_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("apply", "--graph-url", tenant_url)
+    assert r.exit_code == 1
+    assert "either a saved PLAN file or --desired" in r.stderr
+
+
+def test_export_round_trips_to_an_empty_plan(run_cli, tenant_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert run_cli("apply", "-d", EXAMPLE, "--graph-url", tenant_url, "--auto-approve", "-q").exit_code == 0
+    out = tmp_path / "export.json"
+    r = run_cli("export", "--graph-url", tenant_url, "-o", out, "-q")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert validate_document(doc) == []
+    assert {g["key"] for g in doc["groups"]} == {g.key for g in load_desired(EXAMPLE).groups}
+    r = run_cli("plan", "-d", out, "--graph-url", tenant_url, "--detailed-exitcode", "-q")
+    assert r.exit_code == 0, r.output
+    assert "No changes" in r.stdout
+
+
+def test_plan_formats(run_cli, tenant_url: str) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("plan", "-d", EXAMPLE, "--graph-url", tenant_url, "--format", "json", "-q")
+    assert r.exit_code == 0
+    plan = load_plan_document(json.loads(r.stdout))
+    assert plan.summary()
+    r = run_cli("plan", "-d", EXAMPLE, "--graph-url", tenant_url, "--format", "markdown", "-q")
+    assert r.exit_code == 0
+    assert r.stdout.lstrip().startswith("#")
+
+
+def test_plan_shows_and_apply_refuses_mass_deletion(run_cli, tenant_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert run_cli("apply", "-d", EXAMPLE, "--graph-url", tenant_url, "--auto-approve", "-q").exit_code == 0
+    doc = json.loads(EXAMPLE.read_text())
+    doc["groups"] = doc["groups"][:1]
+    doc["teams"] = [t for t in doc["teams"] if t["group"] == doc["groups"][0]["key"]]
+    smaller = tmp_path / "smaller.json"
+    smaller.write_text(json.dumps(doc))
+    r = run_cli("plan", "-d", smaller, "--graph-url", tenant_url, "-q")
+    assert r.exit_code == 0
+    assert "- delete group" in r.stdout
+    assert "safety limit" in r.stderr
+    r = run_cli("apply", "-d", smaller, "--graph-url", tenant_url, "--auto-approve", "-q")
+    assert r.exit_code == 3
+    assert "--force" in r.stderr
+    # nothing was deleted
+    r = run_cli("plan", "-d", EXAMPLE, "--graph-url", tenant_url, "--detailed-exitcode", "-q")
+    assert r.exit_code == 0
+    r = run_cli("apply", "-d", smaller, "--graph-url", tenant_url, "--auto-approve", "--force", "-q")
+    assert r.exit_code == 0, r.output
+    r = run_cli("plan", "-d", smaller, "--graph-url", tenant_url, "--detailed-exitcode", "-q")
+    assert r.exit_code == 0
+
+
+def test_invalid_desired_state_touches_nothing(run_cli, tenant_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.json"
+    doc = json.loads(EXAMPLE.read_text())
+    doc["groups"][0]["mailNickname"] = "7A Ma1"
+    bad.write_text(json.dumps(doc))
+    before = Path(tenant_url.removeprefix("emulator:")).read_text()
+    r = run_cli("apply", "-d", bad, "--graph-url", tenant_url, "--auto-approve")
+    assert r.exit_code == 1
+    assert "groups[0].mailNickname" in r.stderr
+    assert "Traceback" not in r.output
+    assert Path(tenant_url.removeprefix("emulator:")).read_text() == before
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[EmulatorServer]:
+    state = seeded_tenant(tmp_path / "served.json")
+    server = EmulatorServer(Tenant.load(state), port=0, state_path=state)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_served_emulator_needs_only_client_id_token_and_url(
+    run_cli, served: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    secret_token = "not-a-jwt-token-value-4711"
+    monkeypatch.setenv("ENTRA_SYNC_CLIENT_ID", "11111111-2222-4333-8444-555555555555")
+    monkeypatch.setenv("ENTRA_SYNC_ACCESS_TOKEN", secret_token)
+    url = f"http://127.0.0.1:{served.port}"
+    r = run_cli("setup", "--graph-url", url)
+    assert r.exit_code == 0, r.output
+    assert "extension_11111111222243338444555555555555_realsmartSyncKey" in r.stdout
+    r = run_cli("apply", "-d", EXAMPLE, "--graph-url", url, "--auto-approve", "-q")
+    assert r.exit_code == 0, r.output
+    r = run_cli("plan", "-d", EXAMPLE, "--graph-url", url, "--detailed-exitcode", "-q")
+    assert r.exit_code == 0, r.output
+    assert secret_token not in r.output
+
+
+def test_graph_command_without_credentials_is_one_clear_error(run_cli) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("plan", "-d", EXAMPLE, "--graph-url", "https://graph.microsoft.com")
+    assert r.exit_code == 1
+    assert "ENTRA_SYNC_CLIENT_SECRET" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -1,0 +1,131 @@
+"""`entra-sync demo`, `render`, `sync` and `history` end to end on the in-process emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from providers.emulator import Tenant
+from reconciler.load import validate_document
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("ENTRA_SYNC_", "AZURE_")):
+            monkeypatch.delenv(name)
+
+
+def _groups(tenant_file: Path) -> int:
+    return len(Tenant.load(tenant_file).groups)
+
+
+@pytest.fixture
+def demo_dir(run_cli, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    d = tmp_path / "demo"
+    r = run_cli("demo", "--dir", d, "-q")
+    assert r.exit_code == 0, r.output
+    assert "done" in r.stdout and "failed" not in r.stdout
+    return d
+
+
+def test_demo_twice_second_run_changes_nothing(run_cli, demo_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    tenant = Tenant.load(demo_dir / "tenant.json")
+    assert len(tenant.groups) > 50
+    assert len(tenant.admin_units) > 10
+    r = run_cli("demo", "--dir", demo_dir, "-q")
+    assert r.exit_code == 0, r.output
+    assert "No changes" in r.stdout
+    assert "Applied" not in r.stdout
+    assert (demo_dir / "report-run-2.html").exists()
+
+
+def test_render_gives_a_valid_document(run_cli, demo_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "desired.json"
+    r = run_cli("render", "--config", demo_dir / "entra-sync.toml", "-o", out)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert validate_document(doc) == []
+    assert all(":2026-27:" in g["key"] for g in doc["groups"] if g["key"].startswith("class:"))
+
+
+def test_sync_dry_run_changes_nothing(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    d = tmp_path / "demo"
+    # the demo writes its files; then remove the tenant's managed objects by starting afresh
+    assert run_cli("demo", "--dir", d, "-q").exit_code == 0
+    (d / "tenant.json").unlink()
+    (d / "history.sqlite").unlink()
+    users = [{"userPrincipalName": ref} for ref in _people(run_cli, d, tmp_path)]
+    (tmp_path / "users.json").write_text(json.dumps(users))
+    assert run_cli("emulator", "seed", "--state", d / "tenant.json", tmp_path / "users.json").exit_code == 0
+    r = run_cli("sync", "--config", d / "entra-sync.toml", "--dry-run", "-q")
+    assert r.exit_code == 0, r.output
+    assert "Dry run" in r.stdout
+    assert "+ create group" in r.stdout
+    assert _groups(d / "tenant.json") == 0
+
+
+def _people(run_cli, d: Path, tmp_path: Path) -> list[str]:  # type: ignore[no-untyped-def]
+    out = tmp_path / "people.json"
+    assert run_cli("render", "--config", d / "entra-sync.toml", "-o", out).exit_code == 0
+    doc = json.loads(out.read_text())
+    refs = {m for g in doc["groups"] for m in g["owners"] + g["members"]}
+    refs |= {m for a in doc["administrativeUnits"] for m in a["members"]}
+    return sorted(refs)
+
+
+def test_sync_refuses_an_export_that_lost_most_classes(run_cli, demo_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    export = demo_dir / "realsmart-export.json"
+    data = json.loads(export.read_text())
+    data["classes"] = data["classes"][:3]
+    export.write_text(json.dumps(data))
+    before = _groups(demo_dir / "tenant.json")
+    r = run_cli("sync", "--config", demo_dir / "entra-sync.toml", "-q")
+    assert r.exit_code == 3, r.output
+    assert "safety" in r.stderr and "--force" in r.stderr
+    assert _groups(demo_dir / "tenant.json") == before
+    r = run_cli("history", "list", "--config", demo_dir / "entra-sync.toml")
+    assert r.exit_code == 0
+    assert "refused" in r.stdout
+
+
+def test_history_commands(run_cli, demo_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = demo_dir / "entra-sync.toml"
+    r = run_cli("history", "list", "--config", cfg)
+    assert r.exit_code == 0
+    assert "#1" in r.stdout and "succeeded" in r.stdout
+    r = run_cli("history", "show", "--config", cfg, "1")
+    assert r.exit_code == 0
+    assert "create" in r.stdout and "done" in r.stdout
+    key = next(
+        line.split()[-1] for line in r.stdout.splitlines() if " group " in f" {line} " and "create" in line
+    )
+    r = run_cli("history", "object", "--config", cfg, key)
+    assert r.exit_code == 0
+    assert "#1" in r.stdout
+    html = tmp_path / "r.html"
+    r = run_cli("history", "report", "--config", cfg, "1", "-o", html)
+    assert r.exit_code == 0
+    assert "<html" in html.read_text().lower()
+
+
+def test_sync_with_a_broken_config_is_one_clear_error(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[sync]\ngroups = "yes"\nteems = true\n')
+    r = run_cli("sync", "--config", cfg)
+    assert r.exit_code == 1
+    assert "sync.groups" in r.stderr
+    assert "teams" in r.stderr  # did-you-mean for the unknown key
+    assert "Traceback" not in r.output
+
+
+def test_sync_with_a_missing_source_is_an_error_not_an_empty_school(run_cli, demo_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    (demo_dir / "realsmart-export.json").unlink()
+    before = _groups(demo_dir / "tenant.json")
+    r = run_cli("sync", "--config", demo_dir / "entra-sync.toml", "-q")
+    assert r.exit_code == 1
+    assert "realsmart-export.json" in r.stderr
+    assert _groups(demo_dir / "tenant.json") == before
