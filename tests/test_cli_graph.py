@@ -40,7 +40,7 @@ def tenant_url(tmp_path: Path) -> str:
     return "emulator:" + str(seeded_tenant(tmp_path / "tenant.json"))
 
 
-def test_plan_apply_plan_again_is_empty(run_cli, tenant_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_plan_apply_plan_again_is_empty(run_cli, tenant_url: str, tmp_path: Path) -> None:
     plan_file = tmp_path / "plan.json"
     r = run_cli(
         "plan", "-d", EXAMPLE, "--graph-url", tenant_url, "--out", plan_file, "--detailed-exitcode", "-q"
@@ -61,7 +61,7 @@ def test_plan_apply_plan_again_is_empty(run_cli, tenant_url: str, tmp_path: Path
     assert "No changes" in r.stdout
 
 
-def test_saved_plan_is_refused_when_stale(run_cli, tenant_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_saved_plan_is_refused_when_stale(run_cli, tenant_url: str, tmp_path: Path) -> None:
     plan_file = tmp_path / "plan.json"
     assert run_cli("plan", "-d", EXAMPLE, "--graph-url", tenant_url, "-o", plan_file, "-q").exit_code == 0
     # someone else changes the managed state in between
@@ -74,7 +74,7 @@ def test_saved_plan_is_refused_when_stale(run_cli, tenant_url: str, tmp_path: Pa
     assert Path(tenant_url.removeprefix("emulator:")).read_text() == before
 
 
-def test_apply_desired_needs_confirmation_off_a_terminal(run_cli, tenant_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_apply_desired_needs_confirmation_off_a_terminal(run_cli, tenant_url: str) -> None:
     r = run_cli("apply", "-d", EXAMPLE, "--graph-url", tenant_url, "-q")
     assert r.exit_code == 1
     assert "--auto-approve" in r.stderr
@@ -82,13 +82,13 @@ def test_apply_desired_needs_confirmation_off_a_terminal(run_cli, tenant_url: st
     assert r.exit_code == 2, "nothing may have been applied without confirmation"
 
 
-def test_apply_needs_exactly_one_input(run_cli, tenant_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_apply_needs_exactly_one_input(run_cli, tenant_url: str, tmp_path: Path) -> None:
     r = run_cli("apply", "--graph-url", tenant_url)
     assert r.exit_code == 1
     assert "either a saved PLAN file or --desired" in r.stderr
 
 
-def test_export_round_trips_to_an_empty_plan(run_cli, tenant_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_export_round_trips_to_an_empty_plan(run_cli, tenant_url: str, tmp_path: Path) -> None:
     assert run_cli("apply", "-d", EXAMPLE, "--graph-url", tenant_url, "--auto-approve", "-q").exit_code == 0
     out = tmp_path / "export.json"
     r = run_cli("export", "--graph-url", tenant_url, "-o", out, "-q")
@@ -101,7 +101,7 @@ def test_export_round_trips_to_an_empty_plan(run_cli, tenant_url: str, tmp_path:
     assert "No changes" in r.stdout
 
 
-def test_plan_formats(run_cli, tenant_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_plan_formats(run_cli, tenant_url: str) -> None:
     r = run_cli("plan", "-d", EXAMPLE, "--graph-url", tenant_url, "--format", "json", "-q")
     assert r.exit_code == 0
     plan = load_plan_document(json.loads(r.stdout))
@@ -111,7 +111,7 @@ def test_plan_formats(run_cli, tenant_url: str) -> None:  # type: ignore[no-unty
     assert r.stdout.lstrip().startswith("#")
 
 
-def test_plan_shows_and_apply_refuses_mass_deletion(run_cli, tenant_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_plan_shows_and_apply_refuses_mass_deletion(run_cli, tenant_url: str, tmp_path: Path) -> None:
     assert run_cli("apply", "-d", EXAMPLE, "--graph-url", tenant_url, "--auto-approve", "-q").exit_code == 0
     doc = json.loads(EXAMPLE.read_text())
     doc["groups"] = doc["groups"][:1]
@@ -134,7 +134,7 @@ def test_plan_shows_and_apply_refuses_mass_deletion(run_cli, tenant_url: str, tm
     assert r.exit_code == 0
 
 
-def test_invalid_desired_state_touches_nothing(run_cli, tenant_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_desired_state_touches_nothing(run_cli, tenant_url: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     doc = json.loads(EXAMPLE.read_text())
     doc["groups"][0]["mailNickname"] = "7A Ma1"
@@ -160,7 +160,7 @@ def served(tmp_path: Path) -> Iterator[EmulatorServer]:
 
 def test_served_emulator_needs_only_client_id_token_and_url(
     run_cli, served: EmulatorServer, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     secret_token = "not-a-jwt-token-value-4711"
     monkeypatch.setenv("ENTRA_SYNC_CLIENT_ID", "11111111-2222-4333-8444-555555555555")
     monkeypatch.setenv("ENTRA_SYNC_ACCESS_TOKEN", secret_token)
@@ -175,7 +175,7 @@ def test_served_emulator_needs_only_client_id_token_and_url(
     assert secret_token not in r.output
 
 
-def test_graph_command_without_credentials_is_one_clear_error(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_graph_command_without_credentials_is_one_clear_error(run_cli) -> None:
     r = run_cli("plan", "-d", EXAMPLE, "--graph-url", "https://graph.microsoft.com")
     assert r.exit_code == 1
     assert "ENTRA_SYNC_CLIENT_SECRET" in r.stderr

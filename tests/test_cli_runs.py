@@ -24,7 +24,7 @@ def _groups(tenant_file: Path) -> int:
 
 
 @pytest.fixture
-def demo_dir(run_cli, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+def demo_dir(run_cli, tmp_path: Path) -> Path:
     d = tmp_path / "demo"
     r = run_cli("demo", "--dir", d, "-q")
     assert r.exit_code == 0, r.output
@@ -32,7 +32,7 @@ def demo_dir(run_cli, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
     return d
 
 
-def test_demo_twice_second_run_changes_nothing(run_cli, demo_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_demo_twice_second_run_changes_nothing(run_cli, demo_dir: Path) -> None:
     tenant = Tenant.load(demo_dir / "tenant.json")
     assert len(tenant.groups) > 50
     assert len(tenant.admin_units) > 10
@@ -43,7 +43,7 @@ def test_demo_twice_second_run_changes_nothing(run_cli, demo_dir: Path) -> None:
     assert (demo_dir / "report-run-2.html").exists()
 
 
-def test_render_gives_a_valid_document(run_cli, demo_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_render_gives_a_valid_document(run_cli, demo_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "desired.json"
     r = run_cli("render", "--config", demo_dir / "entra-sync.toml", "-o", out)
     assert r.exit_code == 0, r.output
@@ -52,7 +52,7 @@ def test_render_gives_a_valid_document(run_cli, demo_dir: Path, tmp_path: Path) 
     assert all(":2026-27:" in g["key"] for g in doc["groups"] if g["key"].startswith("class:"))
 
 
-def test_sync_dry_run_changes_nothing(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_sync_dry_run_changes_nothing(run_cli, tmp_path: Path) -> None:
     d = tmp_path / "demo"
     # the demo writes its files; then remove the tenant's managed objects by starting afresh
     assert run_cli("demo", "--dir", d, "-q").exit_code == 0
@@ -68,7 +68,7 @@ def test_sync_dry_run_changes_nothing(run_cli, tmp_path: Path) -> None:  # type:
     assert _groups(d / "tenant.json") == 0
 
 
-def _people(run_cli, d: Path, tmp_path: Path) -> list[str]:  # type: ignore[no-untyped-def]
+def _people(run_cli, d: Path, tmp_path: Path) -> list[str]:
     out = tmp_path / "people.json"
     assert run_cli("render", "--config", d / "entra-sync.toml", "-o", out).exit_code == 0
     doc = json.loads(out.read_text())
@@ -77,7 +77,7 @@ def _people(run_cli, d: Path, tmp_path: Path) -> list[str]:  # type: ignore[no-u
     return sorted(refs)
 
 
-def test_sync_refuses_an_export_that_lost_most_classes(run_cli, demo_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_sync_refuses_an_export_that_lost_most_classes(run_cli, demo_dir: Path) -> None:
     export = demo_dir / "realsmart-export.json"
     data = json.loads(export.read_text())
     data["classes"] = data["classes"][:3]
@@ -92,7 +92,7 @@ def test_sync_refuses_an_export_that_lost_most_classes(run_cli, demo_dir: Path) 
     assert "refused" in r.stdout
 
 
-def test_history_commands(run_cli, demo_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_history_commands(run_cli, demo_dir: Path, tmp_path: Path) -> None:
     cfg = demo_dir / "entra-sync.toml"
     r = run_cli("history", "list", "--config", cfg)
     assert r.exit_code == 0
@@ -112,7 +112,7 @@ def test_history_commands(run_cli, demo_dir: Path, tmp_path: Path) -> None:  # t
     assert "<html" in html.read_text().lower()
 
 
-def test_sync_with_a_broken_config_is_one_clear_error(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_sync_with_a_broken_config_is_one_clear_error(run_cli, tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text('[sync]\ngroups = "yes"\nteems = true\n')
     r = run_cli("sync", "--config", cfg)
@@ -122,7 +122,7 @@ def test_sync_with_a_broken_config_is_one_clear_error(run_cli, tmp_path: Path) -
     assert "Traceback" not in r.output
 
 
-def test_sync_with_a_missing_source_is_an_error_not_an_empty_school(run_cli, demo_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_sync_with_a_missing_source_is_an_error_not_an_empty_school(run_cli, demo_dir: Path) -> None:
     (demo_dir / "realsmart-export.json").unlink()
     before = _groups(demo_dir / "tenant.json")
     r = run_cli("sync", "--config", demo_dir / "entra-sync.toml", "-q")
