@@ -138,7 +138,7 @@ def _team_json(emu: Engine, team: Team) -> dict[str, Any]:
         "webUrl": f"https://teams.microsoft.com/l/team/19%3a{team.id.replace('-', '')}%40thread.tacv2/"
         f"conversations?groupId={team.id}",
         "isArchived": team.archived,
-        "isMembershipLimitedToOwners": False,
+        "tenantId": emu.tenant.tenant_id,
         **{k: dict(v) for k, v in team.settings.items()},
     }
 

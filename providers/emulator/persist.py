@@ -44,6 +44,7 @@ def to_json(tenant: Tenant) -> dict[str, Any]:
         "version": VERSION,
         "seed": tenant.seed,
         "domain": tenant.domain,
+        "tenantId": tenant.tenant_id,
         "users": [_obj(tenant.users[i]) for i in sorted(tenant.users)],
         "groups": [_obj(tenant.groups[i]) for i in sorted(tenant.groups)],
         "administrativeUnits": [_obj(tenant.admin_units[i]) for i in sorted(tenant.admin_units)],
@@ -136,6 +137,7 @@ def load_tenant(path: str | os.PathLike[str], clock: Clock | None = None) -> Ten
 def _build(data: dict[str, Any], clock: Clock | None) -> Tenant:
     tenant = Tenant(seed=data.get("seed"), clock=clock)
     tenant.domain = data.get("domain") or tenant.domain
+    tenant.tenant_id = data.get("tenantId") or tenant.tenant_id
     for kind, key in (("user", "users"), ("group", "groups"), ("administrativeUnit", "administrativeUnits")):
         store = tenant.store(kind)
         for raw in data[key]:

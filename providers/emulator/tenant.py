@@ -91,6 +91,7 @@ class Tenant:
         self.seed = seed
         self.seed_age = seed_age
         self.domain = "contoso.onmicrosoft.com"
+        self.tenant_id = "00000000-0000-4000-8000-00000000e5e5"
         self._rng = random.Random(seed) if seed is not None else None
         self.users: dict[str, DirObject] = {}
         self.groups: dict[str, DirObject] = {}
