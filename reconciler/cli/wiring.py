@@ -26,14 +26,18 @@ from reconciler.model import UserMatch
 from reconciler.safety import SafetyLimits
 
 if TYPE_CHECKING:
+    from providers.entra.client import GraphClient
+    from providers.entra.connect import ConnectionSettings
     from providers.entra.directory import EntraDirectory
 
 __all__ = [
     "DEMO_CLIENT_ID",
     "EMULATOR_SCHEME",
     "ConfigOpt",
+    "Connection",
     "GraphOptions",
     "limits_from",
+    "open_connection",
     "open_directory",
 ]
 
@@ -165,55 +169,85 @@ def _settings_kwargs(opts: GraphOptions, graph_url: str | None) -> dict[str, Any
     return given
 
 
-@contextlib.contextmanager
-def open_directory(opts: GraphOptions) -> Iterator[EntraDirectory]:
-    """The Entra directory for these options, as a context manager (closes the client, and saves
-    an in-process emulator tenant back to its file)."""
-    from providers.entra.directory import EntraDirectory
+@dataclass(frozen=True)
+class Connection:
+    """An open Graph client, and the app registration that owns the ownership marker."""
 
+    client: GraphClient
+    marker_app_id: str
+    graph_root: str
+    emulated: bool = False
+
+
+def _marker_owner(opts: GraphOptions, settings: ConnectionSettings, client: GraphClient) -> str:
+    """The marker's app: ENTRA_SYNC_MARKER_APP_ID, else the client id (not for a managed identity,
+    which has no app registration), else the app an access token was issued to."""
+    from providers.entra.auth import jwt_claims
+
+    owner = opts.env.get("ENTRA_SYNC_MARKER_APP_ID") or None
+    if owner is None and settings.credential != "managed_identity":
+        owner = settings.client_id
+    if owner is None and settings.credential == "access_token" and client.token_provider is not None:
+        claims = jwt_claims(client.token_provider.token()) or {}
+        found = claims.get("appid") or claims.get("azp")
+        owner = found if isinstance(found, str) and found else None
+    if not owner:
+        raise ConfigError(
+            "name the app registration that owns the ownership marker: ENTRA_SYNC_MARKER_APP_ID, or the "
+            "sync app's client id (--client-id, ENTRA_SYNC_CLIENT_ID or [tenant] client_id)",
+            key="ENTRA_SYNC_MARKER_APP_ID",
+        )
+    return owner
+
+
+@contextlib.contextmanager
+def open_connection(opts: GraphOptions) -> Iterator[Connection]:
+    """A Graph connection for these options (closed afterwards; an in-process emulator tenant is
+    saved back to its file)."""
     url = opts.effective_graph_url()
     if url is not None and url.startswith(EMULATOR_SCHEME):
-        with _emulated(opts, Path(url[len(EMULATOR_SCHEME) :])) as directory:
-            yield directory
+        with _emulated(opts, Path(url[len(EMULATOR_SCHEME) :])) as conn:
+            yield conn
         return
 
     from providers.entra.connect import ConnectionSettings, open_graph
 
     settings = ConnectionSettings.from_env(opts.env, **_settings_kwargs(opts, url))
-    if not settings.client_id:
-        raise ConfigError(
-            "set the sync app's client id (--client-id, ENTRA_SYNC_CLIENT_ID or [tenant] client_id): "
-            "the ownership marker is registered on that app",
-            key="ENTRA_SYNC_CLIENT_ID",
-        )
     with open_graph(settings) as client:
-        yield EntraDirectory.for_app(client, settings.client_id, user_match=opts.user_match)
+        yield Connection(client, _marker_owner(opts, settings, client), settings.graph_base_url)
 
 
 @contextlib.contextmanager
-def _emulated(opts: GraphOptions, path: Path) -> Iterator[EntraDirectory]:
-    """The in-process emulator over a tenant file; the marker is registered as `setup` would."""
+def open_directory(opts: GraphOptions) -> Iterator[EntraDirectory]:
+    """The Entra directory for these options, as a context manager."""
+    from providers.entra.directory import EntraDirectory
+    from providers.entra.marker import ensure_marker
+
+    with open_connection(opts) as conn:
+        if conn.emulated:  # a demo tenant: register the marker as `entra-sync setup` would
+            ensure_marker(conn.client, conn.marker_app_id, graph_root=conn.graph_root)
+        yield EntraDirectory.for_app(conn.client, conn.marker_app_id, user_match=opts.user_match)
+
+
+@contextlib.contextmanager
+def _emulated(opts: GraphOptions, path: Path) -> Iterator[Connection]:
+    """The in-process emulator over a tenant file (created when missing, saved afterwards)."""
     import httpx
 
     from providers.emulator import EmulatorTransport, Profile, Tenant
     from providers.entra.client import GraphClient
-    from providers.entra.directory import EntraDirectory
-    from providers.entra.marker import ensure_marker
     from reconciler.clock import SystemClock
 
     tenant = Tenant.load(path) if path.exists() else Tenant()
     clock = SystemClock()
     transport = EmulatorTransport(tenant, clock=clock, profile=Profile.ideal())
-    app_id = opts.client_id_or_none() or DEMO_CLIENT_ID
+    root = "https://graph.microsoft.com/v1.0"
     http = httpx.Client(
-        transport=transport,
-        base_url="https://graph.microsoft.com/v1.0",
-        headers={"Authorization": "Bearer in-process-emulator"},
+        transport=transport, base_url=root, headers={"Authorization": "Bearer in-process-emulator"}
     )
     client = GraphClient(http, token=None, clock=clock)
     try:
-        ensure_marker(client, app_id)
-        yield EntraDirectory.for_app(client, app_id, user_match=opts.user_match)
+        yield Connection(client, opts.client_id_or_none() or DEMO_CLIENT_ID, root, emulated=True)
     finally:
         client.close()
         path.parent.mkdir(parents=True, exist_ok=True)
