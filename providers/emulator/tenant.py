@@ -16,10 +16,10 @@ import os
 import random
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from providers.emulator.changelog import ChangeLog
+from providers.emulator.records import Application, DeletedItem, DirObject, Operation, Team
 from providers.emulator.schema import KNOWN_PROPS
 from providers.emulator.wire import iso
 from reconciler.clock import Clock, VirtualClock
@@ -28,57 +28,6 @@ __all__ = ["Application", "DeletedItem", "DirObject", "Operation", "Team", "Tena
 
 KINDS = ("user", "group", "administrativeUnit")
 DEFAULT_SEED_AGE = 30 * 86400.0
-
-
-@dataclass(eq=False, slots=True)
-class DirObject:
-    """A user, group or administrative unit. ``props`` holds every known property (unset = None)."""
-
-    kind: str
-    id: str
-    props: dict[str, Any]
-    created: float
-    ext: dict[str, Any] = field(default_factory=dict)
-    members: dict[str, None] = field(default_factory=dict)
-    owners: dict[str, None] = field(default_factory=dict)
-
-
-@dataclass(eq=False, slots=True)
-class Application:
-    app_id: str
-    object_id: str
-    display_name: str
-    extensions: dict[str, dict[str, Any]] = field(default_factory=dict)  # full name -> definition
-
-
-@dataclass(eq=False, slots=True)
-class Team:
-    id: str
-    created: float
-    ready_at: float
-    archived: bool = False
-    settings: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(eq=False, slots=True)
-class Operation:
-    """A teamsAsyncOperation; its effect is applied when the clock passes ``done_at``."""
-
-    id: str
-    team_id: str
-    op_type: str  # "createTeam" | "archiveTeam" | "unarchiveTeam"
-    created: float
-    done_at: float
-    applied: bool = False
-
-
-@dataclass(eq=False, slots=True)
-class DeletedItem:
-    """A soft-deleted object and the memberships it had (restored with it)."""
-
-    obj: DirObject
-    deleted_at: float
-    member_of: list[str] = field(default_factory=list)
 
 
 class Tenant:
