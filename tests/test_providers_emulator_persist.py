@@ -144,3 +144,37 @@ def test_cli_seed_bad_file_is_one_clear_error(tmp_path: Path, run_cli: Callable[
     r = run_cli("emulator", "seed", "--state", tmp_path / "t.json", users)
     assert r.exit_code == 1 and "users.csv, line 1" in r.stderr and "userPrincipalName" in r.stderr
     assert not (tmp_path / "t.json").exists()
+
+
+def test_cli_serve_runs_on_an_ephemeral_port_and_saves_on_shutdown(tmp_path: Path) -> None:
+    import threading
+
+    from reconciler.cli.emulator import ProfileName, run_server
+
+    state = tmp_path / "tenant.json"
+    build().save(state)
+    started = threading.Event()
+    servers: list[EmulatorServer] = []
+
+    def ready(server: EmulatorServer) -> None:
+        servers.append(server)
+        started.set()
+
+    thread = threading.Thread(target=run_server, args=(state, 0, ProfileName.ideal, 0, ready), daemon=True)
+    thread.start()
+    assert started.wait(10)
+    server = servers[0]
+    try:
+        with httpx.Client(base_url=server.url, timeout=10, headers={"Authorization": "Bearer x"}) as http:
+            r = http.post("/users", json={"userPrincipalName": "new@oak.example"})
+            assert r.status_code == 201
+    finally:
+        server.shutdown()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert "new@oak.example" in {u.props["userPrincipalName"] for u in Tenant.load(state).users.values()}
+
+
+def test_cli_serve_help_lists_options(run_cli: Callable[..., Any]) -> None:
+    r = run_cli("emulator", "serve", "--help")
+    assert r.exit_code == 0 and "--state" in r.stdout and "--profile" in r.stdout

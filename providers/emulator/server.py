@@ -63,7 +63,12 @@ class EmulatorServer:
         self._thread.start()
 
     def serve_forever(self) -> None:
-        self.httpd.serve_forever()
+        """Serve in this thread until :meth:`shutdown` (from another thread) or KeyboardInterrupt."""
+        self.httpd.serve_forever(poll_interval=0.05)
+
+    def shutdown(self) -> None:
+        """Make :meth:`serve_forever` return (call from another thread)."""
+        self.httpd.shutdown()
 
     def stop(self) -> None:
         self.httpd.shutdown()

@@ -11,12 +11,16 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-__all__ = ["ProfileName", "register"]
+if TYPE_CHECKING:
+    from providers.emulator.server import EmulatorServer
+
+__all__ = ["ProfileName", "register", "run_server"]
 
 
 class ProfileName(enum.StrEnum):
@@ -41,6 +45,22 @@ def serve(
     seed: Annotated[int, typer.Option("--seed", help="Random seed for the realistic profile.")] = 0,
 ) -> None:
     """Serve a tenant file over HTTP at http://127.0.0.1:PORT/v1.0 until Ctrl-C."""
+    run_server(state, port, profile, seed)
+    typer.echo("stopped")
+
+
+def run_server(
+    state: Path,
+    port: int,
+    profile: ProfileName = ProfileName.ideal,
+    seed: int = 0,
+    ready: Callable[[EmulatorServer], None] | None = None,
+) -> None:
+    """Load (or create) the tenant file and serve it until the server is shut down or Ctrl-C.
+
+    ``ready`` is called with the running server (tests use it to learn the port and stop it).
+    Must: save the tenant back to ``state`` when serving ends.
+    """
     from providers.emulator import Profile, Tenant
     from providers.emulator.server import EmulatorServer
     from reconciler.clock import SystemClock
@@ -52,6 +72,8 @@ def serve(
     if not state.exists():
         server.save()
     typer.echo(f"Graph emulator serving {state} at {server.url} (profile {profile.value}); Ctrl-C to stop.")
+    if ready is not None:
+        ready(server)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -59,7 +81,6 @@ def serve(
     finally:
         server.httpd.server_close()
         server.save()
-    typer.echo("stopped")
 
 
 @emulator_app.command("seed")
