@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from jsonschema import Draft202012Validator
-from plan_samples import sample_plan
-from test_reconciler_diff import states
 
 from reconciler.diff import diff
 from reconciler.errors import DocumentError
 from reconciler.model import ActualState, DesiredState
 from reconciler.plan import Change, Plan
 from reconciler.plan_io import json_path, load_plan_document, loads_plan, plan_schema
+from tests.plan_samples import sample_plan
+from tests.test_reconciler_diff import states
 
 
 def test_schema_is_a_valid_2020_12_schema() -> None:

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import pytest
-from plan_samples import sample_actual, sample_desired, sample_plan
 
 from reconciler.diff import diff
 from reconciler.model import DesiredState, Group, RemovalPolicy
@@ -18,6 +17,7 @@ from reconciler.plan import Change, Plan, Warning
 from reconciler.render_plan import render_markdown, render_text, summary_line
 from reconciler.render_plan_markdown import code, md
 from reconciler.snapshot import snapshot
+from tests.plan_samples import sample_actual, sample_desired, sample_plan
 
 GOLDEN = Path(__file__).parent / "golden"
 

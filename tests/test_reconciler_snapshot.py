@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 
 from hypothesis import given, settings
-from plan_samples import sample_actual
-from test_reconciler_diff import states
 
 from reconciler.diff import diff
 from reconciler.document import desired_to_document, parse_desired
 from reconciler.load import validate_document
 from reconciler.model import ActualState, DesiredState, RemovalPolicy, SourceInfo
 from reconciler.snapshot import snapshot, unnamed_members
+from tests.plan_samples import sample_actual
+from tests.test_reconciler_diff import states
 
 
 def test_snapshot_of_sample_is_sorted_and_complete() -> None:
