@@ -238,8 +238,14 @@ class _Engine:
         ids: list[str] = []
         failures: list[ItemFailure] = []
         names: dict[str, str] = {}
+        users = self._actual.users
         for ref in refs:
-            object_id = ref[3:] if ref.startswith("id:") else self._actual.users.get(normalise_ref(ref))
+            if ref.startswith("id:"):
+                object_id: str | None = ref[3:]
+            else:  # plans hold normalised references; normalise only what does not match as is
+                object_id = users.get(ref)
+                if object_id is None:
+                    object_id = users.get(normalise_ref(ref))
             if object_id is None:
                 failures.append(ItemFailure(ref, "user not found"))
             elif object_id not in names:

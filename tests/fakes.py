@@ -84,6 +84,7 @@ _FIELD_NAMES = {
 class FakeDirectory:
     def __init__(self, users: Iterable[str] | Mapping[str, str] = ()) -> None:
         self.users: dict[str, str] = {}
+        self._refs_of: dict[str, str] | None = None
         if isinstance(users, Mapping):
             for ref, object_id in users.items():
                 self.users[normalise_ref(ref)] = object_id
@@ -105,6 +106,7 @@ class FakeDirectory:
     def add_user(self, ref: str, object_id: str | None = None) -> str:
         object_id = object_id or fake_id("user:" + normalise_ref(ref))
         self.users[normalise_ref(ref)] = object_id
+        self._refs_of = None
         return object_id
 
     def user_id(self, ref: str) -> str:
@@ -151,14 +153,17 @@ class FakeDirectory:
             if error is not None:
                 raise error
 
+    def _refs(self) -> dict[str, str]:
+        """user object id -> reference (rebuilt when the users index changes size)."""
+        if self._refs_of is None or len(self._refs_of) != len(self.users):
+            self._refs_of = {uid: ref for ref, uid in self.users.items()}
+        return self._refs_of
+
     def _ref_of(self, object_id: str) -> str:
-        for ref, uid in self.users.items():
-            if uid == object_id:
-                return ref
-        return "id:" + object_id
+        return self._refs().get(object_id, "id:" + object_id)
 
     def _known(self, object_id: str) -> bool:
-        return object_id in self.users.values() or object_id in self.groups
+        return object_id in self.groups or object_id in self._refs()
 
     def _move(self, target: set[str], ids: Sequence[str], add: bool) -> list[ItemFailure]:
         failures = []
