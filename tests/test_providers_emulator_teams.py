@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -117,3 +119,24 @@ def test_deleted_m365_group_can_be_restored_and_security_group_is_gone() -> None
     assert r.status_code == 200 and r.json()["id"] == gid
     assert [m["id"] for m in http.get(f"/groups/{gid}/members").json()["value"]] == [member]
     assert http.post(f"/directory/deletedItems/{sec}/restore").status_code == 404
+
+
+def test_restored_group_keeps_its_team_and_restored_user_its_ownership(tmp_path: Path) -> None:
+    tenant, http, _, owner = setup()
+    gid = create_group(http, owner)
+    assert http.put(f"/groups/{gid}/team", json={}).status_code == 201
+    assert http.delete(f"/groups/{gid}").status_code == 204
+    assert http.get(f"/teams/{gid}").status_code == 404
+    tenant.save(tmp_path / "t.json")
+    reloaded = Tenant.load(tmp_path / "t.json")
+    http2 = httpx.Client(
+        transport=EmulatorTransport(reloaded, clock=VirtualClock()),
+        base_url=GRAPH,
+        headers={"Authorization": "Bearer t"},
+    )
+    assert http2.post(f"/directory/deletedItems/{gid}/restore").status_code == 200
+    assert http2.get(f"/teams/{gid}").json()["id"] == gid
+    assert http2.delete(f"/users/{owner}").status_code == 204
+    assert reloaded.groups[gid].owners == {}
+    assert http2.post(f"/directory/deletedItems/{owner}/restore").status_code == 200
+    assert list(reloaded.groups[gid].owners) == [owner]

@@ -38,6 +38,20 @@ def _obj(o: DirObject) -> dict[str, Any]:
     return out
 
 
+def _team(t: Team) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "created": t.created,
+        "readyAt": t.ready_at,
+        "archived": t.archived,
+        "settings": t.settings,
+    }
+
+
+def _load_team(raw: dict[str, Any]) -> Team:
+    return Team(raw["id"], raw["created"], raw["readyAt"], raw["archived"], raw["settings"])
+
+
 def to_json(tenant: Tenant) -> dict[str, Any]:
     return {
         "format": FORMAT,
@@ -79,7 +93,14 @@ def to_json(tenant: Tenant) -> dict[str, Any]:
             for _, o in sorted(tenant.operations.items())
         ],
         "deleted": [
-            {"kind": d.obj.kind, "object": _obj(d.obj), "deletedAt": d.deleted_at, "memberOf": d.member_of}
+            {
+                "kind": d.obj.kind,
+                "object": _obj(d.obj),
+                "deletedAt": d.deleted_at,
+                "memberOf": d.member_of,
+                "ownerOf": d.owner_of,
+                "team": _team(d.team) if d.team else None,
+            }
             for _, d in sorted(tenant.deleted.items())
         ],
         "log": {
@@ -162,7 +183,10 @@ def _build(data: dict[str, Any], clock: Clock | None) -> Tenant:
             tenant.pending_ops.append(op)
     for raw in data["deleted"]:
         obj = _load_obj(raw["kind"], raw["object"])
-        tenant.deleted[obj.id] = DeletedItem(obj, raw["deletedAt"], list(raw["memberOf"]))
+        team = _load_team(raw["team"]) if raw.get("team") else None
+        tenant.deleted[obj.id] = DeletedItem(
+            obj, raw["deletedAt"], list(raw["memberOf"]), list(raw.get("ownerOf") or []), team
+        )
     log = data["log"]
     tenant.log = ChangeLog(active=bool(log["active"]), seq=int(log["seq"]))
     tenant.log.events = [tuple(e) for e in log["events"]]

@@ -52,8 +52,10 @@ class Operation:
 
 @dataclass(eq=False, slots=True)
 class DeletedItem:
-    """A soft-deleted object and the memberships it had (restored with it)."""
+    """A soft-deleted object with the memberships, ownerships and team it had (restored with it)."""
 
     obj: DirObject
     deleted_at: float
     member_of: list[str] = field(default_factory=list)
+    owner_of: list[str] = field(default_factory=list)
+    team: Team | None = None

@@ -279,19 +279,22 @@ class Tenant:
         """Delete an object: unlink it everywhere; keep it in deleted items when ``soft``."""
         now = self.clock.now()
         member_of: list[str] = []
+        owner_of: list[str] = []
         for store in (self.groups, self.admin_units):
             for container in store.values():
                 if obj.id in container.members:
                     self.unlink(container, "members", obj.id)
                     member_of.append(container.id)
-                container.owners.pop(obj.id, None)
+                if obj.id in container.owners:
+                    del container.owners[obj.id]
+                    owner_of.append(container.id)
         del self.store(obj.kind)[obj.id]
         self.unindex(obj)
-        self.teams.pop(obj.id, None)
+        team = self.teams.pop(obj.id, None)
         self.touched(obj.kind)
         if soft:
             obj.props["deletedDateTime"] = iso(now)
-            self.deleted[obj.id] = DeletedItem(obj, now, member_of)
+            self.deleted[obj.id] = DeletedItem(obj, now, member_of, owner_of, team)
         self.log.record(now, obj.kind, obj.id, "del" if soft else "purge")
 
     def restore(self, object_id: str) -> DirObject | None:
@@ -308,6 +311,11 @@ class Tenant:
             container = self.groups.get(cid) or self.admin_units.get(cid)
             if container is not None:
                 self.link(container, "members", obj.id)
+        for cid in item.owner_of:
+            if cid in self.groups:
+                self.groups[cid].owners[obj.id] = None
+        if item.team is not None:
+            self.teams[obj.id] = item.team
         return obj
 
     # ---- indexes -----------------------------------------------------------------------------
