@@ -347,10 +347,12 @@ class History:
             counts=json.loads(row[6]) if row[6] else {}, change_count=row[7],
         )
 
-    def list_runs(self, limit: int = 20) -> list[RunSummary]:
-        """The newest ``limit`` runs, newest first."""
+    def list_runs(self, limit: int = 20, *, kind: str | None = None) -> list[RunSummary]:
+        """The newest ``limit`` runs (of ``kind`` when given), newest first."""
+        where, args = (" WHERE r.kind = ?", (kind, limit)) if kind is not None else ("", (limit,))
+        sql = self._SUMMARY_SQL + where + " ORDER BY r.id DESC LIMIT ?"
         with self._lock:
-            rows = self._db.execute(self._SUMMARY_SQL + " ORDER BY r.id DESC LIMIT ?", (limit,)).fetchall()
+            rows = self._db.execute(sql, args).fetchall()
         return [self._summary(r) for r in rows]
 
     def get_run(self, run_id: int) -> RunDetail:

@@ -86,6 +86,12 @@ def _name(rc: RunChange) -> str:
 
 def _fields(rc: RunChange) -> list[str]:
     change = rc.change
+    if change.action == "create" and change.after:
+        after = change.after
+        out = [_count(len(after[n]), n) for n in ("owners", "members") if isinstance(after.get(n), list)]
+        if after.get("template"):
+            out.append(f"template {after['template']}")
+        return out
     if change.action != "update" or not change.after:
         return []
     before = change.before or {}

@@ -11,7 +11,10 @@ Europe/London), one run at a time, until told to stop.
   never deleted (deleting a locked file lets two processes lock two different files).
 - :class:`Scheduler` sleeps on the injected clock (in slices of ``poll_interval`` so that a stop is
   noticed quickly), runs under the lock, logs and survives a failed run, skips a slot whose lock is
-  held, and returns when its stop event is set (the CLI sets it on SIGTERM/SIGINT).
+  held, and returns when its stop event is set (the CLI sets it on SIGTERM/SIGINT). A stop that
+  arrives during a run takes effect when that run returns: the scheduler never cuts a run short
+  (the CLI may, e.g. by raising KeyboardInterrupt on a second signal). A run that overruns later
+  slots does not make them up: the next run is the next slot after it finished.
 """
 
 from __future__ import annotations

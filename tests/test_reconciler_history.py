@@ -97,6 +97,7 @@ def test_changes_for_object_across_runs(tmp_path: Path) -> None:
         assert h.changes_for_object("class:nothing") == []
         assert [r.run_id for r in h.list_runs()] == [second, first]
         assert [r.run_id for r in h.list_runs(limit=1)] == [second]
+        assert [r.run_id for r in h.list_runs(kind="apply")] == [first]
 
 
 def test_results_without_a_recorded_plan_are_kept(tmp_path: Path) -> None:

@@ -102,6 +102,8 @@ def test_report_structure_and_content(run: RunDetail) -> None:
     assert f"skipped: depends on create:group:{G2}, which failed" in html
     assert "<code>ghost@oak.example</code>: user not found" in html
     assert "<summary>1 member</summary>" in html
+    assert "<li>1 owner</li><li>2 members</li>" in html  # a create's relations, counted
+    assert "<li>template educationClass</li>" in html
     assert "displayName: &#39;Old &lt;name&gt;&#39; → &#39;7C Sci&#39;" in html
     assert f"<code>{fake_id(G1)}</code>" in html
     assert "2026-07-02 " in html and " BST" in html
