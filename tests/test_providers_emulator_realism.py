@@ -264,3 +264,12 @@ def test_realistic_profile_switches_everything_on() -> None:
     assert (
         not ideal.throttle and ideal.replication_lag == 0 and not ideal.faults and ideal.latency == (0.0, 0.0)
     )
+
+
+def test_put_team_has_its_own_per_second_limit() -> None:
+    tenant, http, clock, ids, _ = setup(Profile.ideal().with_(throttle=True))
+    groups = [tenant.add_group(f"g{i}", owners=[ids[0]]) for i in range(7)]
+    codes = [http.put(f"/groups/{g}/team", json={}).status_code for g in groups]
+    assert codes == [201] * 6 + [429]
+    clock.advance(1)
+    assert http.put(f"/groups/{groups[6]}/team", json={}).status_code == 201

@@ -205,7 +205,9 @@ class Engine:
         p = self.profile
         if not p.throttle:
             return None
-        wait, scope, info = self.throttle.admit(cost, route.is_write, self.now)
+        wait, scope, info = self.throttle.admit(
+            cost, route.is_write, self.now, (route.method, route.template)
+        )
         if wait <= 0 and p.random_429_rate > 0 and self.rng.random() < p.random_429_rate:
             wait, scope, info = self.rng.uniform(0.5, 3.0), "Tenant_Application/ReadWrite", "Unspecified"
         if wait <= 0:
