@@ -1,8 +1,8 @@
 """Serve the emulator over plain HTTP on 127.0.0.1 at ``/v1.0/...`` (for curl, the CLI, the demo).
 
 Any bearer token is accepted (unless the profile pins tokens); a missing one gets 401. After each
-write (POST, PATCH, PUT, DELETE) the tenant is saved back to ``state_path``. A dropped-connection
-fault closes the socket without an answer. Uses the real clock unless given another.
+write (POST, PATCH, PUT, DELETE) that did not fail, the tenant is saved back to ``state_path``.
+A dropped-connection fault closes the socket without an answer. Uses the real clock unless given another.
 """
 
 from __future__ import annotations
@@ -101,8 +101,11 @@ def _handler_class(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             outcome = server.engine.handle(
                 self.command, split.path, dict(parse_qsl(split.query)), headers, body, f"http://{host}/v1.0"
             )
-            if self.command in WRITES:
+            failed = outcome.resp is not None and outcome.resp.status >= 400
+            if self.command in WRITES and not failed:
                 server.save()
+            if outcome.delay > 0:
+                server.engine.clock.sleep(outcome.delay)
             if outcome.resp is None or outcome.drop is not None:
                 self.close_connection = True
                 return
