@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 DEFERRED_MESSAGE = "the group is too new for a Team yet; it will be created on the next run"
 _BLOCKING: frozenset[str] = frozenset({"failed", "skipped", "deferred"})
+_LOG_LEVELS = {"done": logging.DEBUG, "partial": logging.WARNING, "failed": logging.WARNING,
+               "skipped": logging.INFO, "deferred": logging.INFO}
 
 
 def apply(
@@ -65,7 +67,9 @@ def apply(
 
     def settle(result: ChangeResult) -> None:
         results[result.change_id] = result
-        log.info("%s: %s %s", result.change_id, result.status, result.message)
+        level = _LOG_LEVELS[result.status]
+        if log.isEnabledFor(level):
+            log.log(level, "%s: %s %s", result.change_id, result.status, result.message)
         if progress is not None:
             progress("apply", len(results), total)
 
@@ -138,7 +142,8 @@ def _executor(
         yield lambda fn, items: [fn(i) for i in items]
         return
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="apply") as pool:
-        yield lambda fn, items: list(pool.map(fn, items)) if len(items) > 1 else [fn(i) for i in items]
+        # pool.map yields lazily in input order, so progress advances while a wide phase runs
+        yield lambda fn, items: pool.map(fn, items) if len(items) > 1 else [fn(i) for i in items]
 
 
 def _result(

@@ -367,6 +367,26 @@ def test_concurrency_really_happens_and_results_are_deterministic() -> None:
     assert sorted(concurrent.writes) == sorted(serial.writes)
 
 
+def test_progress_advances_while_a_phase_is_still_running() -> None:
+    d = directory()
+    first_settled = threading.Event()
+    waited: list[bool] = []
+
+    def hold_second(method: str, args: tuple[Any, ...]) -> None:
+        if method == "create_group" and args[0] == G2:
+            waited.append(first_settled.wait(timeout=10))  # released by the progress callback
+
+    def progress(stage: str, done: int, total: int | None = None) -> None:
+        if done == 1:
+            first_settled.set()
+
+    d.hook = hold_second
+    result = apply(Plan(changes=(create_group(G1), create_group(G2))), d, d.read(), progress=progress,
+                   max_workers=2)
+    assert result.ok
+    assert waited == [True]
+
+
 def test_applying_twice_is_harmless_and_converges() -> None:
     d = directory()
     plan = Plan(changes=(
