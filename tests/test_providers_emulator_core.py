@@ -313,3 +313,34 @@ def test_m365_mail_nickname_must_be_unique(tenant: Tenant) -> None:
     assert http.post("/groups", json=body).status_code == 400
     assert http.patch(f"/groups/{first}", json={"mailNickname": "science2"}).status_code == 204
     assert http.post("/groups", json=body).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/groups",
+            {
+                "displayName": "x",
+                "mailEnabled": True,
+                "mailNickname": "x",
+                "securityEnabled": False,
+                "groupTypes": "Unified",
+            },
+        ),
+        (
+            "/groups",
+            {"displayName": "x", "mailEnabled": "yes", "mailNickname": "x", "securityEnabled": False},
+        ),
+        ("/directory/administrativeUnits", {"displayName": "a", "visibility": 5}),
+        ("/groups", ["not", "an", "object"]),
+    ],
+)
+def test_wrongly_typed_bodies_are_400(tenant: Tenant, path: str, body: Any) -> None:
+    r = client(tenant).post(path, json=body)
+    assert r.status_code == 400 and r.json()["error"]["message"]
+
+
+def test_malformed_json_is_400(tenant: Tenant) -> None:
+    r = client(tenant).post("/groups", content=b"{nope", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400

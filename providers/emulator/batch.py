@@ -45,6 +45,10 @@ def _validate(body: Any) -> list[dict[str, Any]]:
         if url.startswith(("http://", "https://")):
             raise bad_request("Invalid batch payload: urls must be relative.", "BadRequest")
     for item in items:
+        if not isinstance(item.get("dependsOn") or [], list):
+            raise bad_request(
+                "Invalid batch payload: dependsOn must be an array of request ids.", "BadRequest"
+            )
         for dep in item.get("dependsOn") or []:
             if str(dep).lower() not in seen:
                 raise bad_request(

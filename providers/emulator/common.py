@@ -16,7 +16,7 @@ from providers.emulator.query import (
     parse_select,
     parse_top,
 )
-from providers.emulator.schema import KNOWN_PROPS, WRITABLE_PROPS, render
+from providers.emulator.schema import KNOWN_PROPS, WRITABLE_PROPS, render, value_ok
 from providers.emulator.tenant import DirObject
 from providers.emulator.wire import GraphHttpError, Req, Resp, bad_request, not_found
 
@@ -115,7 +115,10 @@ def check_body(emu: Engine, kind: str, body: Any, *, allowed_extra: Iterable[str
                     f"Property '{name}' does not exist as a declared property or extension property."
                 )
             _check_ext_value(name, definition, value)
-        elif name not in WRITABLE_PROPS[kind] and name not in extra and emu.profile.reject_unknown_properties:
+        elif name in WRITABLE_PROPS[kind]:
+            if not value_ok(name, value):
+                raise bad_request(f"Invalid value specified for property '{name}' of resource '{target}'.")
+        elif name not in extra and emu.profile.reject_unknown_properties:
             raise bad_request(
                 f"Property '{name}' does not exist as a declared property or extension property."
             )

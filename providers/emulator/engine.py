@@ -124,6 +124,12 @@ class Engine:
             if not req.template:
                 self.counters.requests[(req.method, "(unknown)")] += 1
             resp = self.error(req, exc)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # A request shape the handlers did not foresee: answer like a service bug, keep serving.
+            log.exception("emulator: %s %s failed", req.method, req.path)
+            resp = self.error(
+                req, GraphHttpError(500, "generalException", f"Emulator error: {type(exc).__name__}.")
+            )
         return self._finish(req, resp, cost)
 
     # ---- pieces -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ __all__ = [
     "ODATA_TYPE",
     "WRITABLE_PROPS",
     "render",
+    "value_ok",
 ]
 
 USER_DEFAULT = (
@@ -135,6 +136,39 @@ WRITABLE_PROPS: dict[str, frozenset[str]] = {
         }
     ),
 }
+_LISTS = frozenset(
+    {
+        "groupTypes",
+        "resourceBehaviorOptions",
+        "resourceProvisioningOptions",
+        "businessPhones",
+        "otherMails",
+        "proxyAddresses",
+    }
+)
+_BOOLS = frozenset(
+    {
+        "mailEnabled",
+        "securityEnabled",
+        "isAssignableToRole",
+        "isMemberManagementRestricted",
+        "accountEnabled",
+        "onPremisesSyncEnabled",
+    }
+)
+
+
+def value_ok(name: str, value: Any) -> bool:
+    """Whether ``value`` has the JSON type of property ``name`` (null is always accepted)."""
+    if value is None:
+        return True
+    if name in _LISTS:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if name in _BOOLS:
+        return isinstance(value, bool)
+    return isinstance(value, str)
+
+
 ODATA_TYPE = {
     "user": "#microsoft.graph.user",
     "group": "#microsoft.graph.group",
