@@ -24,7 +24,8 @@ class ChangeLog:
     keep_seconds: float = 8 * 86400.0
 
     def record(self, now: float, kind: str, object_id: str, op: str, member_id: str = "") -> None:
-        """Note one change: ``op`` is ``upd``, ``del`` (soft), ``purge``, ``member+`` or ``member-``."""
+        """Note one change: ``op`` is ``new`` (created or restored), ``upd``, ``del`` (soft), ``purge``,
+        ``member+`` or ``member-``."""
         self.seq += 1
         if not self.active:
             return

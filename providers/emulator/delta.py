@@ -3,7 +3,8 @@
 Tokens are opaque and carry ``(kind, since-seq, up-to-seq, offset, issued-time, $select)``. A full
 sync lists every visible object (groups and AUs with all members in ``members@delta``); later
 rounds replay the change log between two seqs: changed objects with their current properties,
-member additions and removals (``"@removed": {"reason": "deleted"}``), and removed objects as
+member additions and removals (``"@removed": {"reason": "deleted"}``; an object created or restored
+in the window lists all its members), and removed objects as
 ``{"id", "@removed": {"reason": "changed"}}`` (restorable) or ``"deleted"``. With replication lag,
 changes younger than the lag are held back. Tokens older than ``delta_token_ttl`` (7 days) get
 ``410 Gone`` with code ``syncStateNotFound`` and a ``Location`` to restart from.
@@ -128,12 +129,15 @@ def _changes(
 ) -> list[dict[str, Any]]:
     tenant = emu.tenant
     touched: dict[str, dict[str, str]] = {}
+    created: dict[str, bool] = {}
     for _seq, _t, _k, oid, op, mid in tenant.log.since(kind, since, upto):
         ops = touched.setdefault(oid, {})
         if op in ("member+", "member-"):
             ops[mid] = op
         else:
             ops[""] = op
+            if op == "new":
+                created[oid] = True
     out: list[dict[str, Any]] = []
     store = tenant.store(kind)
     for oid in sorted(touched):
@@ -145,6 +149,9 @@ def _changes(
             continue
         item = render(kind, obj.props, obj.ext, select)
         member_ops = {m: op for m, op in ops.items() if m}
+        if with_members and created.get(oid):
+            # created or restored in this window: its whole membership is news
+            member_ops = {**member_ops, **dict.fromkeys(obj.members, "member+")}
         if with_members and member_ops:
             refs = []
             for mid in sorted(member_ops):

@@ -130,7 +130,7 @@ class Tenant:
         self.store(kind)[oid] = obj
         self.index(obj)
         self.touched(kind)
-        self.log.record(self.clock.now(), kind, oid, "upd")
+        self.log.record(self.clock.now(), kind, oid, "new")
         return obj
 
     def add_user(
@@ -306,7 +306,7 @@ class Tenant:
         self.store(obj.kind)[obj.id] = obj
         self.index(obj)
         self.touched(obj.kind)
-        self.log.record(self.clock.now(), obj.kind, obj.id, "upd")
+        self.log.record(self.clock.now(), obj.kind, obj.id, "new")
         for cid in item.member_of:
             container = self.groups.get(cid) or self.admin_units.get(cid)
             if container is not None:
