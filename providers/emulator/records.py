@@ -8,7 +8,7 @@ from typing import Any
 __all__ = ["Application", "DeletedItem", "DirObject", "Operation", "Team"]
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class DirObject:
     """A user, group or administrative unit. ``props`` holds every known property (unset = None)."""
 
@@ -21,7 +21,7 @@ class DirObject:
     owners: dict[str, None] = field(default_factory=dict)
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class Application:
     app_id: str
     object_id: str
@@ -29,7 +29,7 @@ class Application:
     extensions: dict[str, dict[str, Any]] = field(default_factory=dict)  # full name -> definition
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class Team:
     id: str
     created: float
@@ -38,7 +38,7 @@ class Team:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class Operation:
     """A teamsAsyncOperation; its effect is applied when the clock passes ``done_at``."""
 
@@ -50,7 +50,7 @@ class Operation:
     applied: bool = False
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class DeletedItem:
     """A soft-deleted object with the memberships, ownerships and team it had (restored with it)."""
 
