@@ -4,6 +4,7 @@ over a tenant file (``--graph-url emulator:FILE``) and served over loopback HTTP
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,7 +160,7 @@ def served(tmp_path: Path) -> Iterator[EmulatorServer]:
 
 
 def test_served_emulator_needs_only_client_id_token_and_url(
-    run_cli, served: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+    run_cli, served: EmulatorServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret_token = "not-a-jwt-token-value-4711"
     monkeypatch.setenv("ENTRA_SYNC_CLIENT_ID", "11111111-2222-4333-8444-555555555555")
@@ -170,9 +171,12 @@ def test_served_emulator_needs_only_client_id_token_and_url(
     assert "extension_11111111222243338444555555555555_realsmartSyncKey" in r.stdout
     r = run_cli("apply", "-d", EXAMPLE, "--graph-url", url, "--auto-approve", "-q")
     assert r.exit_code == 0, r.output
-    r = run_cli("plan", "-d", EXAMPLE, "--graph-url", url, "--detailed-exitcode", "-q")
+    caplog.set_level(logging.DEBUG)
+    r = run_cli("--verbose", "plan", "-d", EXAMPLE, "--graph-url", url, "--detailed-exitcode", "-q")
     assert r.exit_code == 0, r.output
+    assert "/users" in caplog.text  # requests were logged ...
     assert secret_token not in r.output
+    assert secret_token not in caplog.text  # ... and the token never was
 
 
 def test_graph_command_without_credentials_is_one_clear_error(run_cli) -> None:
