@@ -178,3 +178,9 @@ def test_cli_serve_runs_on_an_ephemeral_port_and_saves_on_shutdown(tmp_path: Pat
 def test_cli_serve_help_lists_options(run_cli: Callable[..., Any]) -> None:
     r = run_cli("emulator", "serve", "--help")
     assert r.exit_code == 0 and "--state" in r.stdout and "--profile" in r.stdout
+
+
+def test_read_users_semicolon_csv_with_bom(tmp_path: Path) -> None:
+    path = tmp_path / "u.csv"
+    path.write_bytes("\ufeffuserPrincipalName;displayName\r\na@oak.example;Amy\r\n".encode())
+    assert [(u.user_principal_name, u.display_name) for u in read_users(path)] == [("a@oak.example", "Amy")]

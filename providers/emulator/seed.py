@@ -97,7 +97,9 @@ def _read_json(text: str, file: str) -> list[SeedUser]:
 
 
 def _read_csv(text: str, file: str) -> list[SeedUser]:
-    reader = csv.DictReader(text.splitlines())
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if ";" in first and "," not in first else ","  # Excel in many locales writes ';'
+    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
     header = reader.fieldnames or []
     if "userPrincipalName" not in header:
         raise SourceError(

@@ -7,6 +7,7 @@ applied. Latency advances the clock (a virtual clock just moves on).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import parse_qsl
@@ -99,5 +100,8 @@ class AsyncEmulatorTransport(_Base, httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         content = await request.aread()
         outcome, request = self._run(request, content)
-        self._advance(outcome.delay)
+        if outcome.delay > 0 and not callable(getattr(self.engine.clock, "advance", None)):
+            await asyncio.sleep(outcome.delay)  # a real clock: do not block the event loop
+        else:
+            self._advance(outcome.delay)
         return self._response(outcome, request)
