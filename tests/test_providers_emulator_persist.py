@@ -184,3 +184,20 @@ def test_read_users_semicolon_csv_with_bom(tmp_path: Path) -> None:
     path = tmp_path / "u.csv"
     path.write_bytes("\ufeffuserPrincipalName;displayName\r\na@oak.example;Amy\r\n".encode())
     assert [(u.user_principal_name, u.display_name) for u in read_users(path)] == [("a@oak.example", "Amy")]
+
+
+def test_objects_from_a_later_clock_count_as_old(tmp_path: Path) -> None:
+    from providers.emulator import Profile
+
+    late = Tenant(clock=VirtualClock(start=2_000_000_000.0))
+    owner = late.add_user("o@oak.example")
+    late.add_group("g", owners=[owner], object_id="00000000-0000-4000-8000-000000000001")
+    late.groups["00000000-0000-4000-8000-000000000001"].created = 2_000_000_000.0
+    late.save(tmp_path / "t.json")
+    tenant = Tenant.load(tmp_path / "t.json")
+    transport = EmulatorTransport(
+        tenant, clock=VirtualClock(), profile=Profile.realistic(seed=1).with_(faults=())
+    )
+    http = httpx.Client(transport=transport, base_url=GRAPH, headers={"Authorization": "Bearer t"})
+    assert len(http.get("/groups").json()["value"]) == 1
+    assert http.put("/groups/00000000-0000-4000-8000-000000000001/team", json={}).status_code == 201

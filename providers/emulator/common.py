@@ -47,7 +47,7 @@ _BIND_RE = re.compile(
 def visible(emu: Engine, obj: DirObject) -> bool:
     """False while a new object is still replicating (hidden from list, filter and delta)."""
     lag = emu.profile.replication_lag
-    return lag <= 0 or obj.created + lag <= emu.now
+    return lag <= 0 or emu.age(obj.created) >= lag
 
 
 def get_obj(emu: Engine, kind: str, object_id: str) -> DirObject:

@@ -63,6 +63,13 @@ class Engine:
         """A fresh object id (never one in use), from the profile's seeded random."""
         return self.tenant.new_id(self.rng)
 
+    def age(self, created: float) -> float:
+        """Seconds since ``created``. An object "from the future" can only come from a tenant file
+        written under another clock (e.g. served on the real clock, then loaded on a virtual one):
+        treat it as old rather than hide it for months."""
+        age = self.now - created
+        return age if age >= 0 else float("inf")
+
     def request_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 

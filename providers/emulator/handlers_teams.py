@@ -45,7 +45,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 
 def _check_group_for_team(emu: Engine, group: DirObject) -> None:
     age = emu.profile.team_min_group_age
-    if age > 0 and emu.now - group.created < age:
+    if age > 0 and emu.age(group.created) < age:
         raise GraphHttpError(
             404,
             "NotFound",

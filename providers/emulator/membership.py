@@ -60,7 +60,7 @@ def check_links(
     if ids and relation == "members" and "DynamicMembership" in (container.props.get("groupTypes") or []):
         raise bad_request("Members cannot be added to or removed from a group with dynamic membership.")
     lag = emu.profile.new_group_member_lag
-    if not new and container.kind == "group" and lag > 0 and emu.now - container.created < lag:
+    if not new and container.kind == "group" and lag > 0 and emu.age(container.created) < lag:
         raise GraphHttpError(400, *NEW_GROUP)
     links = getattr(container, relation)
     seen: set[str] = set()
