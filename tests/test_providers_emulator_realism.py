@@ -273,3 +273,18 @@ def test_put_team_has_its_own_per_second_limit() -> None:
     assert codes == [201] * 6 + [429]
     clock.advance(1)
     assert http.put(f"/groups/{groups[6]}/team", json={}).status_code == 201
+
+
+def test_throttle_limit_percentage_header_near_the_limit() -> None:
+    _, http, _, _, _ = setup(Profile.ideal().with_(throttle=True, ru_per_10s=10))
+    headers = [http.get("/users").headers for _ in range(4)]  # 2 RU each: 20 %, 40 %, 60 %, 80 % used
+    assert "x-ms-throttle-limit-percentage" not in headers[2]
+    assert "x-ms-throttle-limit-percentage" in headers[3]
+
+
+def test_faults_hit_batch_items_one_by_one() -> None:
+    profile = Profile.ideal().with_(seed=2, faults=(FaultRule(route="/users", status=504, rate=0.5),))
+    _, http, _, _, _ = setup(profile)
+    reqs = [{"id": str(i), "method": "GET", "url": "/users?$top=1"} for i in range(20)]
+    statuses = {x["status"] for x in http.post("/$batch", json={"requests": reqs}).json()["responses"]}
+    assert statuses == {200, 504}

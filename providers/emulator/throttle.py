@@ -60,7 +60,8 @@ class Bucket:
         self.level -= amount
 
     def usage(self) -> float:
-        return 1.0 - self.level / self.capacity
+        """Fraction of the bucket in use (0 before the first request)."""
+        return 0.0 if self.level < 0 else 1.0 - self.level / self.capacity
 
 
 #: Teams service limits per app per tenant, requests per second (graph-facts §3).
