@@ -29,39 +29,12 @@ from providers.entra.auth import (
 )
 from providers.entra.errors import AuthError
 from reconciler.clock import VirtualClock
+from tests.msal_fakes import TENANT, login_router
 
-TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 LOGIN = f"https://login.microsoftonline.com/{TENANT}"
 SCOPE = "https://graph.microsoft.com/.default"
 SECRET = "s3cr3t~VALUE.that-must-not-leak"
-
-
-def login_router(
-    host: str = "login.microsoftonline.com", expires_in: int = 3600
-) -> tuple[respx.Router, respx.Route]:
-    base = f"https://{host}/{TENANT}"
-    router = respx.Router(assert_all_called=False)
-    router.get(f"{base}/v2.0/.well-known/openid-configuration").mock(
-        return_value=httpx.Response(
-            200,
-            json={
-                "token_endpoint": f"{base}/oauth2/v2.0/token",
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                "issuer": f"https://{host}/{TENANT}/v2.0",
-            },
-        )
-    )
-    counter = {"n": 0}
-
-    def issue(request: httpx.Request) -> httpx.Response:
-        counter["n"] += 1
-        return httpx.Response(
-            200, json={"access_token": f"AT-{counter['n']}", "expires_in": expires_in, "token_type": "Bearer"}
-        )
-
-    token = router.post(f"{base}/oauth2/v2.0/token").mock(side_effect=issue)
-    return router, token
 
 
 def form(request: httpx.Request) -> dict[str, str]:

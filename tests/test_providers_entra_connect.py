@@ -21,8 +21,8 @@ from providers.entra.connect import ConnectionSettings, build_token_provider, op
 from providers.entra.errors import AuthError, ForbiddenError, NotFoundError, ResponseLostError
 from reconciler.clock import VirtualClock
 from reconciler.errors import ConfigError
+from tests.msal_fakes import TENANT, login_router
 
-TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 SECRET = "Zq8~very.secret-client-SECRET-value"
 APP = {"ENTRA_SYNC_TENANT_ID": TENANT, "ENTRA_SYNC_CLIENT_ID": CLIENT}
@@ -181,29 +181,8 @@ def test_clouds_pair_authority_and_graph_endpoint() -> None:
     assert cloud_named("dod").authority(TENANT) == f"https://login.microsoftonline.us/{TENANT}"
 
 
-def login_router(host: str, access_token: str) -> tuple[respx.Router, respx.Route]:
-    base = f"https://{host}/{TENANT}"
-    router = respx.Router(assert_all_called=False)
-    router.get(f"{base}/v2.0/.well-known/openid-configuration").mock(
-        return_value=httpx.Response(
-            200,
-            json={
-                "token_endpoint": f"{base}/oauth2/v2.0/token",
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                "issuer": f"https://{host}/{TENANT}/v2.0",
-            },
-        )
-    )
-    route = router.post(f"{base}/oauth2/v2.0/token").mock(
-        return_value=httpx.Response(
-            200, json={"access_token": access_token, "expires_in": 3600, "token_type": "Bearer"}
-        )
-    )
-    return router, route
-
-
 def test_us_government_cloud_signs_in_and_calls_graph_in_that_cloud() -> None:
-    auth, token_route = login_router("login.microsoftonline.us", "GOV-TOKEN")
+    auth, token_route = login_router("login.microsoftonline.us", access_token="GOV-TOKEN")
     graph = respx.Router(base_url="https://dod-graph.microsoft.us/v1.0", assert_all_called=False)
     users = graph.get("/users").mock(return_value=httpx.Response(200, json={"value": [{"id": "u1"}]}))
     s = ConnectionSettings.from_env(
@@ -227,7 +206,7 @@ def test_secret_file_is_read_when_the_token_is_needed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         build_token_provider(s)
     secret_file.write_text(SECRET + "\n")
-    auth, token_route = login_router("login.microsoftonline.com", "AT")
+    auth, token_route = login_router("login.microsoftonline.com", access_token="AT")
     assert build_token_provider(s, auth_transport=httpx.MockTransport(auth.handler)).token() == "AT"
     assert parse_qs(token_route.calls.last.request.content.decode())["client_secret"] == [SECRET]
 
@@ -239,7 +218,7 @@ def test_no_secret_or_token_in_any_output_of_an_authenticated_run(
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     token = "eyJhbGciOiJub25lIn0.eyJyb2xlcyI6W119.TOKEN-SIGNATURE-xyz"
-    auth, token_route = login_router("login.microsoftonline.com", token)
+    auth, token_route = login_router("login.microsoftonline.com", access_token=token)
     graph = respx.Router(base_url="https://graph.microsoft.com/v1.0", assert_all_called=False)
     graph.get("/groups").mock(
         side_effect=[
