@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
-    "MANAGED_AU_FIELDS",
-    "MANAGED_GROUP_FIELDS",
     "ActualState",
     "AdministrativeUnit",
     "DesiredState",
@@ -37,12 +35,6 @@ GroupKind = Literal["microsoft365", "security"]
 TeamTemplate = Literal["standard", "educationClass"]
 UserMatch = Literal["userPrincipalName", "mail", "employeeId"]
 Visibility = Literal["Private", "Public", "HiddenMembership"]
-
-#: Fields of a group the product manages; only these are compared by the diff.
-MANAGED_GROUP_FIELDS = ("display_name", "description", "visibility")
-#: Fields of an administrative unit the product manages.
-MANAGED_AU_FIELDS = ("display_name", "description")
-
 
 def normalise_ref(ref: str) -> str:
     """User references (UPN, mail, employeeId) compare case-insensitively."""
