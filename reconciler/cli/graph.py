@@ -28,7 +28,7 @@ from reconciler.cli.wiring import (
     open_directory,
 )
 from reconciler.document import desired_to_document
-from reconciler.engine import SAFETY_CODE, apply_saved, make_plan, refusals
+from reconciler.engine import apply_saved, make_plan, refusals
 from reconciler.errors import InputError, SafetyError
 from reconciler.load import load_desired, read_json_file
 from reconciler.plan import Plan
@@ -224,5 +224,3 @@ def register(app: typer.Typer) -> None:
     app.command("apply")(apply)
     app.command("export")(export)
 
-
-_ = SAFETY_CODE  # re-exported name used by renderers' callers
