@@ -223,4 +223,3 @@ def register(app: typer.Typer) -> None:
     app.command("plan")(plan)
     app.command("apply")(apply)
     app.command("export")(export)
-
