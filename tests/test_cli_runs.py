@@ -129,3 +129,19 @@ def test_sync_with_a_missing_source_is_an_error_not_an_empty_school(run_cli, dem
     assert r.exit_code == 1
     assert "realsmart-export.json" in r.stderr
     assert _groups(demo_dir / "tenant.json") == before
+
+
+def test_graph_url_flag_and_variable_win_over_the_configuration(
+    run_cli, demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tmp_path / "other-tenant.json"
+    Tenant().save(other)  # no managed objects there
+    cfg = demo_dir / "entra-sync.toml"
+    r = run_cli("sync", "--config", cfg, "--dry-run", "-q")
+    assert "No changes" in r.stdout  # the configured (demo) tenant is in step
+    r = run_cli("sync", "--config", cfg, "--dry-run", "-q", "--graph-url", f"emulator:{other}")
+    assert r.exit_code == 0, r.output
+    assert "+ create group" in r.stdout
+    monkeypatch.setenv("ENTRA_SYNC_GRAPH_URL", f"emulator:{other}")
+    r = run_cli("sync", "--config", cfg, "--dry-run", "-q")
+    assert "+ create group" in r.stdout

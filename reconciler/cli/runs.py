@@ -20,7 +20,17 @@ import typer
 
 from reconciler.cli.graph import PlanFormat, print_refusals, print_result, render_plan
 from reconciler.cli.progress import ProgressPrinter
-from reconciler.cli.wiring import DEMO_CLIENT_ID, EMULATOR_SCHEME, GraphOptions, limits_from, open_directory
+from reconciler.cli.wiring import (
+    DEMO_CLIENT_ID,
+    EMULATOR_SCHEME,
+    ClientOpt,
+    CloudOpt,
+    GraphOptions,
+    GraphUrlOpt,
+    TenantOpt,
+    limits_from,
+    open_directory,
+)
 from reconciler.config import config_summary, load_config, require_source
 from reconciler.config_model import Config
 from reconciler.document import desired_to_document
@@ -128,6 +138,10 @@ def run_sync(
 
 def sync_command(
     config: ConfigArg,
+    graph_url: GraphUrlOpt = None,
+    tenant_id: TenantOpt = None,
+    client_id: ClientOpt = None,
+    cloud: CloudOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Stop after the plan; change nothing.")] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Apply even when a safety limit refuses the plan (this run only).")
@@ -139,13 +153,20 @@ def sync_command(
 ) -> None:
     """The whole job: render the school data, plan, check safety, apply, and record the run."""
     cfg = load_config(config)
-    outcome = run_sync(cfg, GraphOptions(config=cfg), dry_run=dry_run, force=force, quiet=quiet, fmt=fmt)
+    opts = GraphOptions(
+        config=cfg, graph_url=graph_url, tenant_id=tenant_id, client_id=client_id, cloud=cloud
+    )
+    outcome = run_sync(cfg, opts, dry_run=dry_run, force=force, quiet=quiet, fmt=fmt)
     if not outcome.ok:
         raise typer.Exit(1)
 
 
 def schedule_command(
     config: ConfigArg,
+    graph_url: GraphUrlOpt = None,
+    tenant_id: TenantOpt = None,
+    client_id: ClientOpt = None,
+    cloud: CloudOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Let every run override the safety limits.")] = False,
 ) -> None:
     """Run `sync` at the configured times (default 04:00, 08:00, 12:00 Europe/London) until stopped.
@@ -168,9 +189,11 @@ def schedule_command(
     signal.signal(signal.SIGINT, _stop)
 
     def once() -> None:
-        run_sync(
-            load_config(config), GraphOptions(config=cfg), force=force, quiet=True, kind="scheduled sync"
+        fresh = load_config(config)  # each run picks up configuration changes
+        opts = GraphOptions(
+            config=fresh, graph_url=graph_url, tenant_id=tenant_id, client_id=client_id, cloud=cloud
         )
+        run_sync(fresh, opts, force=force, quiet=True, kind="scheduled sync")
 
     lock = RunLock(cfg.history.path.with_suffix(".lock"))
     scheduler = Scheduler(once, cfg.schedule.local_times(), tz, SystemClock(), stop, lock=lock)

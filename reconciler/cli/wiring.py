@@ -106,8 +106,11 @@ class GraphOptions:
         return self.config.users.match if self.config is not None else "userPrincipalName"
 
     def effective_graph_url(self) -> str | None:
+        """The flag, else ENTRA_SYNC_GRAPH_URL, else the configuration's ``graph_url``."""
         if self.graph_url:
             return self.graph_url
+        if self.env.get("ENTRA_SYNC_GRAPH_URL"):
+            return self.env["ENTRA_SYNC_GRAPH_URL"]
         if self.config is not None and self.config.tenant is not None and self.config.tenant.graph_url:
             url = self.config.tenant.graph_url
             if url.startswith(EMULATOR_SCHEME):
