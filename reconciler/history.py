@@ -389,6 +389,19 @@ class History:
             changes=tuple(changes),
         )
 
+    def created_since(self, since: float) -> dict[str, str]:
+        """Object id -> kind (``administrativeUnit`` or ``group``) of every object a run started at or
+        after ``since`` created. The next read looks these up by id, because a new object can stay
+        invisible to list queries for a while (replication lag) and must not be created twice."""
+        sql = (
+            "SELECT c.object_id, c.kind FROM changes c JOIN runs r ON r.id = c.run_id "
+            "WHERE c.action = 'create' AND c.kind IN ('administrativeUnit', 'group') "
+            "AND c.status IN ('done', 'partial') AND c.object_id IS NOT NULL AND r.started_at >= ?"
+        )
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY c.object_id", (since,)).fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
+
     def changes_for_object(self, key: str, *, applied_only: bool = False) -> list[ObjectChange]:
         """Every change to the object ``key`` (and its memberships), oldest first."""
         sql = (

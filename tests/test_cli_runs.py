@@ -145,3 +145,13 @@ def test_graph_url_flag_and_variable_win_over_the_configuration(
     monkeypatch.setenv("ENTRA_SYNC_GRAPH_URL", f"emulator:{other}")
     r = run_cli("sync", "--config", cfg, "--dry-run", "-q")
     assert "+ create group" in r.stdout
+
+
+def test_the_directory_is_told_what_recent_runs_created(demo_dir: Path) -> None:
+    from reconciler.cli.wiring import GraphOptions, _recent_creates
+    from reconciler.config import load_config
+
+    recent = _recent_creates(GraphOptions(config=load_config(demo_dir / "entra-sync.toml")))
+    tenant = Tenant.load(demo_dir / "tenant.json")
+    assert set(recent) == set(tenant.groups) | set(tenant.admin_units)
+    assert set(recent.values()) == {"group", "administrativeUnit"}

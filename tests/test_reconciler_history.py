@@ -189,3 +189,15 @@ def test_redact_and_run_status() -> None:
     assert run_status_for(ApplyResult((done, failed))) == "partial"
     assert run_status_for(ApplyResult((failed,))) == "failed"
     assert fake_id("x") != fake_id("y")
+
+
+def test_created_since_names_the_objects_recent_runs_created(tmp_path: Path) -> None:
+    clock = VirtualClock(start=1_800_000_000.0)
+    with History(tmp_path / "h.db", clock) as h:
+        old = h.start_run("sync")
+        h.record_plan(old, _plan())
+        h.record_results(old, _apply(_plan()))  # G1 created (partial: a ghost member), G2 failed
+        h.finish_run(old, "partial")
+        clock.advance(3600)
+        assert h.created_since(clock.now() - 7200) == {fake_id(G1): "group"}
+        assert h.created_since(clock.now() - 60) == {}  # older runs are not asked about

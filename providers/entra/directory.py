@@ -49,7 +49,9 @@ class EntraDirectory:
     :meth:`for_app` to build it from the sync app's client id. ``user_match`` names users when
     :meth:`read` gets no desired state. ``clock`` drives lag and Team retries (defaults to the
     client's clock); ``graph_base`` is the root used in ``@odata.bind`` URLs (defaults to the
-    client's base URL, so national clouds and the emulator just work).
+    client's base URL, so national clouds and the emulator just work). ``recent`` (object id ->
+    kind, from the run history) names objects that recent runs created: a read looks up by id any
+    that the list queries do not show yet, so replication lag never makes a duplicate.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class EntraDirectory:
         clock: Clock | None = None,
         graph_base: str | None = None,
         policy: WritePolicy | None = None,
+        recent: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.marker = marker
@@ -69,6 +72,8 @@ class EntraDirectory:
         self.writer = EntraWriter(client, marker, clock=clock or client.clock, graph_base=base, policy=policy)
         self._managed = ManagedIds()
         self._created: dict[str, _Kind] = {}
+        #: object id -> kind of objects created by recent runs (from the run history)
+        self._recent = dict(recent or {})
 
     @classmethod
     def for_app(cls, client: GraphClient, app_id: str, **kwargs: Any) -> EntraDirectory:
@@ -97,8 +102,9 @@ class EntraDirectory:
 
     def read(self, desired: DesiredState | None = None, progress: Progress | None = None) -> ActualState:
         match = desired.user_match if desired is not None else self.user_match
+        recent = {**self._recent, **{oid: kind for oid, kind in self._created.items() if kind != "team"}}
         state, managed = read_actual(self.client, self.marker, user_match=match, desired=desired,
-                                     progress=progress)
+                                     progress=progress, recent=recent)
         self._managed = managed
         return state
 

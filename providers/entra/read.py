@@ -100,6 +100,37 @@ def _list(client: GraphClient, path: str, select: str, marker: str) -> list[dict
         raise
 
 
+def _with_recent(
+    client: GraphClient,
+    marker: str,
+    recent: Mapping[str, str],
+    raw_aus: list[dict[str, Any]],
+    raw_groups: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The listed objects plus recently created ones the lists do not show yet, read by id."""
+    listed = {str(o["id"]) for o in (*raw_aus, *raw_groups)}
+    missing = sorted(oid for oid in recent if oid not in listed)
+    if not missing:
+        return raw_aus, raw_groups
+    paths = {
+        "group": ("/groups/{}", GROUP_SELECT),
+        "administrativeUnit": ("/directory/administrativeUnits/{}", AU_SELECT),
+    }
+    wanted = [oid for oid in missing if recent[oid] in paths]
+    requests = [
+        BatchRequest("GET", f"{paths[recent[oid]][0].format(oid)}?$select={paths[recent[oid]][1]},{marker}")
+        for oid in wanted
+    ]
+    aus, groups = list(raw_aus), list(raw_groups)
+    for oid, result in zip(wanted, client.batch(requests), strict=True):
+        body = result.body
+        if result.error is not None or not isinstance(body, Mapping) or not _marker_value(body, marker):
+            continue  # deleted since, or no longer ours: nothing to add
+        log.info("%s %s is not listed yet (replication lag); read by id", recent[oid], oid)
+        (groups if recent[oid] == "group" else aus).append(dict(body))
+    return aus, groups
+
+
 def _marker_value(obj: Mapping[str, Any], marker: str) -> str | None:
     value = obj.get(marker)
     return value if isinstance(value, str) and value else None
@@ -209,6 +240,7 @@ def read_actual(
     user_match: UserMatch = "userPrincipalName",
     desired: DesiredState | None = None,
     progress: Progress | None = None,
+    recent: Mapping[str, str] | None = None,
 ) -> tuple[ActualState, ManagedIds]:
     """Read the users index and every managed object into an :class:`ActualState`.
 
@@ -216,6 +248,10 @@ def read_actual(
     ``$expand``); report unmanaged collisions with ``desired``; return the managed ids too (the
     write layer's ownership rule). Must not: write anything. Two managed objects with the same key
     are an error (the tenant must be cleaned up by hand; the message names both ids).
+
+    ``recent`` (object id -> ``group`` / ``administrativeUnit``) names objects created by recent
+    runs: any of them that the list queries do not show yet (replication lag) is read by id, so a
+    run shortly after another never creates them twice.
     """
     report: Progress = progress or _noop
     users = _read_users(client, user_match, report)
@@ -224,6 +260,8 @@ def read_actual(
     report("administrativeUnits", len(raw_aus), len(raw_aus))
     raw_groups = _list(client, "/groups", GROUP_SELECT, marker)
     report("groups", len(raw_groups), len(raw_groups))
+    if recent:
+        raw_aus, raw_groups = _with_recent(client, marker, recent, raw_aus, raw_groups)
 
     managed_aus = {str(a["id"]): a for a in raw_aus if _marker_value(a, marker)}
     managed_groups = {str(g["id"]): g for g in raw_groups if _marker_value(g, marker)}

@@ -229,7 +229,25 @@ def open_directory(opts: GraphOptions) -> Iterator[EntraDirectory]:
     with open_connection(opts) as conn:
         if conn.emulated:  # a demo tenant: register the marker as `entra-sync setup` would
             ensure_marker(conn.client, conn.marker_app_id, graph_root=conn.graph_root)
-        yield EntraDirectory.for_app(conn.client, conn.marker_app_id, user_match=opts.user_match)
+        yield EntraDirectory.for_app(
+            conn.client, conn.marker_app_id, user_match=opts.user_match, recent=_recent_creates(opts)
+        )
+
+
+#: how far back the run history is asked for objects it created (replication lag is far shorter)
+RECENT_CREATES_SECONDS = 24 * 3600.0
+
+
+def _recent_creates(opts: GraphOptions) -> dict[str, str]:
+    """Objects created by runs of the last day, from the configured run history (if any)."""
+    import time
+
+    from reconciler.history import History
+
+    if opts.config is None or not opts.config.history.path.exists():
+        return {}
+    with History(opts.config.history.path) as history:
+        return history.created_since(time.time() - RECENT_CREATES_SECONDS)
 
 
 @contextlib.contextmanager
