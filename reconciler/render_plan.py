@@ -167,6 +167,8 @@ def warnings_to_show(plan: Plan) -> list[Any]:
 
 
 def _list_lines(sign: str, items: Sequence[str], indent: str, limit: int) -> list[str]:
+    if limit <= 0:  # counts only (the brief form)
+        return []
     shown, more = truncated(items, limit)
     lines = [f"{indent}{sign} {m}" for m in shown]
     if more:
@@ -178,7 +180,7 @@ def _document_lines(doc: Mapping[str, Any], sign: str, indent: str, limit: int) 
     lines = [f"{indent}{k}: {value(v)}" for k, v in scalar_fields(doc)]
     for k in LIST_FIELDS:
         if k in doc:
-            lines.append(f"{indent}{k} ({len(doc[k])}){':' if doc[k] else ''}")
+            lines.append(f"{indent}{k} ({len(doc[k])}){':' if doc[k] and limit > 0 else ''}")
             lines += _list_lines(sign, doc[k], indent + "  ", limit)
     team = doc.get("team")
     if isinstance(team, Mapping):
@@ -217,7 +219,8 @@ def _object_text(obj: ObjectChanges, limit: int) -> list[str]:
 
 
 def render_text(plan: Plan, *, list_limit: int = TEXT_LIST_LIMIT) -> str:
-    """The plan as terraform-like text, ending with the summary line and a newline."""
+    """The plan as terraform-like text, ending with the summary line and a newline. Lists show at
+    most ``list_limit`` names each; 0 shows only their counts."""
     lines: list[str] = []
     managed = managed_text(plan)
     if managed:

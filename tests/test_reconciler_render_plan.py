@@ -106,3 +106,14 @@ def test_kept_objects_and_warnings_are_shown() -> None:
     assert render_text(plan) == ("Warnings (1):\n  ! unresolvedUser: user 'x' is not in Entra\n\n"
                                  "No changes. Entra matches the desired state.\n")
     assert "- **unresolvedUser**: user 'x' is not in Entra" in render_markdown(plan)
+
+
+def test_brief_text_shows_counts_without_names() -> None:
+    plan = sample_plan()
+    brief = render_text(plan, list_limit=0)
+    full = render_text(plan)
+    assert brief.splitlines()[-1] == full.splitlines()[-1]  # the same summary line
+    refs = {m for c in plan.changes for m in c.members if "@" in m}
+    assert refs and all(ref not in brief for ref in refs)
+    assert "... and" not in brief
+    assert len(brief.splitlines()) < len(full.splitlines())

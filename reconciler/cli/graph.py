@@ -33,13 +33,14 @@ from reconciler.errors import InputError, SafetyError
 from reconciler.load import load_desired, read_json_file
 from reconciler.plan import Plan
 from reconciler.plan_io import load_plan_document
-from reconciler.render_plan import render_markdown, render_text
+from reconciler.render_plan import TEXT_LIST_LIMIT, render_markdown, render_text
 
 __all__ = ["register"]
 
 
 class PlanFormat(enum.StrEnum):
     text = "text"
+    brief = "brief"  # text, with member lists reduced to their counts
     markdown = "markdown"
     json = "json"
 
@@ -56,7 +57,7 @@ def render_plan(plan: Plan, fmt: PlanFormat) -> str:
         return render_markdown(plan)
     if fmt is PlanFormat.json:
         return plan.to_json()
-    return render_text(plan)
+    return render_text(plan, list_limit=0 if fmt is PlanFormat.brief else TEXT_LIST_LIMIT)
 
 
 def print_refusals(plan: Plan) -> None:

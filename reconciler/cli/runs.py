@@ -310,6 +310,10 @@ def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where the demo keeps its tenant, configuration and history.")
     ] = Path("entra-sync-demo"),
+    fmt: Annotated[
+        PlanFormat,
+        typer.Option("--format", "-f", help="How to print the plan (brief: member lists as counts)."),
+    ] = PlanFormat.brief,
     quiet: QuietOpt = False,
 ) -> None:
     """Run the whole product against a local emulated tenant: no Azure account needed.
@@ -343,7 +347,7 @@ def demo(
         tenant.save(tenant_path)
         typer.echo(f"Created the emulated tenant {tenant_path} with {added} user accounts.", err=True)
     opts = GraphOptions(config=cfg, graph_url=EMULATOR_SCHEME + str(tenant_path.resolve()))
-    outcome = run_sync(cfg, opts, quiet=quiet, kind="demo sync")
+    outcome = run_sync(cfg, opts, quiet=quiet, fmt=fmt, kind="demo sync")
     if outcome.run_id is not None:
         from reconciler.report import render_run_report
 
