@@ -184,3 +184,48 @@ def test_graph_command_without_credentials_is_one_clear_error(run_cli) -> None:
     assert r.exit_code == 1
     assert "ENTRA_SYNC_CLIENT_SECRET" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_adopt_takes_over_a_colliding_group_only_when_asked(run_cli, tmp_path: Path) -> None:
+    tenant_file = seeded_tenant(tmp_path / "tenant.json")
+    example = load_desired(EXAMPLE)
+    target = next(g for g in example.groups if g.kind == "microsoft365")
+    tenant = Tenant.load(tenant_file)
+    someone = next(iter(tenant.users))
+    # a group someone (or School Data Sync) made by hand, with the nickname the school data wants
+    existing = tenant.add_group("Old maths group", mail_nickname=target.mail_nickname, owners=[someone],
+                                members=[someone])  # fmt: skip
+    tenant.save(tenant_file)
+    url = f"emulator:{tenant_file}"
+
+    r = run_cli("plan", "-d", EXAMPLE, "--graph-url", url, "--format", "json", "-q")
+    plan = json.loads(r.stdout)
+    assert [c["key"] for c in plan["conflicts"]] == [target.key]
+    assert not any(c["key"] == target.key and c["action"] == "create" for c in plan["changes"])
+
+    r = run_cli("adopt", "-d", EXAMPLE, "--graph-url", url, "-q")  # stdin is not a terminal
+    assert r.exit_code == 1 and "--auto-approve" in r.stderr
+    r = run_cli("adopt", "no:such:key", "-d", EXAMPLE, "--graph-url", url, "-q")
+    assert r.exit_code == 1 and target.key in r.stderr
+
+    r = run_cli("adopt", target.key, "-d", EXAMPLE, "--graph-url", url, "--auto-approve", "-q")
+    assert r.exit_code == 0, r.output
+    assert existing in r.stdout and "Adopted 1 object" in r.stdout
+    r = run_cli("plan", "-d", EXAMPLE, "--graph-url", url, "--format", "json", "-q")
+    plan = json.loads(r.stdout)
+    assert plan["conflicts"] == []
+    ours = {(c["action"], c["kind"]) for c in plan["changes"] if c["key"] == target.key}
+    assert ("update", "group") in ours  # the name is brought in line
+
+    r = run_cli("apply", "-d", EXAMPLE, "--graph-url", url, "--auto-approve", "--force", "-q")
+    assert r.exit_code == 0, r.output
+    after = Tenant.load(tenant_file)
+    group = after.groups[existing]
+    upn = {uid: u.props["userPrincipalName"].lower() for uid, u in after.users.items()}
+    assert group.props["displayName"] == target.display_name
+    assert {upn[m] for m in group.members} == set(target.members)
+    assert {upn[o] for o in group.owners} == set(target.owners)
+    r = run_cli("adopt", "-d", EXAMPLE, "--graph-url", url, "--auto-approve", "-q")
+    assert "Nothing to adopt" in r.stdout
+    r = run_cli("plan", "-d", EXAMPLE, "--graph-url", url, "--detailed-exitcode", "-q")
+    assert r.exit_code == 0, r.stdout

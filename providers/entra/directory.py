@@ -178,6 +178,27 @@ class EntraDirectory:
         self._guard("team", team_id, "unarchive")
         self.writer.unarchive_team(team_id)
 
+    # -- adoption ---------------------------------------------------------------------------------
+
+    def adopt(self, kind: Literal["administrativeUnit", "group"], object_id: str, key: str) -> None:
+        """Take an existing, unmanaged object over: stamp ``key`` on it as our marker.
+
+        The one deliberate exception to the ownership rule, for the explicit ``entra-sync adopt``.
+        Must refuse an object that already carries a marker value (ours under another key, or set
+        by hand) and an object that is gone; the next plan then brings the object in line.
+        """
+        path = f"/groups/{object_id}" if kind == "group" else f"/directory/administrativeUnits/{object_id}"
+        body = self.client.get(path, params={"$select": f"id,displayName,{self.marker}"})
+        current = body.get(self.marker) if isinstance(body, Mapping) else None
+        if current:
+            raise DirectoryError(
+                f"{kind} {object_id} already carries the key {current!r}; it is managed already, "
+                "so there is nothing to adopt"
+            )
+        self.client.patch(path, json={self.marker: key})
+        self._created[object_id] = kind  # ours from now on, for the rest of this run
+        log.info("adopted %s %s as %s", kind, object_id, key)
+
 
 if TYPE_CHECKING:
 

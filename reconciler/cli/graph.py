@@ -123,15 +123,16 @@ def plan(
         raise typer.Exit(2)
 
 
-def _confirm(plan: Plan, auto_approve: bool) -> None:
+def _confirm(auto_approve: bool, question: str = "Apply these changes to Entra?") -> None:
+    """Ask on a terminal; refuse off a terminal unless ``--auto-approve``."""
     if auto_approve:
         return
     if not sys.stdin.isatty():
         raise InputError(
-            "not applying without confirmation: stdin is not a terminal; review with `entra-sync plan` "
-            "and pass --auto-approve (for schedules), or apply a saved plan file"
+            "not changing Entra without confirmation: stdin is not a terminal; review first and pass "
+            "--auto-approve (for schedules), or apply a saved plan file"
         )
-    if not typer.confirm("Apply these changes to Entra?", default=False):
+    if not typer.confirm(question, default=False):
         raise typer.Abort()
 
 
@@ -174,7 +175,7 @@ def apply(
             reasons = refusals(planned.plan)
             if reasons and not force:
                 raise SafetyError(reasons)
-            _confirm(planned.plan, auto_approve)
+            _confirm(auto_approve)
             from reconciler.apply import apply as apply_plan
 
             result = apply_plan(planned.plan, directory, planned.actual, progress=progress)
@@ -220,7 +221,81 @@ def export(
         )
 
 
+def adopt(
+    keys: Annotated[
+        list[str] | None,
+        typer.Argument(help="Keys of the desired objects whose existing twins to take over (default: all)."),
+    ] = None,
+    desired: DesiredOpt = None,
+    object_id: Annotated[
+        str | None,
+        typer.Option(
+            "--object-id", help="When several existing objects collide with one key, the one to adopt."
+        ),
+    ] = None,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")
+    ] = False,
+    config: ConfigOpt = None,
+    graph_url: GraphUrlOpt = None,
+    tenant_id: TenantOpt = None,
+    client_id: ClientOpt = None,
+    cloud: CloudOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Take over existing groups or administrative units that collide with desired ones.
+
+    A desired object whose mailNickname or name is already used by an object the tool does not own
+    (one School Data Sync or a person made, say) is reported as a conflict and never touched. Adopting
+    stamps the desired key on the existing object; from then on it is managed, and the next plan
+    brings its name, members and owners in line with the school data (safety limits apply).
+    """
+    state = load_desired(_require_desired(desired))
+    opts = GraphOptions.build(config, graph_url, tenant_id, client_id, cloud)
+    progress = ProgressPrinter(enabled=not quiet)
+    with open_directory(opts) as directory:
+        planned = make_plan(state, directory, limits_from(opts.config), progress)
+        progress.close()
+        conflicts = [c for c in planned.plan.conflicts if not keys or c.key in keys]
+        unknown = sorted(set(keys or ()) - {c.key for c in planned.plan.conflicts})
+        if unknown:
+            raise InputError(
+                f"no conflict to adopt for {', '.join(unknown)}; objects in conflict: "
+                + (", ".join(sorted({c.key for c in planned.plan.conflicts})) or "none")
+            )
+        if object_id is not None:
+            conflicts = [c for c in conflicts if c.object_id == object_id]
+            if not conflicts:
+                raise InputError(
+                    f"{object_id} is not in conflict with {', '.join(keys or ['any desired object'])}"
+                )
+        by_key: dict[str, list[str]] = {}
+        for c in conflicts:
+            by_key.setdefault(c.key, []).append(c.object_id)
+        ambiguous = {k: v for k, v in by_key.items() if len(set(v)) > 1}
+        if ambiguous:
+            k, ids = next(iter(sorted(ambiguous.items())))
+            raise InputError(
+                f"{len(set(ids))} existing objects collide with {k} ({', '.join(sorted(set(ids)))}); "
+                f"choose one: entra-sync adopt {k} --object-id ID"
+            )
+        if not conflicts:
+            typer.echo("Nothing to adopt: no desired object collides with an existing one.")
+            return
+        typer.echo("Adopt (take over) these existing objects:")
+        for c in conflicts:
+            typer.echo(f"  {c.kind} {c.object_id} as {c.key} (same {c.field} {c.value!r})")
+        _confirm(auto_approve, "Take these objects over?")
+        for c in conflicts:
+            directory.adopt("group" if c.kind == "group" else "administrativeUnit", c.object_id, c.key)
+    typer.echo(
+        f"Adopted {len(conflicts)} object{'s' if len(conflicts) != 1 else ''}. Run `entra-sync plan` to see "
+        "what brings them in line with the desired state."
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("plan")(plan)
     app.command("apply")(apply)
     app.command("export")(export)
+    app.command("adopt")(adopt)
