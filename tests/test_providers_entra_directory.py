@@ -220,3 +220,19 @@ def test_objects_created_by_a_recent_run_are_read_by_id_while_lists_lag() -> Non
     assert diff(desired, remembering.read(desired)).empty
     # the same directory instance remembers what it created itself, too
     assert diff(desired, first.read(desired)).empty
+
+
+def test_adopt_stamps_the_key_and_refuses_an_object_that_carries_one() -> None:
+    from reconciler.errors import DirectoryError
+
+    env = make_env(Profile.ideal())
+    d = env.directory
+    foreign = env.tenant.add_group("Chess club", mail_nickname="chess", owners=[env.users[0]])
+    d.read()
+    assert not d.is_managed("group", foreign)
+    d.adopt("group", foreign, "club:chess")
+    assert env.tenant.groups[foreign].ext[MARKER] == "club:chess"
+    assert d.is_managed("group", foreign)
+    assert "club:chess" in d.read().groups
+    with pytest.raises(DirectoryError, match="already carries the key 'club:chess'"):
+        d.adopt("group", foreign, "club:other")
