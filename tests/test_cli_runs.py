@@ -155,3 +155,35 @@ def test_the_directory_is_told_what_recent_runs_created(demo_dir: Path) -> None:
     tenant = Tenant.load(demo_dir / "tenant.json")
     assert set(recent) == set(tenant.groups) | set(tenant.admin_units)
     assert set(recent.values()) == {"group", "administrativeUnit"}
+
+
+def test_schedule_waits_for_the_next_slot_and_stops_cleanly_on_sigterm(demo_dir: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    with subprocess.Popen(
+        [sys.executable, "-m", "reconciler.cli", "schedule", "--config", str(demo_dir / "entra-sync.toml")],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ENTRA_SYNC_")},
+    ) as proc:  # fmt: skip
+        try:
+            assert proc.stderr is not None
+            first = proc.stderr.readline()
+            assert "Scheduler started: runs at 04:00, 08:00, 12:00 (Europe/London)" in first
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["validate", "render", "sync", "schedule", "demo", "plan", "apply", "export", "adopt", "setup",
+     "history", "emulator"],
+)  # fmt: skip
+def test_every_command_explains_itself(run_cli, command: str) -> None:
+    r = run_cli(command, "--help")
+    assert r.exit_code == 0
+    assert "Usage" in r.stdout and len(r.stdout.splitlines()) > 5
