@@ -40,7 +40,7 @@ def test_demo_twice_second_run_changes_nothing(run_cli, demo_dir: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "No changes" in r.stdout
     assert "Applied" not in r.stdout
-    assert (demo_dir / "report-run-2.html").exists()
+    assert (demo_dir / "reports" / "run-2.html").exists()
 
 
 def test_render_gives_a_valid_document(run_cli, demo_dir: Path, tmp_path: Path) -> None:
@@ -90,6 +90,8 @@ def test_sync_refuses_an_export_that_lost_most_classes(run_cli, demo_dir: Path) 
     r = run_cli("history", "list", "--config", demo_dir / "entra-sync.toml")
     assert r.exit_code == 0
     assert "refused" in r.stdout
+    report = (demo_dir / "reports" / "run-2.html").read_text()
+    assert "refused" in report and "safety" in report
 
 
 def test_history_commands(run_cli, demo_dir: Path, tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from reconciler.config import config_summary, load_config, require_source
 from reconciler.config_model import Config
 from reconciler.document import desired_to_document
 from reconciler.engine import SyncOutcome, sync
-from reconciler.errors import DocumentError, InputError
+from reconciler.errors import DocumentError, EntraSyncError, InputError
 from reconciler.generate import Generated, generate
 from reconciler.history import History
 from reconciler.load import validate_document
@@ -123,6 +123,14 @@ def run_sync(
                 )  # fmt: skip
             finally:
                 progress.close()
+    except EntraSyncError:
+        latest = history.list_runs(1)
+        if latest:  # the run was recorded (refused, or failed): report it too
+            _write_report(cfg, history, latest[0].run_id)
+        raise
+    else:
+        if outcome.run_id is not None:
+            _write_report(cfg, history, outcome.run_id)
     finally:
         history.close()
     typer.echo(render_plan(outcome.plan, fmt), nl=False)
@@ -134,6 +142,17 @@ def run_sync(
     if outcome.run_id is not None:
         typer.echo(f"Recorded as run {outcome.run_id} in {cfg.history.path}.", err=True)
     return outcome
+
+
+def _write_report(cfg: Config, history: History, run_id: int) -> Path:
+    """Write the run's HTML report into ``reports/`` beside the history; say where."""
+    from reconciler.report import render_run_report
+
+    path = cfg.history.path.parent / "reports" / f"run-{run_id}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_run_report(history.get_run(run_id), tz=cfg.schedule.timezone), encoding="utf-8")
+    typer.echo(f"HTML report of run {run_id}: {path}", err=True)
+    return path
 
 
 def sync_command(
@@ -348,13 +367,6 @@ def demo(
         typer.echo(f"Created the emulated tenant {tenant_path} with {added} user accounts.", err=True)
     opts = GraphOptions(config=cfg, graph_url=EMULATOR_SCHEME + str(tenant_path.resolve()))
     outcome = run_sync(cfg, opts, quiet=quiet, fmt=fmt, kind="demo sync")
-    if outcome.run_id is not None:
-        from reconciler.report import render_run_report
-
-        report = directory / f"report-run-{outcome.run_id}.html"
-        with History(cfg.history.path) as h:
-            report.write_text(render_run_report(h.get_run(outcome.run_id)), encoding="utf-8")
-        typer.echo(f"HTML report: {report}", err=True)
     if not outcome.ok:
         raise typer.Exit(1)
 
