@@ -189,3 +189,25 @@ def test_every_command_explains_itself(run_cli, command: str) -> None:
     r = run_cli(command, "--help")
     assert r.exit_code == 0
     assert "Usage" in r.stdout and len(r.stdout.splitlines()) > 5
+
+
+def test_apply_with_a_configuration_is_recorded(run_cli, demo_dir: Path, tmp_path: Path) -> None:
+    cfg = demo_dir / "entra-sync.toml"
+    desired = tmp_path / "desired.json"
+    assert run_cli("render", "--config", cfg, "-o", desired).exit_code == 0
+    doc = json.loads(desired.read_text())
+    doc["groups"][0]["displayName"] += " (renamed)"
+    desired.write_text(json.dumps(doc))
+    r = run_cli("apply", "-d", desired, "--config", cfg, "--auto-approve", "-q")
+    assert r.exit_code == 0, r.output
+    assert "Recorded as run 2" in r.stderr
+    r = run_cli("history", "show", "--config", cfg, "2")
+    assert "apply" in r.stdout and "update" in r.stdout and "done" in r.stdout
+    # a refused apply is recorded as refused
+    doc["groups"] = doc["groups"][:1]
+    doc["teams"] = [t for t in doc["teams"] if t["group"] == doc["groups"][0]["key"]]
+    desired.write_text(json.dumps(doc))
+    r = run_cli("apply", "-d", desired, "--config", cfg, "--auto-approve", "-q")
+    assert r.exit_code == 3
+    r = run_cli("history", "list", "--config", cfg)
+    assert r.stdout.splitlines()[0].split()[0] == "#3" and "refused" in r.stdout.splitlines()[0]
