@@ -145,6 +145,7 @@ def _diff_groups(
     nicknames: dict[str, str] = {}
     for key in sorted(have_all):
         nicknames.setdefault(have_all[key].mail_nickname.casefold(), key)
+    kept_nicknames: list[str] = []
     for g in desired.groups:
         have = have_all.get(g.key)
         if have is None:
@@ -152,6 +153,8 @@ def _diff_groups(
                 _create_group(g, new_aus, desired_aus, blocked_aus, out)
                 _nickname_in_use(g, nicknames.get(g.mail_nickname.casefold()), out)
             continue
+        if g.mail_nickname.casefold() != have.mail_nickname.casefold():
+            kept_nicknames.append(f"{g.key} keeps {have.mail_nickname!r} (desired {g.mail_nickname!r})")
         object_id = actual.ids.get(g.key)
         if g.kind != have.kind:
             out.warn("kindMismatch", f"group {g.key} is a {have.kind} group in Entra but desired as "
@@ -179,6 +182,10 @@ def _diff_groups(
         if remove:
             out.changes.append(Change("remove", "groupAdministrativeUnits", g.key, object_id,
                                       members=tuple(remove)))
+    if kept_nicknames:
+        out.warn("mailNicknameKept", f"{len(kept_nicknames)} existing group(s) keep their mailNickname, "
+                 "which is set only at creation (it is the group's mail address): "
+                 + format_keys(kept_nicknames, limit=10))
     wanted = {g.key for g in desired.groups}
     gone = sorted(k for k in have_all if k not in wanted)
     if desired.policy.groups == "keep":

@@ -22,11 +22,13 @@ __all__ = [
     "group_document",
 ]
 
-#: managed fields compared by the diff: (attribute, JSON name)
+#: managed fields compared by the diff: (attribute, JSON name). A group's mailNickname is not among
+#: them: it is its mail address, set at creation and then kept (renaming a class must not change
+#: where its mail goes, and a nickname made unique against a twin in another school must not flip
+#: back when the twin goes).
 AU_FIELDS: tuple[tuple[str, str], ...] = (("display_name", "displayName"), ("description", "description"))
 GROUP_FIELDS: tuple[tuple[str, str], ...] = (
     ("display_name", "displayName"),
-    ("mail_nickname", "mailNickname"),
     ("description", "description"),
     ("visibility", "visibility"),
 )

@@ -211,3 +211,24 @@ def test_apply_with_a_configuration_is_recorded(run_cli, demo_dir: Path, tmp_pat
     assert r.exit_code == 3
     r = run_cli("history", "list", "--config", cfg)
     assert r.stdout.splitlines()[0].split()[0] == "#3" and "refused" in r.stdout.splitlines()[0]
+
+
+def test_a_groups_mail_address_does_not_change_when_its_twin_in_another_school_goes(
+    run_cli, demo_dir: Path
+) -> None:
+    """Class names repeat across the trust's schools, so their nicknames get a school suffix; when the
+    twin is deleted the remaining group keeps its nickname (its mail address)."""
+    export = demo_dir / "realsmart-export.json"
+    data = json.loads(export.read_text())
+    names = [(c["schoolId"], c["name"]) for c in data["classes"]]
+    repeated = {n for _, n in names if sum(1 for _, m in names if m == n) > 1}
+    assert repeated, "the example trust has class names that repeat across schools"
+    second = sorted({s for s, _ in names})[-1]
+    data["classes"] = [c for c in data["classes"] if not (c["schoolId"] == second and c["name"] in repeated)]
+    export.write_text(json.dumps(data))
+    r = run_cli("sync", "--config", demo_dir / "entra-sync.toml", "--dry-run", "--format", "json", "-q")
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    assert any(c["action"] == "delete" for c in plan["changes"])
+    assert not [c for c in plan["changes"] if c["action"] == "update" and "mailNickname" in c["after"]]
+    assert any(w["code"] == "mailNicknameKept" for w in plan["warnings"])

@@ -101,10 +101,14 @@ def test_update_holds_only_changed_managed_fields() -> None:
     have = group("g:1", description=None, visibility="Private")
     want = dataclasses.replace(have, display_name="New", description="", visibility="Public",
                                mail_nickname="new-nick")
-    [c] = diff(DesiredState(groups=(want,)), actual_state(groups=(have,))).changes
+    plan = diff(DesiredState(groups=(want,)), actual_state(groups=(have,)))
+    [c] = plan.changes
     assert (c.action, c.kind, c.object_id) == ("update", "group", "id-g:1")
-    assert c.before == {"displayName": "G:1", "visibility": "Private", "mailNickname": "g-1"}
-    assert c.after == {"displayName": "New", "visibility": "Public", "mailNickname": "new-nick"}
+    assert c.before == {"displayName": "G:1", "visibility": "Private"}
+    assert c.after == {"displayName": "New", "visibility": "Public"}
+    # the mailNickname (the group's mail address) is set at creation only, and kept after
+    [w] = [w for w in plan.warnings if w.code == "mailNicknameKept"]
+    assert "g:1 keeps 'g-1' (desired 'new-nick')" in w.message
 
 
 def test_au_update_and_equal_description_forms() -> None:

@@ -70,7 +70,8 @@ def print_refusals(plan: Plan) -> None:
             typer.echo(f"  - {r}", err=True)
 
 
-def print_result(result: ApplyResult) -> None:
+def print_result(result: ApplyResult, *, summary_to_stderr: bool = False) -> None:
+    """Failures on stderr, then the one-line summary (on stderr too when stdout carries JSON)."""
     for r in result.results:
         if r.status in ("failed", "partial", "skipped"):
             typer.echo(f"  {r.status}: {r.action} {r.kind} {r.key}: {r.message}", err=True)
@@ -78,7 +79,7 @@ def print_result(result: ApplyResult) -> None:
                 typer.echo(f"      {f.object_id}: {f.message}", err=True)
             if len(r.failures) > 10:
                 typer.echo(f"      ... and {len(r.failures) - 10} more", err=True)
-    typer.echo(result.summary_text())
+    typer.echo(result.summary_text(), err=summary_to_stderr)
 
 
 def _require_desired(desired: Path | None) -> Path:

@@ -136,9 +136,9 @@ def run_sync(
     typer.echo(render_plan(outcome.plan, fmt), nl=False)
     print_refusals(outcome.plan)
     if outcome.result is not None:
-        print_result(outcome.result)
+        print_result(outcome.result, summary_to_stderr=fmt is PlanFormat.json)
     elif dry_run:
-        typer.echo("Dry run: nothing was changed in Entra.")
+        typer.echo("Dry run: nothing was changed in Entra.", err=fmt is PlanFormat.json)
     if outcome.run_id is not None:
         typer.echo(f"Recorded as run {outcome.run_id} in {cfg.history.path}.", err=True)
     return outcome
