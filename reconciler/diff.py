@@ -191,12 +191,18 @@ def _diff_groups(
     if desired.policy.groups == "keep":
         _kept(out, "groups", "groups", gone)
         return
+    with_team = [k for k in gone if k in actual.teams]
+    if with_team:
+        # deleting the group would delete its Team with the class's files, chats and assignments:
+        # the Team is retired by the Teams removal policy (archived by default) and the group kept
+        n = len(with_team)
+        out.warn("groupKeptForTeam", f"{n} group{'s' if n != 1 else ''} no longer desired kept because "
+                 "each has a Team (deleting a group deletes its Team with its files and chats); the Teams "
+                 f"follow the Teams removal policy ({desired.policy.teams}): {format_keys(with_team)}")
     for key in gone:
-        before = group_document(have_all[key])
-        team = actual.teams.get(key)
-        if team is not None:
-            before["team"] = {"key": team.key, "archived": team.archived}
-        out.changes.append(Change("delete", "group", key, actual.ids.get(key), before=before))
+        if key not in actual.teams:
+            out.changes.append(Change("delete", "group", key, actual.ids.get(key),
+                                      before=group_document(have_all[key])))
 
 
 def _nickname_in_use(g: Group, other: str | None, out: Collector) -> None:
@@ -277,9 +283,6 @@ def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[str], o
         if group_key in desired_by_group:
             continue
         have = actual.teams[group_key]
-        group_deleted = group_key not in wanted_groups and group_key in actual.groups
-        if group_deleted and desired.policy.groups == "delete":
-            continue  # deleted with its group (noted in the group's delete)
         if desired.policy.teams == "keep":
             kept.append(have.key)
         elif not have.archived:

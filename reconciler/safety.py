@@ -56,7 +56,9 @@ def check(plan: Plan, desired: DesiredState, actual: ActualState, limits: Safety
     """
     reasons: list[str] = []
     deletes = [c for c in plan.changes if c.action == "delete"]
-    reasons += _delete_fraction(deletes, actual, limits)
+    # a Team is never deleted, but archiving most of them at once is as suspicious as deleting
+    archives = [c for c in plan.changes if c.action == "archive" and c.kind == "team"]
+    reasons += _delete_fraction([*deletes, *archives], actual, limits)
     if len(deletes) > limits.max_deletes:
         reasons.append(
             f"{len(deletes)} objects would be deleted, more than the limit of {limits.max_deletes} per run "
@@ -81,8 +83,9 @@ def _delete_fraction(deletes: Sequence[Change], actual: ActualState, limits: Saf
             continue
         fraction = len(keys) / total
         if fraction > limits.max_delete_fraction:
+            verb = "archived" if kind == "team" else "deleted"
             out.append(
-                f"{len(keys)} of {total} managed {_KIND_NAMES[kind]} would be deleted ({_pct(fraction)}), "
+                f"{len(keys)} of {total} managed {_KIND_NAMES[kind]} would be {verb} ({_pct(fraction)}), "
                 f"more than the limit of {_pct(limits.max_delete_fraction)} "
                 f"({_override('max_delete_fraction')}): {format_keys(keys)}"
             )

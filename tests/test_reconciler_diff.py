@@ -163,22 +163,34 @@ def test_au_members_and_placements_of_existing_group() -> None:
 # --- removals --------------------------------------------------------------------------------
 
 
-def test_delete_carries_the_whole_object_and_its_team() -> None:
+def test_delete_carries_the_whole_object() -> None:
     au = AdministrativeUnit("au:1", "A", members=fs("u1@oak.example"))
     g = group("g:1", owners=fs("u0@oak.example"), members=fs("u1@oak.example"),
               administrative_units=fs("au:1"))
-    plan = diff(DesiredState(), actual_state(aus=(au,), groups=(g,), teams=(Team("team:g:1", "g:1"),)))
+    plan = diff(DesiredState(), actual_state(aus=(au,), groups=(g,)))
     changes = by_id(plan)
-    assert sorted(changes) == ["delete:administrativeUnit:au:1", "delete:group:g:1"]  # no team archive
+    assert sorted(changes) == ["delete:administrativeUnit:au:1", "delete:group:g:1"]
     assert changes["delete:group:g:1"].before == {
         "displayName": "G:1", "mailNickname": "g-1", "kind": "microsoft365", "description": None,
         "visibility": "Private", "owners": ["u0@oak.example"], "members": ["u1@oak.example"],
-        "administrativeUnits": ["au:1"], "team": {"key": "team:g:1", "archived": False},
+        "administrativeUnits": ["au:1"],
     }
     assert changes["delete:administrativeUnit:au:1"].before == {
         "displayName": "A", "description": None, "members": ["u1@oak.example"], "groups": ["g:1"]}
     assert changes["delete:group:g:1"].object_id == "id-g:1"
     assert [c.id for c in plan.changes] == ["delete:group:g:1", "delete:administrativeUnit:au:1"]
+
+
+def test_a_group_with_a_team_is_never_deleted_its_team_is_archived() -> None:
+    """Last year's class: deleting its group would delete the Team with its files and chats."""
+    g = group("class:2025-26:7A", owners=fs("u0@oak.example"))
+    actual = actual_state(groups=(g,), teams=(Team("team:class:2025-26:7A", "class:2025-26:7A"),))
+    plan = diff(DesiredState(), actual)
+    assert [c.id for c in plan.changes] == ["archive:team:team:class:2025-26:7A"]
+    [w] = [w for w in plan.warnings if w.code == "groupKeptForTeam"]
+    assert "class:2025-26:7A" in w.message
+    keep = DesiredState(policy=RemovalPolicy(teams="keep"))
+    assert diff(keep, actual).changes == ()
 
 
 def test_keep_policy_keeps_and_says_so() -> None:

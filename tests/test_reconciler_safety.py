@@ -89,3 +89,15 @@ def test_empty_desired_collection_is_refused_unless_allowed() -> None:
     all_gone = reasons(DesiredState(), actual(gs, aus=(AdministrativeUnit("au:1", "A"),)))
     assert len(all_gone) == 2
     assert reasons(DesiredState(), actual(gs), SafetyLimits(allow_empty=True)) == []
+
+
+def test_archiving_most_teams_at_once_is_refused_like_a_mass_delete() -> None:
+    gs = groups(20)
+    teams = tuple(Team(f"team:{g.key}", g.key) for g in gs)
+    keep = DesiredState(groups=gs[:5], teams=teams[:5])
+    [r] = reasons(keep, actual(gs, teams=teams))
+    assert "15 of 20 managed Teams would be archived (75%)" in r
+    assert "--force" in r
+    # the groups themselves are kept (deleting one would delete its Team)
+    assert not [c for c in diff(keep, actual(gs, teams=teams)).changes if c.action == "delete"]
+    assert reasons(DesiredState(groups=gs[:17], teams=teams[:17]), actual(gs, teams=teams)) == []
