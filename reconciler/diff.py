@@ -191,7 +191,8 @@ def _diff_groups(
     if desired.policy.groups == "keep":
         _kept(out, "groups", "groups", gone)
         return
-    with_team = [k for k in gone if k in actual.teams]
+    # said once, in the run that retires them (an archived Team's group stays quietly after that)
+    with_team = [k for k in gone if k in actual.teams and not actual.teams[k].archived]
     if with_team:
         # deleting the group would delete its Team with the class's files, chats and assignments:
         # the Team is retired by the Teams removal policy (archived by default) and the group kept

@@ -63,14 +63,6 @@ def make_plan(
     return Planned(actual=actual, plan=plan)
 
 
-def _enforce(plan: Plan, force: bool) -> None:
-    reasons = refusals(plan)
-    if reasons and not force:
-        raise SafetyError(reasons)
-    if reasons:
-        log.warning("safety limits overridden with --force: %d refusal(s)", len(reasons))
-
-
 def apply_saved(
     plan: Plan,
     directory: Directory,
@@ -106,12 +98,14 @@ def apply_saved(
 @dataclass(frozen=True)
 class SyncOutcome:
     plan: Plan
-    result: ApplyResult | None  # None: dry run, or nothing to do
+    result: ApplyResult | None  # None: dry run, refused, or nothing to do
     run_id: int | None = None
+    #: the safety limits that refused the plan (nothing was written)
+    refused: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.result is None or self.result.ok
+        return not self.refused and (self.result is None or self.result.ok)
 
 
 def sync(
@@ -131,7 +125,8 @@ def sync(
 
     Must record the run in ``history`` (when given) whatever happens: the plan, the results, and
     the error that stopped it. Must not write anything to the directory on a dry run or when a
-    safety limit refuses the plan (unless ``force``).
+    safety limit refuses the plan (unless ``force``); a refused plan is returned with the reasons in
+    ``refused`` (not raised), so the caller can show the plan before the refusal.
     """
     if dry_run:
         kind = f"{kind} (dry run)"
@@ -140,13 +135,17 @@ def sync(
         planned = make_plan(desired, directory, limits, progress)
         if history is not None and run_id is not None:
             history.record_plan(run_id, planned.plan)
+        reasons = refusals(planned.plan)
+        if reasons and not force and not dry_run:
+            if history is not None and run_id is not None:
+                history.finish_run(run_id, "refused", "plan refused by safety limits")
+            return SyncOutcome(planned.plan, None, run_id, refused=reasons)
         if dry_run or planned.plan.empty:
-            if not dry_run:
-                _enforce(planned.plan, force)  # an empty plan can still be a refused one
             if history is not None and run_id is not None:
                 history.finish_run(run_id, "succeeded")
             return SyncOutcome(planned.plan, None, run_id)
-        _enforce(planned.plan, force)
+        if reasons:
+            log.warning("safety limits overridden with --force: %d refusal(s)", len(reasons))
         result = apply_plan(
             planned.plan, directory, planned.actual, progress=progress, max_workers=max_workers
         )

@@ -86,6 +86,7 @@ def test_sync_refuses_an_export_that_lost_most_classes(run_cli, demo_dir: Path) 
     r = run_cli("sync", "--config", demo_dir / "entra-sync.toml", "-q")
     assert r.exit_code == 3, r.output
     assert "safety" in r.stderr and "--force" in r.stderr
+    assert "> archive team" in r.stdout  # the plan is shown before the refusal
     assert _groups(demo_dir / "tenant.json") == before
     r = run_cli("history", "list", "--config", demo_dir / "entra-sync.toml")
     assert r.exit_code == 0

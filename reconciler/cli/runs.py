@@ -35,7 +35,7 @@ from reconciler.config import config_summary, load_config, require_source
 from reconciler.config_model import Config
 from reconciler.document import desired_to_document
 from reconciler.engine import SyncOutcome, sync
-from reconciler.errors import DocumentError, EntraSyncError, InputError
+from reconciler.errors import DocumentError, EntraSyncError, InputError, SafetyError
 from reconciler.generate import Generated, generate
 from reconciler.history import History
 from reconciler.load import validate_document
@@ -134,7 +134,14 @@ def run_sync(
     finally:
         history.close()
     typer.echo(render_plan(outcome.plan, fmt), nl=False)
-    print_refusals(outcome.plan)
+    if outcome.refused:  # the plan is shown first, then the refusal
+        raise SafetyError(outcome.refused)
+    if dry_run:
+        print_refusals(outcome.plan)
+    elif (
+        force and outcome.result is not None and any(w.code == "safetyRefusal" for w in outcome.plan.warnings)
+    ):
+        typer.echo("Safety limits overridden with --force for this run.", err=True)
     if outcome.result is not None:
         print_result(outcome.result, summary_to_stderr=fmt is PlanFormat.json)
     elif dry_run:
