@@ -233,3 +233,13 @@ def test_a_groups_mail_address_does_not_change_when_its_twin_in_another_school_g
     assert any(c["action"] == "delete" for c in plan["changes"])
     assert not [c for c in plan["changes"] if c["action"] == "update" and "mailNickname" in c["after"]]
     assert any(w["code"] == "mailNicknameKept" for w in plan["warnings"])
+
+
+def test_a_sync_refuses_to_run_while_another_holds_the_lock(run_cli, demo_dir: Path) -> None:
+    from reconciler.schedule import RunLock
+
+    with RunLock(demo_dir / "history.lock"):
+        r = run_cli("sync", "--config", demo_dir / "entra-sync.toml", "-q")
+    assert r.exit_code == 1
+    assert "another entra-sync run is in progress" in r.stderr
+    assert run_cli("sync", "--config", demo_dir / "entra-sync.toml", "-q").exit_code == 0

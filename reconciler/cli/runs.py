@@ -182,9 +182,16 @@ def sync_command(
     opts = GraphOptions(
         config=cfg, graph_url=graph_url, tenant_id=tenant_id, client_id=client_id, cloud=cloud
     )
-    outcome = run_sync(cfg, opts, dry_run=dry_run, force=force, quiet=quiet, fmt=fmt)
+    from reconciler.schedule import RunLock
+
+    with RunLock(_lock_path(cfg)):  # one run at a time, with the scheduler and cron alike
+        outcome = run_sync(cfg, opts, dry_run=dry_run, force=force, quiet=quiet, fmt=fmt)
     if not outcome.ok:
         raise typer.Exit(1)
+
+
+def _lock_path(cfg: Config) -> Path:
+    return cfg.history.path.with_suffix(".lock")
 
 
 def schedule_command(
@@ -221,7 +228,7 @@ def schedule_command(
         )
         run_sync(fresh, opts, force=force, quiet=True, kind="scheduled sync")
 
-    lock = RunLock(cfg.history.path.with_suffix(".lock"))
+    lock = RunLock(_lock_path(cfg))
     scheduler = Scheduler(once, cfg.schedule.local_times(), tz, SystemClock(), stop, lock=lock)
     typer.echo(
         f"Scheduler started: runs at {', '.join(cfg.schedule.times)} ({cfg.schedule.timezone}); "
