@@ -369,3 +369,17 @@ def test_line_numbers_count_physical_lines(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="unknown org 'org-gone'") as err:
         read(d)
     assert err.value.line == 5  # header, 7X, 7A (two lines), then Chess Club
+
+
+def test_an_org_whose_parent_is_missing_is_named_and_its_content_left_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = copy(tmp_path)
+    orgs = (d / "orgs.csv").read_text().splitlines()
+    orgs.append("dept-lost,active,2026-09-01T06:00:00Z,Lost Department,department,LOST,,org-not-in-file")
+    (d / "orgs.csv").write_text("\n".join(orgs) + "\n")
+    with caplog.at_level(logging.WARNING):
+        data = read(d)
+    assert "dept-lost" not in {s.id for s in data.schools}
+    assert "org dept-lost (department) is in no school of the file" in caplog.text
+    assert "(its parent org-not-in-file is not in the file)" in caplog.text

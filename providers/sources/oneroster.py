@@ -158,12 +158,20 @@ class _Reader:
             if kind == "school":
                 self.out.schools[oid] = School(id=oid, name=t.need(row, namec, "name"))
         for oid in parents:  # an org inside a school (a department) counts as that school
-            seen, cur = set(), oid
+            seen, cur, missing = set(), oid, ""
             while cur and cur not in self.out.schools and cur not in seen:
                 seen.add(cur)
+                if cur not in parents:
+                    missing = cur  # named as a parent, but not in orgs.csv
                 cur = parents.get(cur, "")
             if cur in self.out.schools:
                 self.school_of[oid] = cur
+            elif oid not in self.out.schools and self.org_types.get(oid) != "district":
+                log.warning(
+                    "%s: org %s (%s) is in no school of the file%s; its people and classes are left out",
+                    t.file, oid, self.org_types.get(oid, "?"),
+                    f" (its parent {missing} is not in the file)" if missing else "",
+                )  # fmt: skip
 
     def academic_year(self) -> str | None:
         t = self.table("academicSessions")
