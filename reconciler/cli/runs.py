@@ -73,7 +73,10 @@ def render_config(config: Config) -> Generated:
 
 def _print_warnings(generated: Generated) -> None:
     for w in generated.warnings:
-        typer.echo(f"warning: {w.message}", err=True)
+        where = w.key or w.ref
+        named = bool(where) and str(where) in w.message
+        text = w.message if named or not where else f"{where}: {w.message}"
+        typer.echo(f"warning: {text}", err=True)
 
 
 def render(
