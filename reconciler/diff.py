@@ -279,15 +279,26 @@ def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[str], o
                                       after={"group": t.group, "archived": True},
                                       depends_on=(change_id("create", "team", t.key),)))
     desired_by_group = {t.group for t in desired.teams}
+    # a desired group with no owner cannot be desired with a Team (a Team needs an owner): its
+    # Team is not retired for that (a class between teachers must stay usable), it is left as is
+    ownerless = {g.key for g in desired.groups if not g.owners}
     kept: list[str] = []
+    left: list[str] = []
     for group_key in sorted(actual.teams):
         if group_key in desired_by_group:
             continue
         have = actual.teams[group_key]
         if desired.policy.teams == "keep":
             kept.append(have.key)
+        elif group_key in ownerless:
+            if not have.archived:
+                left.append(have.key)
         elif not have.archived:
             out.changes.append(Change("archive", "team", have.key, _team_id(actual, have),
                                       before={"group": group_key, "archived": False},
                                       after={"group": group_key, "archived": True}))
     _kept(out, "Teams", "teams", kept)
+    if left:
+        out.warn("teamKeptWithoutOwner", f"{len(left)} Team(s) not archived although not desired: each one's "
+                 "group is still desired but has no owner in the school data (so it cannot be desired "
+                 f"with a Team); the Team is left as it is until the group has an owner: {format_keys(left)}")

@@ -119,11 +119,14 @@ def _member_removals(changes: Sequence[Change], actual: ActualState, limits: Saf
 
 
 def _empty_collections(desired: DesiredState, actual: ActualState) -> list[str]:
+    # only objects an empty collection would retire count: an archived Team stays archived, and a
+    # group with a Team is never deleted, so once retired they must not refuse every later run
     pairs = (
         ("administrativeUnit", "administrativeUnits", bool(desired.administrative_units),
          [a.key for a in actual.administrative_units.values()]),
-        ("group", "groups", bool(desired.groups), [g.key for g in actual.groups.values()]),
-        ("team", "teams", bool(desired.teams), [t.key for t in actual.teams.values()]),
+        ("group", "groups", bool(desired.groups),
+         [g.key for g in actual.groups.values() if g.key not in actual.teams]),
+        ("team", "teams", bool(desired.teams), [t.key for t in actual.teams.values() if not t.archived]),
     )
     out: list[str] = []
     for kind, field, wanted, have in pairs:

@@ -9,7 +9,9 @@ express, each left out so that the result stays a valid desired-state document:
   :func:`unnamed_members` lists them so that the caller can say so; ``keep_unnamed=True`` keeps
   them (the round trip is then exact, but the document does not validate);
 - archived Teams (``archived`` is a fact about Entra, not something a document can desire): they
-  stay archived whatever the Team removal policy, as a plan neither archives nor unarchives them.
+  stay archived whatever the Team removal policy, as a plan neither archives nor unarchives them;
+- Teams whose group has no named owner left (a document cannot desire a Team without an owner):
+  a plan leaves such a Team as it is while its group is desired without an owner.
 
 Teams get the key ``"team:" + group key`` and the template ``standard`` (Graph cannot tell
 which template made a team).
@@ -62,10 +64,11 @@ def snapshot(
               _named(g.owners, keep_unnamed), _named(g.members, keep_unnamed), g.administrative_units)
         for _, g in sorted(actual.groups.items())
     )
+    owned = {g.key for g in groups if g.owners}
     teams = tuple(
         Team("team:" + group_key, group_key, "standard")
         for group_key, t in sorted(actual.teams.items())
-        if not t.archived
+        if not t.archived and (group_key in owned or group_key not in actual.groups)
     )
     return DesiredState(
         administrative_units=aus,

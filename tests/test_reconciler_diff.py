@@ -204,7 +204,7 @@ def test_keep_policy_keeps_and_says_so() -> None:
 
 
 def test_undesired_team_is_archived_once_and_archived_desired_team_unarchived() -> None:
-    g1, g2 = group("g:1"), group("g:2")
+    g1, g2 = group("g:1", owners=fs("u0@oak.example")), group("g:2")
     teams = (Team("team:g:1", "g:1"), Team("team:g:2", "g:2", archived=True))
     plan = diff(DesiredState(groups=(g1, g2), teams=(Team("team:g:2", "g:2"),)),
                 actual_state(groups=(g1, g2), teams=teams))

@@ -1,0 +1,66 @@
+"""Adversarial review of the pure core: each test pins a bug a school would hit (now fixed)."""
+
+from __future__ import annotations
+
+from reconciler.diff import diff
+from reconciler.document import desired_to_document
+from reconciler.load import validate_document
+from reconciler.model import ActualState, DesiredState, Group, Team
+from reconciler.safety import SafetyLimits, check
+from reconciler.snapshot import snapshot
+
+USERS = {"t.teacher@oak.example": "uid-t", "l.learner@oak.example": "uid-l"}
+CLASS = "class:S1:2026-27:c1"
+
+
+def _class_with_team(owners: frozenset[str], archived: bool = False) -> ActualState:
+    named = frozenset(o for o in owners if not o.startswith("id:"))
+    g = Group(CLASS, "7A Maths", "7a-maths-2026-27", owners=owners,
+              members=frozenset({"l.learner@oak.example"}) | named)
+    t = Team("team:" + CLASS, CLASS, archived=archived)
+    return ActualState(groups={CLASS: g}, teams={CLASS: t}, ids={CLASS: "gid", t.key: "gid"}, users=USERS)
+
+
+def test_class_between_teachers_keeps_its_team_active() -> None:
+    # The teacher leaves mid-year: the class has no teacher in the data for a while, so the
+    # generator cannot desire a Team for it (a Team needs an owner). The Team must not be archived
+    # (read-only for the whole class); the group keeps its old owner (lastOwner).
+    have = _class_with_team(frozenset({"t.teacher@oak.example"}))
+    want = Group(CLASS, "7A Maths", "7a-maths-2026-27", members=frozenset({"l.learner@oak.example"}))
+    plan = diff(DesiredState(groups=(want,)), have)
+    assert [c.id for c in plan.changes] == [f"remove:groupMembers:{CLASS}"]
+    codes = {w.code for w in plan.warnings}
+    assert {"lastOwner", "teamKeptWithoutOwner"} <= codes
+    # once a teacher is back the Team is desired again and nothing happens to it
+    back = Group(CLASS, "7A Maths", "7a-maths-2026-27", owners=frozenset({"t.teacher@oak.example"}),
+                 members=frozenset({"l.learner@oak.example", "t.teacher@oak.example"}))
+    again = diff(DesiredState(groups=(back,), teams=(Team("team:" + CLASS, CLASS),)), have)
+    assert again.empty
+
+
+def test_group_that_keeps_its_owner_but_loses_its_team_is_still_archived() -> None:
+    have = _class_with_team(frozenset({"t.teacher@oak.example"}))
+    plan = diff(DesiredState(groups=(have.groups[CLASS],)), have)
+    assert [c.id for c in plan.changes] == [f"archive:team:team:{CLASS}"]
+
+
+def test_all_teams_archived_does_not_refuse_every_later_run() -> None:
+    # Teams switched off: the run that archives them is refused (reviewed, forced). After that the
+    # archived Teams (and their kept groups) are left alone by every plan, so they must not make
+    # the empty-collection rule refuse every later run.
+    have = _class_with_team(frozenset({"t.teacher@oak.example"}), archived=True)
+    desired = DesiredState()
+    plan = diff(desired, have)
+    assert plan.empty
+    assert check(plan, desired, have, SafetyLimits()) == []
+    live = _class_with_team(frozenset({"t.teacher@oak.example"}))
+    reasons = check(diff(desired, live), desired, live, SafetyLimits())
+    assert len(reasons) == 1 and "no Teams (teams is empty)" in reasons[0]
+
+
+def test_export_of_a_team_whose_owner_is_unnamed_is_a_valid_document_and_an_empty_plan() -> None:
+    have = _class_with_team(frozenset({"id:0b1c"}))
+    exported = snapshot(have)
+    assert validate_document(desired_to_document(exported)) == []
+    assert exported.teams == ()
+    assert diff(exported, have).empty
