@@ -28,6 +28,7 @@ __all__ = [
     "SafetyError",
     "SourceError",
     "StalePlanError",
+    "findings_text",
 ]
 
 
@@ -52,12 +53,24 @@ class Finding:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
+#: findings shown in an error message; all of them stay on the exception (``findings``)
+MAX_FINDINGS_SHOWN = 50
+
+
+def findings_text(head: str, findings: Sequence[Finding], limit: int = MAX_FINDINGS_SHOWN) -> str:
+    """``head`` and one indented line per finding, cut after ``limit`` with a count of the rest."""
+    lines = [head, *(f"  {f}" for f in findings[:limit])]
+    if len(findings) > limit:
+        lines.append(f"  ... and {len(findings) - limit} more (fix these first; they often share a cause)")
+    return "\n".join(lines)
+
+
 class DocumentError(InputError):
     def __init__(self, file: str, findings: Sequence[Finding]) -> None:
         self.file = file
         self.findings = tuple(findings)
         head = f"{file}: {len(self.findings)} problem{'s' if len(self.findings) != 1 else ''}"
-        super().__init__("\n".join([head, *(f"  {f}" for f in self.findings)]))
+        super().__init__(findings_text(head, self.findings))
 
 
 class ConfigError(InputError):

@@ -30,7 +30,7 @@ from reconciler.checks import format_path, semantic_findings, sort_findings
 from reconciler.document import parse_desired
 from reconciler.errors import DocumentError, Finding, InputError
 from reconciler.model import DesiredState, UserMatch
-from reconciler.schemas import load_schema
+from reconciler.schemas import inline_refs, load_schema
 
 __all__ = ["SCHEMA_NAME", "load_desired", "read_json_file", "validate_document"]
 
@@ -129,26 +129,7 @@ def _validator() -> Any:
     schema = load_schema(SCHEMA_NAME)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(_inline_refs(schema, schema.get("$defs", {})), format_checker=_FORMATS)
-
-
-def _inline_refs(node: Any, defs: Mapping[str, Any]) -> Any:
-    """``node`` with every local ``{"$ref": "#/$defs/x", ...}`` replaced by ``x`` (siblings win).
-
-    The desired-state schema has no recursion; resolving each ``$ref`` once here instead of once
-    per list item makes validating a large document several times faster.
-    """
-    if isinstance(node, list):
-        return [_inline_refs(item, defs) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
-    ref = out.pop("$ref", None)
-    if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        return {**_inline_refs(defs[ref.removeprefix("#/$defs/")], defs), **out}
-    if ref is not None:
-        out["$ref"] = ref
-    return out
+    return cls(inline_refs(schema), format_checker=_FORMATS)
 
 
 def _without_member_lists(data: Mapping[str, Any]) -> dict[str, Any]:

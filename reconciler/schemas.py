@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["load_schema", "schema_names"]
+__all__ = ["inline_refs", "load_schema", "schema_names"]
 
 
 def schema_names() -> list[str]:
@@ -43,3 +44,28 @@ def load_schema(name: str) -> dict[str, Any]:
     the cached one. Raises :class:`LookupError` when there is no such schema (a packaging bug).
     """
     return copy.deepcopy(_load(name))
+
+
+def inline_refs(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``schema`` with every local ``{"$ref": "#/$defs/x", ...}`` replaced by ``x`` (siblings win).
+
+    Our schemas have no recursion; resolving each ``$ref`` once here instead of once per list item
+    makes validating a large document several times faster.
+    """
+    defs: Mapping[str, Any] = schema.get("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: inline(v) for k, v in node.items() if k != "$defs"}
+        ref = out.pop("$ref", None)
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return {**inline(defs[ref.removeprefix("#/$defs/")]), **out}
+        if ref is not None:
+            out["$ref"] = ref
+        return out
+
+    result: dict[str, Any] = inline(dict(schema))
+    return result

@@ -244,3 +244,19 @@ def test_unknown_kind_and_ref_field() -> None:
         read_source("wonde", example_export_path())
     with pytest.raises(SourceError, match="unknown ref_field 'mail'"):
         read_source("realsmart", example_export_path(), options=SourceOptions(ref_field="mail"))
+
+
+def test_many_findings_come_in_document_order_and_the_message_is_capped(
+    tmp_path: Path, example_doc: dict[str, Any]
+) -> None:
+    doc = copy.deepcopy(example_doc)
+    template = doc["staff"][0]
+    doc["staff"] = [dict(template, id=f"stf-x{n}", upn=f"x{n}@oakfield.example") for n in range(60)]
+    for person in doc["staff"]:
+        del person["email"]
+    with pytest.raises(ExportError) as info:
+        read(write(tmp_path, doc))
+    paths = [f.path for f in info.value.findings if f.message == "'email' is a required property"]
+    assert paths == [f"staff[{n}]" for n in range(60)]  # staff[9] before staff[10]
+    message = str(info.value)
+    assert "... and " in message and len(message.splitlines()) <= 52

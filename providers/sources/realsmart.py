@@ -21,7 +21,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-from reconciler.errors import Finding, SourceError
+from reconciler.errors import Finding, SourceError, findings_text
+from reconciler.schemas import inline_refs, load_schema
 from reconciler.school import Class, MentorGroup, Person, School, SchoolData, YearGroup
 
 from .common import ModelBuilder, SourceOptions, check_academic_year, display_name, make_ref
@@ -39,14 +40,12 @@ class ExportError(SourceError):
         self.findings = tuple(findings)
         n = len(self.findings)
         head = f"{n} problem{'s' if n != 1 else ''} in the Realsmart export"
-        super().__init__("\n".join([head, *(f"  {f}" for f in self.findings)]), file=file)
+        super().__init__(findings_text(head, self.findings), file=file)
 
 
 def export_schema() -> dict[str, Any]:
     """The export's JSON Schema (2020-12), shipped in the ``schemas`` package."""
-    text = resources.files("schemas").joinpath("realsmart-export.schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+    return load_schema("realsmart-export")
 
 
 def example_export_path() -> Path:
@@ -61,17 +60,20 @@ def _path(parts: Iterable[object]) -> str:
     return out or "$"
 
 
+def _order(parts: Iterable[object]) -> tuple[tuple[int, int, str], ...]:
+    """Document order: list indexes compare as numbers (staff[9] before staff[10])."""
+    return tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in parts)
+
+
 @functools.cache
 def _validator() -> Any:
-    return Draft202012Validator(export_schema(), format_checker=FormatChecker())
+    return Draft202012Validator(inline_refs(export_schema()), format_checker=FormatChecker())
 
 
 def validate_export(doc: object, file: str) -> None:
     """Must raise :class:`ExportError` with every schema finding (sorted by path)."""
-    findings = sorted(
-        {Finding(_path(e.absolute_path), e.message) for e in _validator().iter_errors(doc)},
-        key=lambda f: (f.path, f.message),
-    )
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: (_order(e.absolute_path), e.message))
+    findings = list(dict.fromkeys(Finding(_path(e.absolute_path), e.message) for e in errors))
     if findings:
         raise ExportError(file, findings)
 
