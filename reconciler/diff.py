@@ -250,8 +250,18 @@ def _team_id(actual: ActualState, team: Team) -> str | None:
     return actual.ids.get(team.key) or actual.ids.get(team.group)
 
 
+def _will_have_owner(group_key: str, desired_groups: dict[str, Group], actual: ActualState) -> bool:
+    """Whether the group has an owner once the plan is applied (a last owner is never removed)."""
+    have = actual.groups.get(group_key)
+    if have is not None and have.owners:
+        return True
+    want = desired_groups.get(group_key)
+    return want is not None and any(r in actual.users for r in want.owners)
+
+
 def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[str], out: Collector) -> None:
-    wanted_groups = {g.key for g in desired.groups}
+    desired_groups = {g.key: g for g in desired.groups}
+    wanted_groups = set(desired_groups)
     for t in desired.teams:
         have = actual.teams.get(t.group)
         if have is not None:
@@ -272,6 +282,12 @@ def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[str], o
                          "in Entra; the team is not created", key=t.key)
                 continue
             deps = (change_id("create", "group", t.group),)
+        if not _will_have_owner(t.group, desired_groups, actual):
+            # Graph refuses a Team for a group without an owner: the create would fail every run
+            out.warn("teamWithoutOwner", f"team {t.key} is not created yet: its group {t.group} has no "
+                     "owner in Entra and none of its desired owners can be resolved (a Team needs an "
+                     "owner); it is created on a later run once one can", key=t.key)
+            continue
         out.changes.append(Change("create", "team", t.key, after={"group": t.group, "template": t.template},
                                   depends_on=deps))
         if t.archived:

@@ -217,7 +217,7 @@ def test_undesired_team_is_archived_once_and_archived_desired_team_unarchived() 
 
 
 def test_team_desired_archived_is_archived_even_when_new() -> None:
-    g1, g2 = group("g:1"), group("g:2")
+    g1, g2 = group("g:1", owners=fs("u0@oak.example")), group("g:2", owners=fs("u0@oak.example"))
     desired = DesiredState(groups=(g1, g2), teams=(Team("team:g:1", "g:1", archived=True),
                                                    Team("team:g:2", "g:2", archived=True)))
     plan = diff(desired, actual_state(groups=(g1,), teams=(Team("team:g:1", "g:1"),)))
