@@ -14,6 +14,9 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -91,6 +94,24 @@ def _item_json(item_id: str, req: BatchRequest) -> dict[str, Any]:
     return out
 
 
+def _item_body(body: Any) -> Any:
+    """An item's body as JSON. Graph may send it as a JSON text or, for a non-JSON content type,
+    base64; either is decoded when it holds JSON, else the body is returned unchanged."""
+    if not isinstance(body, str):
+        return body
+    text = body.strip()
+    candidates = [text]
+    with contextlib.suppress(ValueError, UnicodeDecodeError):
+        candidates.append(base64.b64decode(text, validate=True).decode("utf-8"))
+    for candidate in candidates:
+        if candidate[:1] in ("{", "["):
+            try:
+                return json.loads(candidate)
+            except ValueError:
+                continue
+    return body
+
+
 def _missing(req: BatchRequest) -> BatchResult:
     body = {"error": {"code": "MissingBatchResponse", "message": "Graph returned no response for this item"}}
     return BatchResult(502, {}, body, req.method.upper(), req.url)
@@ -120,7 +141,7 @@ def _send_once(client: GraphClient, reqs: Sequence[BatchRequest]) -> list[BatchR
             status = int(item.get("status", 0))
         except (TypeError, ValueError):
             status = 0
-        results.append(BatchResult(status, headers, item.get("body"), r.method.upper(), r.url))
+        results.append(BatchResult(status, headers, _item_body(item.get("body")), r.method.upper(), r.url))
     return results
 
 

@@ -5,8 +5,10 @@ with its version (``https://graph.microsoft.com/v1.0``); tests give it the emula
 
 Retry rules (graph-facts.md §5):
 
-- 429 and 503 are refused before processing: every method, POST included, is retried after
-  ``Retry-After`` (fractional seconds honoured) or, without it, exponential back-off with jitter.
+- 429 and 503 are retried after ``Retry-After`` (fractional seconds honoured) or, without it,
+  exponential back-off with jitter. For a non-idempotent request (POST) the client waits the same
+  way and then raises :class:`~providers.entra.errors.RefusedWriteError` instead of repeating it:
+  a throttled write may still have been applied (graph-facts.md §4), so the caller looks first.
 - 500, 502, 504 and transport errors (timeouts, dropped connections) are retried with back-off for
   idempotent methods (GET, PUT, PATCH, DELETE). For POST the outcome is unknown, so
   :class:`~providers.entra.errors.ResponseLostError` is raised: the caller must look for the object
@@ -25,6 +27,7 @@ Headers, bodies and tokens are never logged.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import logging
 import random
@@ -39,6 +42,7 @@ import httpx
 
 from providers.entra.errors import (
     GraphTransportError,
+    RefusedWriteError,
     ResponseLostError,
     UnexpectedResponseError,
     error_from_response,
@@ -148,6 +152,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
+        if when.tzinfo is None:  # "-0000": UTC, not local time
+            when = when.replace(tzinfo=datetime.UTC)
         return max(0.0, when.timestamp() - now)
     if seconds != seconds or seconds < 0:  # NaN or negative
         return None
@@ -424,6 +430,19 @@ class GraphClient:
                 refreshed = True
                 self.token_provider.invalidate()
                 continue
+            if status in _REFUSED_STATUSES and not idempotent:
+                # a throttled write may still have been applied (graph-facts.md §4): wait as told,
+                # then let the caller look for the object before it sends the request again
+                hint = parse_retry_after(rheaders.get("retry-after"), self.clock.now())
+                wait = hint if hint is not None else self._jittered_backoff(attempt)
+                if self.clock.now() + wait <= deadline:
+                    self.clock.sleep(wait)
+                    err = error_from_response(status, rheaders, body, method, url)
+                    detail = f"Graph answered {status}" + (f" {err.code}" if err.code else "")
+                    if err.request_id:
+                        detail += f", request-id {err.request_id}"
+                    raise RefusedWriteError(method, url, detail) from None
+                raise error_from_response(status, rheaders, body, method, url)
             if status in _LOST_STATUSES and not idempotent:
                 err = error_from_response(status, rheaders, body, method, url)
                 detail = f"Graph answered {status}" + (f" {err.code}" if err.code else "")

@@ -11,6 +11,7 @@
     │   └── ServerError         5xx
     ├── GraphTransportError     no response at all (timeout, dropped connection)
     │   └── ResponseLostError   a non-idempotent request (POST) whose outcome is unknown
+    │       └── RefusedWriteError   a POST answered 429/503 (Graph may still have applied it)
     └── AuthError               authentication failed (MSAL error code and description)
 
 Every message is built from the attributes only: status, Graph error code and message, request id,
@@ -33,6 +34,7 @@ __all__ = [
     "GraphError",
     "GraphTransportError",
     "NotFoundError",
+    "RefusedWriteError",
     "ResponseLostError",
     "ServerError",
     "ThrottledError",
@@ -40,6 +42,7 @@ __all__ = [
     "UnexpectedResponseError",
     "error_class_for_status",
     "error_from_response",
+    "permission_for",
     "redact_path",
 ]
 
@@ -121,9 +124,56 @@ class UnauthorizedError(GraphError):
         return "Check the tenant id, client id and credential (the token was refreshed once)"
 
 
+def permission_for(method: str | None, path: str | None) -> str | None:
+    """The least-privilege application permission a request needs (graph-facts.md §10), or None.
+
+    ``path`` is relative to the version root (``/groups/{id}/members/$ref``); a full URL is reduced
+    to its path first, and a leading ``/v1.0`` or ``/beta`` is dropped.
+    """
+    if not path:
+        return None
+    segs = [s for s in redact_path(path).split("/") if s]
+    if segs and segs[0] in ("v1.0", "beta"):
+        segs = segs[1:]
+    if not segs:
+        return None
+    read = (method or "GET").upper() in ("GET", "HEAD")
+    top = segs[0].split("(", 1)[0]
+    if top == "users":
+        return "User.Read.All"
+    if top == "directory" and len(segs) > 1 and segs[1].startswith("administrativeUnits"):
+        return "AdministrativeUnit.Read.All" if read else "AdministrativeUnit.ReadWrite.All"
+    if top == "groups":
+        rel = segs[2] if len(segs) > 2 else ""
+        if rel == "members":
+            return "GroupMember.Read.All" if read else "GroupMember.ReadWrite.All"
+        if read:
+            return "GroupMember.Read.All"
+        if len(segs) == 1 and (method or "").upper() == "POST":
+            return "Group.Create"
+        return "Group.ReadWrite.All"
+    if top == "teams":
+        return "Team.Create" if len(segs) == 1 else "TeamSettings.ReadWrite.All"
+    if top == "applications":
+        return "Application.ReadWrite.OwnedBy"
+    return None
+
+
 class ForbiddenError(GraphError):
     def hint(self) -> str:
-        return "The app probably lacks an application permission; see docs/permissions.md"
+        needed = permission_for(self.method, self.path)
+        if needed is None:
+            return "The app probably lacks an application permission; see docs/permissions.md"
+        text = (
+            f"The app probably lacks the application permission {needed} (or one that covers it), "
+            "granted with admin consent; see docs/permissions.md"
+        )
+        if self.path and self.method not in (None, "GET") and "/members" in self.path:
+            text += (
+                ". If it has it, the group may be role-assignable or mail-enabled, which Graph does "
+                "not let an app manage"
+            )
+        return text
 
 
 class NotFoundError(GraphError):
@@ -174,6 +224,20 @@ class ResponseLostError(GraphTransportError):
         return (
             f"{self.method} {self.path}: the response was lost ({self.reason}); the request may or may "
             "not have taken effect, look for the object before retrying"
+        )
+
+
+class RefusedWriteError(ResponseLostError):
+    """A non-idempotent request (POST) answered 429 or 503; the client has already waited.
+
+    Graph may still have applied a throttled write (graph-facts.md §4, §5), so the caller must look
+    for the object before sending it again, exactly as for a lost response.
+    """
+
+    def _render(self) -> str:
+        return (
+            f"{self.method} {self.path}: Graph refused the request ({self.reason}) but may still have "
+            "applied it; look for the object before retrying"
         )
 
 

@@ -153,9 +153,12 @@ def _read_relations(
         chunk = paths[start : start + CHUNK]
         results = client.batch([BatchRequest("GET", f"{p}?$select=id&$top={PAGE}") for p in chunk])
         for path, result in zip(chunk, results, strict=True):
-            if result.error is not None:
-                # the item failed inside the batch (after the client's own retries): read it
-                # directly, which retries transient failures and raises a typed error otherwise
+            body = result.body
+            unusable = not (isinstance(body, Mapping) and isinstance(body.get("value"), list))
+            if result.error is not None or unusable:
+                # the item failed inside the batch (after the client's own retries), or it answered
+                # without a member list (null or undecodable body; never read as "no members"):
+                # read it directly, which retries transient failures and raises a typed error
                 log.info("batched read of %s failed (%s); reading it directly", path, result.status)
                 out[path] = client.get_all(path, params={"$select": "id", "$top": PAGE})
             else:
@@ -178,7 +181,7 @@ def _read_teams(
         results = client.batch([BatchRequest("GET", f"/teams/{gid}") for gid in chunk])
         for gid, result in zip(chunk, results, strict=True):
             body: Any = result.body
-            if result.error is not None:
+            if result.error is not None or not isinstance(body, Mapping):
                 try:
                     body = client.get(f"/teams/{gid}")
                 except NotFoundError:

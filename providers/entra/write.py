@@ -26,6 +26,7 @@ from providers.entra.errors import (
     ConflictError,
     GraphError,
     NotFoundError,
+    RefusedWriteError,
     ResponseLostError,
 )
 from providers.entra.marker import marker_filter
@@ -164,9 +165,11 @@ class EntraWriter:
         """An owner reference: owners are users, spelled as Graph's owner examples do."""
         return f"{self.graph_base}/users/{object_id}"
 
-    def _lookup(self, path: str, key: str) -> dict[str, Any] | None:
+    def _lookup(
+        self, path: str, key: str, delays: Sequence[float] | None = None
+    ) -> dict[str, Any] | None:
         """The object under ``path`` whose marker is ``key``, waiting out list lag; None if absent."""
-        for delay in self.policy.lookup_delays:
+        for delay in self.policy.lookup_delays if delays is None else delays:
             self.clock.sleep(delay)
             found = self.client.get_all(
                 path, params={"$filter": marker_filter(self.marker, key), "$select": f"id,{self.marker}"}
@@ -178,28 +181,42 @@ class EntraWriter:
         return None
 
     def _create(self, path: str, body: Mapping[str, Any], key: str) -> str:
-        """POST a create; on a lost response look for the object by its marker before sending again."""
-        for attempt in range(1, self.policy.create_attempts + 1):
+        """POST a create; on a lost or refused response look for the object by its marker before
+        sending again. Refusals (429/503, already waited out by the client) are bounded by the
+        client's ``max_throttled_attempts`` and looked up once; lost responses by ``create_attempts``."""
+        lost = refused = 0
+        while True:
             try:
                 resp = self.client.post(path, json=dict(body))
+            except RefusedWriteError:
+                refused += 1
+                if refused >= self.client.retry.max_throttled_attempts:
+                    raise
+                found = self._lookup(path, key, delays=(0.0,))
+                if found is not None:
+                    log.info("refused create of %r under %s had taken effect: %s", key, path, found["id"])
+                    oid = str(found["id"])
+                    break
+                continue
             except ResponseLostError:
+                lost += 1
                 log.warning("create of %r under %s: response lost (attempt %d); looking for it", key, path,
-                            attempt)
+                            lost)
                 found = self._lookup(path, key)
                 if found is not None:
                     log.info("create of %r under %s had taken effect: %s", key, path, found["id"])
                     oid = str(found["id"])
                     break
+                if lost >= self.policy.create_attempts:
+                    raise DirectoryError(
+                        f"could not create {key!r} under {path}: {self.policy.create_attempts} attempts "
+                        "lost their response and the object was not found by its marker; run again later"
+                    ) from None
                 continue
             if not isinstance(resp.body, Mapping) or "id" not in resp.body:
                 raise DirectoryError(f"POST {path} for {key!r}: Graph answered {resp.status} without an id")
             oid = str(resp.body["id"])
             break
-        else:
-            raise DirectoryError(
-                f"could not create {key!r} under {path}: {self.policy.create_attempts} attempts lost their "
-                "response and the object was not found by its marker; run again later"
-            )
         self.created.add(oid)
         return oid
 
@@ -239,6 +256,11 @@ class EntraWriter:
         reqs = [(oid, BatchRequest("DELETE", f"{collection}/{oid}/$ref")) for oid in ids]
         return self._ref_batch(reqs, False, _classify_remove)
 
+    def _new(self, container: str, ids: Iterable[str]) -> bool:
+        """Whether replication lag is expected: the container or a referenced object (e.g. a group
+        placed in an AU, or nested) was created in this run."""
+        return container in self.created or not self.created.isdisjoint(ids)
+
     def _delete(self, path: str) -> None:
         try:
             self.client.delete(path)
@@ -263,7 +285,7 @@ class EntraWriter:
     def add_administrative_unit_members(self, au_id: str, member_ids: Sequence[str]) -> list[ItemFailure]:
         """Users or groups (placement) into the AU: one ``$ref`` POST each, 20 per ``$batch``."""
         ids = sorted(set(member_ids))
-        return self._add_refs(f"/directory/administrativeUnits/{au_id}/members", ids, au_id in self.created)
+        return self._add_refs(f"/directory/administrativeUnits/{au_id}/members", ids, self._new(au_id, ids))
 
     def remove_administrative_unit_members(self, au_id: str, member_ids: Sequence[str]) -> list[ItemFailure]:
         return self._remove_refs(f"/directory/administrativeUnits/{au_id}/members", sorted(set(member_ids)))
@@ -318,7 +340,8 @@ class EntraWriter:
         self._delete(f"/groups/{object_id}")
 
     def _patch_members(self, group_id: str, chunk: Sequence[str]) -> list[ItemFailure]:
-        delays = self.policy.lag_delays if group_id in self.created else ()
+        new = self._new(group_id, chunk)
+        delays = self.policy.lag_delays if new else ()
         body = {"members@odata.bind": [self._ref(m) for m in chunk]}
         for attempt in range(len(delays) + 1):
             try:
@@ -333,7 +356,7 @@ class EntraWriter:
                 log.info("PATCH members of %s rejected (%s); adding %d one by one", group_id, exc.status,
                          len(chunk))
                 break
-        return self._add_refs(f"/groups/{group_id}/members", chunk, group_id in self.created)
+        return self._add_refs(f"/groups/{group_id}/members", chunk, new)
 
     def add_group_members(self, group_id: str, member_ids: Sequence[str]) -> list[ItemFailure]:
         """20 binds per PATCH; a rejected PATCH falls back to one ``$ref`` add per member."""
@@ -369,7 +392,7 @@ class EntraWriter:
         }
         p = self.policy
         not_found = 0
-        lost = 0
+        lost = refused = 0
         while True:
             try:
                 self.client.post("/teams", json=body)
@@ -387,19 +410,33 @@ class EntraWriter:
             except ConflictError:
                 exists = self._team_exists(group_id)
                 return TeamOutcome("created", "team already exists" if exists else "team is provisioning")
-            except ResponseLostError:
+            except ResponseLostError as exc:
                 # a team's id is its group's id, so a second POST can never make a duplicate
                 if self._team_exists(group_id):
                     return TeamOutcome("created", "team exists (the create response was lost)")
+                if isinstance(exc, RefusedWriteError):
+                    refused += 1  # throttled: the client has waited; bounded like its own retries
+                    if refused >= self.client.retry.max_throttled_attempts:
+                        raise
+                    continue
                 lost += 1
                 if lost >= p.create_attempts:
                     raise
 
     def _team_action(self, team_id: str, action: str, body: Any) -> None:
-        for attempt in range(1, self.policy.create_attempts + 1):
+        refused = 0
+        attempt = 0
+        while attempt < self.policy.create_attempts:
+            attempt += 1
             try:
                 self.client.post(f"/teams/{team_id}/{action}", json=body)
                 return
+            except RefusedWriteError:
+                # throttled (the client has waited); archive/unarchive is idempotent: send it again
+                refused += 1
+                if refused >= self.client.retry.max_throttled_attempts:
+                    raise
+                attempt -= 1
             except ResponseLostError:
                 if attempt == self.policy.create_attempts:
                     raise
