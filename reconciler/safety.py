@@ -71,10 +71,13 @@ def check(plan: Plan, desired: DesiredState, actual: ActualState, limits: Safety
 
 
 def _delete_fraction(deletes: Sequence[Change], actual: ActualState, limits: SafetyLimits) -> list[str]:
+    # live objects only: archived Teams (and the groups kept for them) pile up year after year and
+    # must not dilute the fraction until a mass archive or delete passes unnoticed
+    retired = {k for k, t in actual.teams.items() if t.archived}
     managed = {
         "administrativeUnit": len(actual.administrative_units),
-        "group": len(actual.groups),
-        "team": len(actual.teams),
+        "group": sum(1 for k in actual.groups if k not in retired),
+        "team": len(actual.teams) - len(retired),
     }
     out: list[str] = []
     for kind, total in managed.items():

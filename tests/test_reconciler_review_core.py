@@ -86,3 +86,74 @@ def test_team_of_a_group_without_a_resolvable_owner_is_not_planned_to_fail() -> 
     plan = diff(desired, ActualState(users=users))
     assert [(c.id, c.depends_on) for c in plan.changes] == [
         (f"create:group:{CLASS}", ()), (f"create:team:team:{CLASS}", (f"create:group:{CLASS}",))]
+
+
+_SEEDED = r'''
+import hashlib, json
+from reconciler.config import loads_config
+from reconciler.diff import diff
+from reconciler.document import desired_to_document
+from reconciler.generate import generate
+from reconciler.model import ActualState, Group, Team
+from reconciler.school import Class, MentorGroup, Person, School, SchoolData
+
+people = [Person(f"p{i}", f"P{i}@Oak.example", "learner" if i > 3 else "staff", ("S1", "S2")[i % 2:][:1],
+                 year_group=str(7 + i % 3) if i > 3 else None) for i in range(40)]
+classes = [Class(f"c{i}", ("S1", "S2")[i % 2], f"Maths {i % 3}", code=f"Ma{i % 3}",
+                 teacher_ids=(f"p{i % 4}",), learner_ids=tuple(f"p{j}" for j in range(4 + i, 40, 5)))
+           for i in range(12)]
+mentors = [MentorGroup("7X", "S1", "7X", ("p0", "p2"), ("p4", "p8"), "7")]
+data = SchoolData("2026-27", (School("S1", "Oak"), School("S2", "Elm")), tuple(people),
+                  classes=tuple(classes), mentor_groups=tuple(mentors))
+config = loads_config("[sync]\nteams = true\n", file="x.toml")
+gen = generate(data, config, generated_at="2026-09-01T00:00:00Z")
+d = gen.desired
+users = {r: "id-" + r for r in sorted(d.people())[:-3]}
+old = Group("class:S1:2025-26:c0", "Old", "old", owners=frozenset({"p0@oak.example", "id:abc"}),
+            members=frozenset({"p4@oak.example", "id:zz"}))
+g0 = d.groups[0]
+have0 = Group(g0.key, "renamed", g0.mail_nickname, owners=frozenset({"p9@oak.example"}),
+              members=frozenset({"p5@oak.example", "p6@oak.example"}))
+actual = ActualState(groups={old.key: old, g0.key: have0}, teams={old.key: Team("team:" + old.key, old.key)},
+                     ids={old.key: "o1", g0.key: "o2"}, users=users)
+plan = diff(d, actual)
+doc = json.dumps(desired_to_document(d), sort_keys=True)
+print(plan.checksum(), hashlib.sha256(doc.encode()).hexdigest(), len(plan.changes), len(gen.warnings))
+'''
+
+
+def test_generate_and_plan_are_byte_identical_under_any_hash_seed() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    outputs = set()
+    for seed in ("0", "1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", _SEEDED], cwd=root, env=env, capture_output=True,
+                              text=True, check=True)
+        outputs.add(done.stdout)
+    assert len(outputs) == 1
+    [line] = outputs
+    assert int(line.split()[2]) > 5  # the plan really has changes
+
+
+def test_archived_teams_of_past_years_do_not_dilute_the_archive_limit() -> None:
+    # Year after year the archived class Teams (and their kept groups) pile up; archiving 10 of
+    # this year's 11 live Teams must still be refused, not pass as 10 of 36 (28%).
+    def grp(key: str) -> Group:
+        return Group(key, key, key.replace(":", "-"), owners=frozenset({"t.teacher@oak.example"}))
+
+    old = [grp(f"class:S1:2024-25:c{i}") for i in range(25)]
+    cur = [grp(f"class:S1:2026-27:c{i}") for i in range(11)]
+    teams = {g.key: Team("team:" + g.key, g.key, archived=True) for g in old}
+    teams |= {g.key: Team("team:" + g.key, g.key) for g in cur}
+    have = ActualState(groups={g.key: g for g in old + cur}, teams=teams,
+                       ids={g.key: "id-" + g.key for g in old + cur}, users=USERS)
+    desired = DesiredState(groups=tuple(cur), teams=(Team("team:" + cur[0].key, cur[0].key),))
+    plan = diff(desired, have)
+    assert len(plan.changes) == 10
+    [reason] = check(plan, desired, have, SafetyLimits())
+    assert reason.startswith("10 of 11 managed Teams would be archived (91%)")
