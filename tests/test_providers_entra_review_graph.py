@@ -210,3 +210,26 @@ def test_403_names_the_missing_permission(method: str, path: str, needed: str) -
 
 def test_retry_after_http_date_without_a_zone_is_utc() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 -0000", 1445412480.0) == 10.0
+
+
+# ---- a Team created in this run provisions asynchronously (emulator) ------------------------------
+
+
+def test_archiving_a_team_created_in_this_run_waits_for_provisioning() -> None:
+    from providers.emulator import EmulatorTransport, Profile, Tenant
+
+    clock = VirtualClock()
+    tenant = Tenant(seed=1, clock=clock)
+    tenant.register_extension(APP, "realsmartSyncKey")
+    owner = tenant.add_user("t.teacher@oak.example", "Tom")
+    gid = tenant.add_group("7A", mail_nickname="7a", owners=[owner], extensions={MARKER: "class:7A"})
+    profile = Profile.ideal().with_(team_provision_delay=60.0)
+    http = httpx.Client(transport=EmulatorTransport(tenant, clock=clock, profile=profile), base_url=BASE,
+                        headers={"Authorization": "Bearer test"})
+    graph = GraphClient(http, clock=clock, rng=random.Random(0))
+    w = EntraWriter(graph, MARKER, clock=clock, graph_base=BASE)
+    assert w.create_team(gid, "standard").status == "created"
+    w.archive_team(gid)  # 404 until the team is provisioned: waited for, then archived
+    clock.advance(60.0)
+    team = http.get(f"/teams/{gid}").json()
+    assert team["isArchived"] is True

@@ -65,6 +65,8 @@ class WritePolicy:
     #: documented Team-from-group policy: retry 404 three times, 10 s apart, then defer
     team_retries: int = 3
     team_retry_seconds: float = 10.0
+    #: waits for a Team created in this run to finish provisioning before archiving it (404 until then)
+    team_ready_delays: tuple[float, ...] = (10.0, 20.0, 30.0, 60.0, 120.0)
 
 
 def _text(err: GraphError | None) -> str:
@@ -154,6 +156,8 @@ class EntraWriter:
         self.policy = policy or WritePolicy()
         #: ids of objects this writer created (replication lag is expected on them)
         self.created: set[str] = set()
+        #: ids of Teams this writer created (they provision asynchronously)
+        self.created_teams: set[str] = set()
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -390,6 +394,12 @@ class EntraWriter:
             "template@odata.bind": f"{self.graph_base}/teamsTemplates('{template}')",
             "group@odata.bind": f"{self.graph_base}/groups('{group_id}')",
         }
+        outcome = self._post_team(group_id, body)
+        if outcome.status == "created":
+            self.created_teams.add(group_id)
+        return outcome
+
+    def _post_team(self, group_id: str, body: Mapping[str, Any]) -> TeamOutcome:
         p = self.policy
         not_found = 0
         lost = refused = 0
@@ -424,10 +434,11 @@ class EntraWriter:
                     raise
 
     def _team_action(self, team_id: str, action: str, body: Any) -> None:
-        refused = 0
-        attempt = 0
-        while attempt < self.policy.create_attempts:
-            attempt += 1
+        """POST an archive/unarchive. Lost responses are resent (it is idempotent), throttling is
+        waited out, and a Team created in this run that is still provisioning (404) is waited for."""
+        lost = refused = not_ready = 0
+        waits = self.policy.team_ready_delays
+        while True:
             try:
                 self.client.post(f"/teams/{team_id}/{action}", json=body)
                 return
@@ -436,12 +447,24 @@ class EntraWriter:
                 refused += 1
                 if refused >= self.client.retry.max_throttled_attempts:
                     raise
-                attempt -= 1
             except ResponseLostError:
-                if attempt == self.policy.create_attempts:
+                lost += 1
+                if lost >= self.policy.create_attempts:
                     raise
                 log.warning("%s of team %s: response lost; sending it again (it is idempotent)",
                             action, team_id)
+            except NotFoundError:
+                if team_id not in self.created_teams:
+                    raise
+                if not_ready >= len(waits):
+                    raise DirectoryError(
+                        f"cannot {action} team {team_id}: it was created in this run and is still "
+                        f"provisioning after {sum(waits):g} s; a later run will {action} it"
+                    ) from None
+                log.info("team %s is still provisioning; waiting %g s to %s it", team_id,
+                         waits[not_ready], action)
+                self.clock.sleep(waits[not_ready])
+                not_ready += 1
 
     def archive_team(self, team_id: str) -> None:
         """POST /teams/{id}/archive (202, completes asynchronously). The optional
