@@ -233,3 +233,38 @@ def test_archiving_a_team_created_in_this_run_waits_for_provisioning() -> None:
     clock.advance(60.0)
     team = http.get(f"/teams/{gid}").json()
     assert team["isArchived"] is True
+
+
+# ---- behaviours checked and found right (kept as guards) -----------------------------------------
+
+
+def test_batch_item_retry_after_as_an_http_date_is_honoured(router: respx.Router) -> None:
+    import email.utils
+
+    clock = VirtualClock()
+    when = email.utils.formatdate(clock.now() + 7, usegmt=True)
+    calls = [0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls[0] += 1
+        items = json.loads(request.content)["requests"]
+        if calls[0] == 1:
+            out = [{"id": i["id"], "status": 429, "headers": {"Retry-After": when}} for i in items]
+        else:
+            out = [{"id": i["id"], "status": 204, "body": None} for i in items]
+        return httpx.Response(200, json={"responses": out})
+
+    router.post("/$batch").mock(side_effect=handler)
+    results = run_batch(client(router, clock), [BatchRequest("DELETE", "/groups/g1/members/u1/$ref")])
+    assert [r.status for r in results] == [204]
+    assert clock.slept == pytest.approx(7.0, abs=1.0)
+
+
+def test_whole_batch_503_of_ref_adds_is_retried(router: respx.Router) -> None:
+    route = router.post("/$batch").mock(side_effect=[
+        httpx.Response(503, headers={"Retry-After": "2"}),
+        httpx.Response(200, json={"responses": [{"id": "1", "status": 204}]}),
+    ])
+    req = BatchRequest("POST", "/groups/g1/members/$ref", {"@odata.id": f"{BASE}/directoryObjects/u1"})
+    assert [r.status for r in run_batch(client(router, VirtualClock()), [req])] == [204]
+    assert route.call_count == 2
