@@ -208,6 +208,12 @@ def test_403_names_the_missing_permission(method: str, path: str, needed: str) -
     assert needed in str(e) and "Insufficient privileges" in str(e)
 
 
+def test_403_on_a_member_list_mentions_hidden_membership() -> None:
+    e = error_from_response(403, {}, err("Authorization_RequestDenied", "Insufficient privileges"), "GET",
+                            "/directory/administrativeUnits/a1/members")
+    assert "AdministrativeUnit.Read.All" in str(e) and "Member.Read.Hidden" in str(e)
+
+
 def test_retry_after_http_date_without_a_zone_is_utc() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 -0000", 1445412480.0) == 10.0
 

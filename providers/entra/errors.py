@@ -168,7 +168,9 @@ class ForbiddenError(GraphError):
             f"The app probably lacks the application permission {needed} (or one that covers it), "
             "granted with admin consent; see docs/permissions.md"
         )
-        if self.path and self.method not in (None, "GET") and "/members" in self.path:
+        if self.path and self.method in (None, "GET") and self.path.endswith("/members"):
+            text += ". Members of a HiddenMembership group or AU also need Member.Read.Hidden"
+        elif self.path and "/members" in self.path:
             text += (
                 ". If it has it, the group may be role-assignable or mail-enabled, which Graph does "
                 "not let an app manage"
