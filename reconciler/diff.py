@@ -50,6 +50,7 @@ def diff(desired: DesiredState, actual: ActualState) -> Plan:
         conflicts=tuple(out.conflicts),
         actual_fingerprint=fingerprint(actual),
         managed_counts=managed_counts(actual),
+        user_match=desired.user_match,
     )
 
 

@@ -173,6 +173,8 @@ class Plan:
     actual_fingerprint: str = ""
     #: counts of managed objects per kind in the actual state (for safety thresholds)
     managed_counts: Mapping[str, int] = field(default_factory=dict)
+    #: how people were matched when the plan was made (a saved plan is applied reading the same way)
+    user_match: str = "userPrincipalName"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "changes", tuple(sorted(self.changes, key=Change.sort_key)))
@@ -200,6 +202,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {
             "formatVersion": 1,
+            "userMatch": self.user_match,
             "actualFingerprint": self.actual_fingerprint,
             "managedCounts": dict(sorted(self.managed_counts.items())),
             "summary": self.summary(),
@@ -229,6 +232,7 @@ class Plan:
             ),
             actual_fingerprint=d.get("actualFingerprint", ""),
             managed_counts=dict(d.get("managedCounts", {})),
+            user_match=d.get("userMatch", "userPrincipalName"),
         )
 
 

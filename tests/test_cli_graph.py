@@ -229,3 +229,27 @@ def test_adopt_takes_over_a_colliding_group_only_when_asked(run_cli, tmp_path: P
     assert "Nothing to adopt" in r.stdout
     r = run_cli("plan", "-d", EXAMPLE, "--graph-url", url, "--detailed-exitcode", "-q")
     assert r.exit_code == 0, r.stdout
+
+
+def test_a_saved_plan_is_applied_reading_people_the_way_it_was_made(run_cli, tmp_path: Path) -> None:
+    """A desired state that matches people by mail: the saved plan remembers that, so applying it
+    (with no configuration saying so) is not mistaken for a stale plan."""
+    doc = json.loads(EXAMPLE.read_text())
+    doc["userMatch"] = "mail"
+    by_mail = tmp_path / "by-mail.json"
+    by_mail.write_text(json.dumps(doc))
+    tenant = Tenant()
+    for n, ref in enumerate(sorted(load_desired(by_mail).people())):
+        tenant.add_user(f"user{n}@tenant.example", mail=ref)
+    tenant.save(tmp_path / "tenant.json")
+    url = f"emulator:{tmp_path / 'tenant.json'}"
+    assert run_cli("apply", "-d", by_mail, "--graph-url", url, "--auto-approve", "-q").exit_code == 0
+    doc["groups"][0]["displayName"] += " (renamed)"
+    by_mail.write_text(json.dumps(doc))
+    plan_file = tmp_path / "plan.json"
+    assert run_cli("plan", "-d", by_mail, "--graph-url", url, "-o", plan_file, "-q").exit_code == 0
+    assert json.loads(plan_file.read_text())["userMatch"] == "mail"
+    r = run_cli("apply", plan_file, "--graph-url", url, "-q")
+    assert r.exit_code == 0, r.output
+    r = run_cli("plan", "-d", by_mail, "--graph-url", url, "--detailed-exitcode", "-q")
+    assert r.exit_code == 0, r.output
