@@ -231,10 +231,13 @@ def _create_group(
     g: Group, new_aus: set[str], desired_aus: set[str], blocked_aus: set[str], out: Collector
 ) -> None:
     owners = out.resolved(g.owners, g.key)
-    members = out.resolved(g.members, g.key)
     if g.owners and not owners:
-        out.warn("noOwner", f"group {g.key}: none of its owners can be resolved; it will be created "
-                 "without an owner (an app-only created group needs one, and a Team needs one)", key=g.key)
+        # a group made app-only without an owner is "anonymous": hard to manage, and for a Microsoft
+        # 365 group SharePoint may never be provisioned. Wait for one of its owners' accounts.
+        out.warn("waitingForOwner", f"group {g.key} is not created yet: none of its owners has an Entra "
+                 "account; it is created by the first run after one of them has", key=g.key)
+        return
+    members = out.resolved(g.members, g.key)
     doc = group_document(Group(g.key, g.display_name, g.mail_nickname, g.kind, g.description or None,
                                g.visibility, owners, members))
     del doc["administrativeUnits"]

@@ -144,10 +144,10 @@ def test_graph_url_flag_and_variable_win_over_the_configuration(
     assert "No changes" in r.stdout  # the configured (demo) tenant is in step
     r = run_cli("sync", "--config", cfg, "--dry-run", "-q", "--graph-url", f"emulator:{other}")
     assert r.exit_code == 0, r.output
-    assert "+ create group" in r.stdout
+    assert "+ create administrativeUnit" in r.stdout
     monkeypatch.setenv("ENTRA_SYNC_GRAPH_URL", f"emulator:{other}")
     r = run_cli("sync", "--config", cfg, "--dry-run", "-q")
-    assert "+ create group" in r.stdout
+    assert "+ create administrativeUnit" in r.stdout
 
 
 def test_the_directory_is_told_what_recent_runs_created(demo_dir: Path) -> None:

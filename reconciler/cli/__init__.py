@@ -59,6 +59,10 @@ def _root(
     _state["debug"] = debug
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # our client logs each request without query values; httpx's and MSAL's own lines would show
+    # whole URLs (filters, tokens in redirects), so they stay quiet unless --debug
+    for noisy in ("httpx", "httpcore", "msal"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 for _module in (_validate, _runs, _graph, _setup, _emulator):
