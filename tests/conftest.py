@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,3 +36,11 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
         return CliResult(code, out.out, out.err)
 
     return run
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ENTRA_SYNC_* or AZURE_* variable of the machine running the tests reaches the CLI."""
+    for name in list(os.environ):
+        if name.startswith(("ENTRA_SYNC_", "AZURE_")):
+            monkeypatch.delenv(name)

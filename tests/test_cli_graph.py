@@ -19,13 +19,7 @@ from tests.conftest import ROOT
 EXAMPLE = ROOT / "desired-state.example.json"
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith(("ENTRA_SYNC_", "AZURE_")):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def seeded_tenant(path: Path, desired: Path = EXAMPLE) -> Path:

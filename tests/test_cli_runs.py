@@ -11,12 +11,7 @@ import pytest
 from providers.emulator import Tenant
 from reconciler.load import validate_document
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith(("ENTRA_SYNC_", "AZURE_")):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def _groups(tenant_file: Path) -> int:

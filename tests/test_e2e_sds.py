@@ -8,7 +8,6 @@ removes nothing; the reverse removes exactly those.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,7 @@ SDS = FIXTURES / "sds"
 DOMAIN = "contoso.example"
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith(("ENTRA_SYNC_", "AZURE_")):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def _config(tmp_path: Path, source: str) -> Path:
