@@ -19,7 +19,7 @@ from reconciler.diff import diff
 from reconciler.errors import EntraSyncError, SafetyError, StalePlanError
 from reconciler.fingerprint import fingerprint
 from reconciler.history import History, run_status_for
-from reconciler.model import ActualState, DesiredState, UserMatch
+from reconciler.model import ActualState, DesiredState
 from reconciler.plan import Plan, Warning
 from reconciler.ports import Directory, Progress
 from reconciler.safety import SafetyLimits, check
@@ -79,7 +79,7 @@ def apply_saved(
     or that breaks the delete limits now, unless ``force``.
     """
     # read people the way the plan named them, so the fingerprints compare like with like
-    actual = directory.read(DesiredState(user_match=_user_match(plan.user_match)), progress)
+    actual = directory.read(DesiredState(user_match=plan.user_match), progress)
     now = fingerprint(actual)
     if plan.actual_fingerprint != now:
         raise StalePlanError(
@@ -94,14 +94,6 @@ def apply_saved(
     if reasons and not force:
         raise SafetyError(sorted(set(reasons)))
     return apply_plan(plan, directory, actual, progress=progress, max_workers=max_workers)
-
-
-def _user_match(value: str) -> UserMatch:
-    if value == "mail":
-        return "mail"
-    if value == "employeeId":
-        return "employeeId"
-    return "userPrincipalName"
 
 
 @dataclass(frozen=True)

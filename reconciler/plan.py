@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from reconciler.model import UserMatch
+
 __all__ = [
     "ACTIONS",
     "KINDS",
@@ -174,7 +176,7 @@ class Plan:
     #: counts of managed objects per kind in the actual state (for safety thresholds)
     managed_counts: Mapping[str, int] = field(default_factory=dict)
     #: how people were matched when the plan was made (a saved plan is applied reading the same way)
-    user_match: str = "userPrincipalName"
+    user_match: UserMatch = "userPrincipalName"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "changes", tuple(sorted(self.changes, key=Change.sort_key)))
