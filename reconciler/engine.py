@@ -18,13 +18,22 @@ from reconciler.apply_result import ApplyResult
 from reconciler.diff import diff
 from reconciler.errors import EntraSyncError, SafetyError, StalePlanError
 from reconciler.fingerprint import fingerprint
-from reconciler.history import History, run_status_for
+from reconciler.history import History, RunStatus, run_status_for
 from reconciler.model import ActualState, DesiredState
 from reconciler.plan import Plan, Warning
 from reconciler.ports import Directory, Progress
 from reconciler.safety import SafetyLimits, check
 
-__all__ = ["SAFETY_CODE", "Planned", "SyncOutcome", "apply_saved", "make_plan", "refusals", "sync"]
+__all__ = [
+    "SAFETY_CODE",
+    "Planned",
+    "RunRecord",
+    "SyncOutcome",
+    "apply_saved",
+    "make_plan",
+    "refusals",
+    "sync",
+]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +105,55 @@ def apply_saved(
     return apply_plan(plan, directory, actual, progress=progress, max_workers=max_workers)
 
 
+class RunRecord:
+    """One run in the run history, or nowhere when there is none: its plan, its results, and how
+    it ended. As a context manager it records an exception as the end (``refused`` for a safety
+    refusal, ``interrupted`` for ``interrupted_by``, else ``failed``) and a run left open as
+    ``succeeded`` (nothing needed applying)."""
+
+    def __init__(
+        self,
+        history: History | None,
+        kind: str,
+        config_summary: Mapping[str, Any] | None = None,
+        *,
+        interrupted_by: tuple[type[BaseException], ...] = (KeyboardInterrupt,),
+    ) -> None:
+        self._history = history
+        self._interrupted_by = interrupted_by
+        self._open = history is not None
+        self.run_id = history.start_run(kind, config_summary) if history is not None else None
+
+    def __enter__(self) -> RunRecord:
+        return self
+
+    def plan(self, plan: Plan) -> None:
+        if self._history is not None and self.run_id is not None:
+            self._history.record_plan(self.run_id, plan)
+
+    def results(self, result: ApplyResult) -> None:
+        if self._history is not None and self.run_id is not None:
+            self._history.record_results(self.run_id, result)
+        self.finish(run_status_for(result))
+
+    def finish(self, status: RunStatus, error: str | None = None) -> None:
+        if self._open and self._history is not None and self.run_id is not None:
+            self._history.finish_run(self.run_id, status, error)
+            self._open = False
+
+    def __exit__(self, _kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> None:
+        if exc is None:
+            self.finish("succeeded")
+        elif isinstance(exc, SafetyError):
+            self.finish("refused", str(exc))
+        elif isinstance(exc, self._interrupted_by):
+            self.finish("interrupted", str(exc) or type(exc).__name__)
+        elif isinstance(exc, EntraSyncError):
+            self.finish("failed", str(exc))
+        else:
+            self.finish("failed", f"{type(exc).__name__}: {exc}")
+
+
 @dataclass(frozen=True)
 class SyncOutcome:
     plan: Plan
@@ -131,34 +189,19 @@ def sync(
     """
     if dry_run:
         kind = f"{kind} (dry run)"
-    run_id = history.start_run(kind, config_summary) if history is not None else None
-    try:
+    with RunRecord(history, kind, config_summary) as record:
         planned = make_plan(desired, directory, limits, progress)
-        if history is not None and run_id is not None:
-            history.record_plan(run_id, planned.plan)
+        record.plan(planned.plan)
         reasons = refusals(planned.plan)
         if reasons and not force and not dry_run:
-            if history is not None and run_id is not None:
-                history.finish_run(run_id, "refused", "plan refused by safety limits")
-            return SyncOutcome(planned.plan, None, run_id, refused=reasons)
+            record.finish("refused", "plan refused by safety limits")
+            return SyncOutcome(planned.plan, None, record.run_id, refused=reasons)
         if dry_run or planned.plan.empty:
-            if history is not None and run_id is not None:
-                history.finish_run(run_id, "succeeded")
-            return SyncOutcome(planned.plan, None, run_id)
+            return SyncOutcome(planned.plan, None, record.run_id)
         if reasons:
             log.warning("safety limits overridden with --force: %d refusal(s)", len(reasons))
         result = apply_plan(
             planned.plan, directory, planned.actual, progress=progress, max_workers=max_workers
         )
-        if history is not None and run_id is not None:
-            history.record_results(run_id, result)
-            history.finish_run(run_id, run_status_for(result))
-        return SyncOutcome(planned.plan, result, run_id)
-    except EntraSyncError as exc:
-        if history is not None and run_id is not None:
-            history.finish_run(run_id, "refused" if isinstance(exc, SafetyError) else "failed", str(exc))
-        raise
-    except Exception as exc:
-        if history is not None and run_id is not None:
-            history.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
-        raise
+        record.results(result)
+        return SyncOutcome(planned.plan, result, record.run_id)

@@ -29,9 +29,9 @@ from reconciler.cli.wiring import (
 )
 from reconciler.config import config_summary
 from reconciler.document import desired_to_document
-from reconciler.engine import apply_saved, make_plan, refusals
+from reconciler.engine import RunRecord, apply_saved, make_plan, refusals
 from reconciler.errors import InputError, SafetyError
-from reconciler.history import History, RunStatus, run_status_for
+from reconciler.history import History
 from reconciler.load import load_desired, read_json_file
 from reconciler.plan import Plan
 from reconciler.plan_io import load_plan_document
@@ -163,71 +163,42 @@ def apply(
     opts = GraphOptions.build(config, graph_url, tenant_id, client_id, cloud)
     limits = limits_from(opts.config)
     progress = ProgressPrinter(enabled=not quiet)
-    with _Recorder(opts, "apply (saved plan)" if plan_file is not None else "apply") as record:
-        if plan_file is not None:
-            saved = load_plan_document(read_json_file(plan_file), file=str(plan_file))
-            record.plan(saved)
-            with open_directory(opts) as directory:
-                result = apply_saved(saved, directory, limits, force=force, progress=progress)
-        else:
-            state = load_desired(_require_desired(desired))
-            with open_directory(opts) as directory:
-                planned = make_plan(state, directory, limits, progress)
-                progress.close()
-                record.plan(planned.plan)
-                typer.echo(render_text(planned.plan), nl=False)
-                if planned.plan.empty:
-                    return
-                reasons = refusals(planned.plan)
-                if reasons and not force:
-                    raise SafetyError(reasons)
-                _confirm(auto_approve)
-                from reconciler.apply import apply as apply_plan
+    history = History(opts.config.history.path) if opts.config is not None else None
+    summary = config_summary(opts.config) if opts.config is not None else None
+    kind = "apply (saved plan)" if plan_file is not None else "apply"
+    record = RunRecord(history, kind, summary, interrupted_by=(KeyboardInterrupt, typer.Abort))
+    try:
+        with record:
+            if plan_file is not None:
+                saved = load_plan_document(read_json_file(plan_file), file=str(plan_file))
+                record.plan(saved)
+                with open_directory(opts) as directory:
+                    result = apply_saved(saved, directory, limits, force=force, progress=progress)
+            else:
+                state = load_desired(_require_desired(desired))
+                with open_directory(opts) as directory:
+                    planned = make_plan(state, directory, limits, progress)
+                    progress.close()
+                    record.plan(planned.plan)
+                    typer.echo(render_text(planned.plan), nl=False)
+                    if planned.plan.empty:
+                        return
+                    reasons = refusals(planned.plan)
+                    if reasons and not force:
+                        raise SafetyError(reasons)
+                    _confirm(auto_approve)
+                    from reconciler.apply import apply as apply_plan
 
-                result = apply_plan(planned.plan, directory, planned.actual, progress=progress)
-        record.results(result)
+                    result = apply_plan(planned.plan, directory, planned.actual, progress=progress)
+            record.results(result)
+    finally:
+        if history is not None:
+            typer.echo(f"Recorded as run {record.run_id} in {history.path}.", err=True)
+            history.close()
     progress.close()
     print_result(result)
     if not result.ok:
         raise typer.Exit(1)
-
-
-class _Recorder:
-    """Records an ``apply`` in the run history when a configuration names one (``--config``)."""
-
-    def __init__(self, opts: GraphOptions, kind: str) -> None:
-        self._history: History | None = None
-        self._run_id = 0
-        if opts.config is not None:
-            self._history = History(opts.config.history.path)
-            self._run_id = self._history.start_run(kind, config_summary(opts.config))
-
-    def __enter__(self) -> _Recorder:
-        return self
-
-    def plan(self, plan: Plan) -> None:
-        if self._history is not None:
-            self._history.record_plan(self._run_id, plan)
-
-    def results(self, result: ApplyResult) -> None:
-        if self._history is not None:
-            self._history.record_results(self._run_id, result)
-            self._history.finish_run(self._run_id, run_status_for(result))
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> None:
-        if self._history is None:
-            return
-        try:
-            if exc is not None:
-                status: RunStatus = "refused" if isinstance(exc, SafetyError) else "failed"
-                if isinstance(exc, typer.Abort | KeyboardInterrupt):
-                    status = "interrupted"
-                self._history.finish_run(self._run_id, status, str(exc) or type(exc).__name__)
-            elif self._history.get_run(self._run_id).summary.status == "running":
-                self._history.finish_run(self._run_id, "succeeded")  # nothing to apply
-            typer.echo(f"Recorded as run {self._run_id} in {self._history.path}.", err=True)
-        finally:
-            self._history.close()
 
 
 def export(
