@@ -244,8 +244,8 @@ def schedule_command(
 history_app = typer.Typer(help="What each run changed: list runs, show one, find an object, HTML report.")
 
 
-def _history(config: Path) -> History:
-    cfg = load_config(config)
+def _history(config: Path | Config) -> History:
+    cfg = config if isinstance(config, Config) else load_config(config)
     if not cfg.history.path.exists():
         raise InputError(f"{cfg.history.path}: no run history yet; run `entra-sync sync` first")
     return History(cfg.history.path)
@@ -311,7 +311,7 @@ def history_report(
     from reconciler.report import render_run_report
 
     cfg = load_config(config)
-    with _history(config) as h:
+    with _history(cfg) as h:
         run = h.get_run(run_id)
     output.write_text(render_run_report(run, tz=cfg.schedule.timezone), encoding="utf-8")
     typer.echo(f"Report of run #{run_id} written to {output}")
