@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from reconciler.diff import diff
-from reconciler.fingerprint import fingerprint
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, Team
-from reconciler.render_plan import render_markdown, render_text
-from reconciler.safety import SafetyLimits, check
+from reconciler.plan.diff import diff
+from reconciler.plan.fingerprint import fingerprint
+from reconciler.plan.safety import SafetyLimits, check
+from reconciler.render.markdown import render_markdown
+from reconciler.render.text import render_text
 
 T = TypeVar("T")
 

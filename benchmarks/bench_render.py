@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from entra_sync.config.load import loads_config
 from providers.sources import read_source
-from reconciler.config import loads_config
-from reconciler.document import desired_to_document
-from reconciler.generate import generate
-from reconciler.load import validate_document
+from reconciler.document.load import validate_document
+from reconciler.document.parse import desired_to_document
+from reconciler.generate.generator import generate
 
 
 def export(schools: int, learners: int, classes: int) -> dict[str, Any]:

@@ -17,10 +17,10 @@ from providers.emulator import EmulatorTransport, Profile, Tenant
 from providers.entra.client import GraphClient
 from providers.entra.directory import EntraDirectory
 from providers.entra.marker import ensure_marker
-from reconciler.apply import apply
+from reconciler.apply.executor import apply
 from reconciler.clock import VirtualClock
-from reconciler.diff import diff
 from reconciler.model import AdministrativeUnit, DesiredState, Group, Team
+from reconciler.plan.diff import diff
 
 APP = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 

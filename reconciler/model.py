@@ -1,7 +1,7 @@
 """The value types every layer shares: desired state and actual state.
 
 The desired-state JSON document (``schemas/desired-state.schema.json``) is loaded into these
-frozen dataclasses by :mod:`reconciler.load`; the Entra provider turns Graph payloads into the
+frozen dataclasses by :mod:`reconciler.document.load`; the Entra provider turns Graph payloads into the
 same types, so the diff compares like with like.
 
 Identity is the ``key``: a stable string derived from school data (never a display name and never

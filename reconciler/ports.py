@@ -1,6 +1,6 @@
 """The small protocols the pure core needs from the edges.
 
-``reconciler.apply`` drives a :class:`Directory` (implemented by ``providers.entra``);
+``reconciler.apply.executor`` drives a :class:`Directory` (implemented by ``providers.entra``);
 nothing in the core imports httpx or msal. Hooks follow octoDNS's Must / May / Must-not style.
 """
 

@@ -27,7 +27,7 @@ class CliResult:
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     """Run ``entra-sync ARGS`` in-process, as the console script does; return code and output."""
-    from reconciler.cli import main
+    from entra_sync.cli import main
 
     def run(*args: str) -> CliResult:
         capsys.readouterr()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from reconciler.diff import diff
 from reconciler.model import (
     ActualState,
     AdministrativeUnit,
@@ -11,7 +10,8 @@ from reconciler.model import (
     Team,
     UnmanagedObject,
 )
-from reconciler.plan import Plan
+from reconciler.plan.diff import diff
+from reconciler.plan.model import Plan
 
 PUPILS = [f"pupil{i:02}@oak.example" for i in range(30)]
 STAFF = ["t.adams@oak.example", "t.brown@oak.example", "t.clark@oak.example"]

@@ -12,8 +12,8 @@ import pytest
 
 from providers.emulator import Tenant
 from providers.emulator.server import EmulatorServer
-from reconciler.load import load_desired, validate_document
-from reconciler.plan_io import load_plan_document
+from reconciler.document.load import load_desired, validate_document
+from reconciler.plan.codec import load_plan_document
 from tests.conftest import ROOT
 
 EXAMPLE = ROOT / "desired-state.example.json"

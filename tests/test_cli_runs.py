@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from providers.emulator import Tenant
-from reconciler.load import validate_document
+from reconciler.document.load import validate_document
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -146,8 +146,8 @@ def test_graph_url_flag_and_variable_win_over_the_configuration(
 
 
 def test_the_directory_is_told_what_recent_runs_created(demo_dir: Path) -> None:
-    from reconciler.cli.wiring import GraphOptions, _recent_creates
-    from reconciler.config import load_config
+    from entra_sync.cli.wiring import GraphOptions, _recent_creates
+    from entra_sync.config.load import load_config
 
     recent = _recent_creates(GraphOptions(config=load_config(demo_dir / "entra-sync.toml")))
     tenant = Tenant.load(demo_dir / "tenant.json")
@@ -161,7 +161,7 @@ def test_schedule_waits_for_the_next_slot_and_stops_cleanly_on_sigterm(demo_dir:
     import sys
 
     with subprocess.Popen(
-        [sys.executable, "-m", "reconciler.cli", "schedule", "--config", str(demo_dir / "entra-sync.toml")],
+        [sys.executable, "-m", "entra_sync.cli", "schedule", "--config", str(demo_dir / "entra-sync.toml")],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("ENTRA_SYNC_")},
     ) as proc:  # fmt: skip
@@ -231,7 +231,7 @@ def test_a_groups_mail_address_does_not_change_when_its_twin_in_another_school_g
 
 
 def test_a_sync_refuses_to_run_while_another_holds_the_lock(run_cli, demo_dir: Path) -> None:
-    from reconciler.schedule import RunLock
+    from entra_sync.runs.lock import RunLock
 
     with RunLock(demo_dir / "history.lock"):
         r = run_cli("sync", "--config", demo_dir / "entra-sync.toml", "-q")

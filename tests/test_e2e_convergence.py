@@ -18,10 +18,10 @@ from providers.emulator import EmulatorTransport, Profile, Tenant
 from providers.entra.client import GraphClient
 from providers.entra.directory import EntraDirectory
 from providers.entra.marker import ensure_marker
-from reconciler.apply import apply
+from reconciler.apply.executor import apply
 from reconciler.clock import VirtualClock
-from reconciler.diff import diff
 from reconciler.model import DesiredState
+from reconciler.plan.diff import diff
 from tests.test_reconciler_apply import PEOPLE
 from tests.test_reconciler_apply import desired_states as _programmatic_states
 

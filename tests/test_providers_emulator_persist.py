@@ -149,7 +149,7 @@ def test_cli_seed_bad_file_is_one_clear_error(tmp_path: Path, run_cli: Callable[
 def test_cli_serve_runs_on_an_ephemeral_port_and_saves_on_shutdown(tmp_path: Path) -> None:
     import threading
 
-    from reconciler.cli.emulator import ProfileName, run_server
+    from entra_sync.cli.emulator import ProfileName, run_server
 
     state = tmp_path / "tenant.json"
     build().save(state)

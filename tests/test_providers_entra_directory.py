@@ -196,8 +196,8 @@ def test_group_too_young_for_a_team_is_deferred_after_three_retries() -> None:
 def test_objects_created_by_a_recent_run_are_read_by_id_while_lists_lag() -> None:
     """A run minutes after another: the new objects are not listed yet (replication lag); without
     the run history's ids the next plan would create them a second time."""
-    from reconciler.apply import apply
-    from reconciler.diff import diff
+    from reconciler.apply.executor import apply
+    from reconciler.plan.diff import diff
 
     env = make_env(Profile.ideal().with_(replication_lag=600.0))
     refs = sorted(upns(env, env.users[:6]))

@@ -15,13 +15,13 @@ from providers.emulator import EmulatorTransport, Profile, Tenant
 from providers.entra.client import GraphClient
 from providers.entra.directory import EntraDirectory
 from providers.entra.marker import ensure_marker
-from reconciler.apply import apply
-from reconciler.apply_result import ApplyResult, ChangeResult
+from reconciler.apply.executor import apply
+from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.clock import VirtualClock
-from reconciler.diff import diff
 from reconciler.errors import DirectoryError
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, Team
-from reconciler.plan import Change, Plan
+from reconciler.plan.diff import diff
+from reconciler.plan.model import Change, Plan
 from reconciler.ports import ItemFailure
 from tests.fakes import FakeDirectory, FakeTeam, fake_id
 

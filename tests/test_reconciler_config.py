@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import (
+from entra_sync.config.load import (
     ConfigFindingsError,
     config_summary,
     connection_kwargs,
@@ -18,9 +18,9 @@ from reconciler.config import (
     require_source,
     require_tenant,
 )
-from reconciler.config_model import GRAPH_ENDPOINTS
 from reconciler.errors import ConfigError
-from reconciler.naming import DEFAULT_TEMPLATES
+from reconciler.generate.naming import DEFAULT_TEMPLATES
+from reconciler.settings import GRAPH_ENDPOINTS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "entra-sync.example.toml"
@@ -166,7 +166,7 @@ def test_example_file_loads_and_documents_every_key() -> None:
     assert config.tenant is not None and config.source is not None
     assert config.credentials.method == "client_secret_env"
     text = EXAMPLE.read_text(encoding="utf-8")
-    from reconciler.config_sections import SECTIONS
+    from entra_sync.config.sections import SECTIONS
 
     for section, keys in SECTIONS.items():
         assert f"[{section}" in text, section

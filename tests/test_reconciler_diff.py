@@ -9,8 +9,6 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.diff import diff
-from reconciler.fingerprint import fingerprint, managed_counts
 from reconciler.model import (
     ActualState,
     AdministrativeUnit,
@@ -20,7 +18,9 @@ from reconciler.model import (
     Team,
     UnmanagedObject,
 )
-from reconciler.plan import Change, Plan
+from reconciler.plan.diff import diff
+from reconciler.plan.fingerprint import fingerprint, managed_counts
+from reconciler.plan.model import Change, Plan
 
 USERS = {f"u{i}@oak.example": f"uid-{i}" for i in range(10)}
 

@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.document import desired_to_document, parse_desired
-from reconciler.load import read_json_file, validate_document
+from reconciler.document.load import read_json_file, validate_document
+from reconciler.document.parse import desired_to_document, parse_desired
 from reconciler.model import (
     AdministrativeUnit,
     DesiredState,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from entra_sync.pipeline import RunRecord
+from entra_sync.runs.history import History
 from reconciler.clock import VirtualClock
-from reconciler.engine import RunRecord
 from reconciler.errors import DirectoryError, SafetyError
-from reconciler.history import History
 
 
 @pytest.mark.parametrize(

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.config import loads_config
-from reconciler.config_model import Config
-from reconciler.document import desired_to_document
+from entra_sync.config.load import loads_config
+from reconciler.document.load import validate_document
+from reconciler.document.parse import desired_to_document
+from reconciler.document.rules import mail_nickname_problem
 from reconciler.errors import ConfigError, SourceError
-from reconciler.generate import Generated, generate, key_part
-from reconciler.load import validate_document
-from reconciler.rules import mail_nickname_problem
+from reconciler.generate.generator import Generated, generate, key_part
 from reconciler.school import Class, MentorGroup, Person, School, SchoolData, YearGroup
+from reconciler.settings import Config
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AT = "2026-09-01T04:00:00Z"

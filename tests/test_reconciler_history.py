@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import apply
-from reconciler.apply_result import ApplyResult, ChangeResult
+from entra_sync.runs.history import SCHEMA_VERSION, History, HistoryError, redact, run_status_for
+from reconciler.apply.executor import apply
+from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.clock import VirtualClock
-from reconciler.history import SCHEMA_VERSION, History, HistoryError, redact, run_status_for
-from reconciler.plan import Change, Plan, Warning
+from reconciler.plan.model import Change, Plan, Warning
 from tests.fakes import FakeDirectory, fake_id
 
 AMY = "amy.learner@oak.example"

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.document.load import load_desired, read_json_file, validate_document
 from reconciler.errors import DocumentError, Finding, InputError
-from reconciler.load import load_desired, read_json_file, validate_document
 from reconciler.model import DesiredState
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.document.rules import MAIL_NICKNAME_MAX, mail_nickname_problem
 from reconciler.errors import ConfigError
-from reconciler.naming import (
+from reconciler.generate.naming import (
     DEFAULT_TEMPLATES,
     TEMPLATE_VARIABLES,
     compile_template,
@@ -18,7 +19,6 @@ from reconciler.naming import (
     to_ascii,
     truncate_to,
 )
-from reconciler.rules import MAIL_NICKNAME_MAX, mail_nickname_problem
 
 CLASS_VARS = TEMPLATE_VARIABLES["class_group"]
 

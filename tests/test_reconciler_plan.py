@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from jsonschema import Draft202012Validator
 
-from reconciler.diff import diff
 from reconciler.errors import DocumentError
 from reconciler.model import ActualState, DesiredState
-from reconciler.plan import Change, Plan
-from reconciler.plan_io import json_path, load_plan_document, loads_plan, plan_schema
+from reconciler.plan.codec import json_path, load_plan_document, loads_plan, plan_schema
+from reconciler.plan.diff import diff
+from reconciler.plan.model import Change, Plan
 from tests.plan_samples import sample_plan
 from tests.test_reconciler_diff import states
 

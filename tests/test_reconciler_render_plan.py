@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.diff import diff
+from reconciler.document.snapshot import snapshot
 from reconciler.model import DesiredState, Group, RemovalPolicy
-from reconciler.plan import Change, Plan, Warning
-from reconciler.render_plan import render_markdown, render_text, summary_line
-from reconciler.render_plan_markdown import code, md
-from reconciler.snapshot import snapshot
+from reconciler.plan.diff import diff
+from reconciler.plan.model import Change, Plan, Warning
+from reconciler.render.common import summary_line
+from reconciler.render.markdown import code, md, render_markdown
+from reconciler.render.text import render_text
 from tests.plan_samples import sample_actual, sample_desired, sample_plan
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -7,11 +7,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from reconciler.apply import apply
+from entra_sync.runs.history import History, RunDetail, run_status_for
+from entra_sync.runs.report import MAX_MEMBERS_SHOWN, format_duration, render_run_report
+from reconciler.apply.executor import apply
 from reconciler.clock import VirtualClock
-from reconciler.history import History, RunDetail, run_status_for
-from reconciler.plan import Change, Conflict, Plan, Warning
-from reconciler.report import MAX_MEMBERS_SHOWN, format_duration, render_run_report
+from reconciler.plan.model import Change, Conflict, Plan, Warning
 from tests.fakes import FakeDirectory, fake_id
 
 AMY = "amy.learner@oak.example"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from reconciler.diff import diff
-from reconciler.document import desired_to_document
-from reconciler.load import validate_document
+from reconciler.document.load import validate_document
+from reconciler.document.parse import desired_to_document
+from reconciler.document.snapshot import snapshot
 from reconciler.model import ActualState, DesiredState, Group, Team
-from reconciler.safety import SafetyLimits, check
-from reconciler.snapshot import snapshot
+from reconciler.plan.diff import diff
+from reconciler.plan.safety import SafetyLimits, check
 
 USERS = {"t.teacher@oak.example": "uid-t", "l.learner@oak.example": "uid-l"}
 CLASS = "class:S1:2026-27:c1"
@@ -91,10 +91,10 @@ def test_team_of_a_group_without_a_resolvable_owner_is_not_planned_to_fail() -> 
 
 _SEEDED = r'''
 import hashlib, json
-from reconciler.config import loads_config
-from reconciler.diff import diff
-from reconciler.document import desired_to_document
-from reconciler.generate import generate
+from entra_sync.config.load import loads_config
+from reconciler.plan.diff import diff
+from reconciler.document.parse import desired_to_document
+from reconciler.generate.generator import generate
 from reconciler.model import ActualState, Group, Team
 from reconciler.school import Class, MentorGroup, Person, School, SchoolData
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.rules import (
+from reconciler.document.rules import (
     DISPLAY_NAME_MAX,
     MAIL_NICKNAME_FORBIDDEN,
     MAIL_NICKNAME_MAX,

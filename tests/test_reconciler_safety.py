@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from reconciler.diff import diff
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, Team
-from reconciler.safety import SafetyLimits, check
+from reconciler.plan.diff import diff
+from reconciler.plan.safety import SafetyLimits, check
 
 USERS = {f"u{i:03}@oak.example": f"uid-{i}" for i in range(200)}
 

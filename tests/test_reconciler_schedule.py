@@ -13,9 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reconciler.clock import SystemClock, VirtualClock
-from reconciler.errors import ConfigError, DirectoryError
-from reconciler.schedule import (
+from entra_sync.schedule import (
     DEFAULT_TIMES,
     LockHeldError,
     RunLock,
@@ -24,6 +22,8 @@ from reconciler.schedule import (
     parse_times,
     parse_timezone,
 )
+from reconciler.clock import SystemClock, VirtualClock
+from reconciler.errors import ConfigError, DirectoryError
 
 LONDON = ZoneInfo("Europe/London")
 DEFAULT = parse_times(DEFAULT_TIMES)
@@ -150,7 +150,7 @@ def test_second_lock_refuses_naming_file_and_pid(tmp_path: Path) -> None:
 
 _HOLDER = """
 import sys
-from reconciler.schedule import RunLock
+from entra_sync.runs.lock import RunLock
 lock = RunLock(sys.argv[1])
 lock.acquire()
 print("locked", flush=True)
@@ -171,7 +171,7 @@ def test_lock_across_processes_and_stale_takeover(tmp_path: Path, caplog: pytest
             holder.kill()  # dies holding the lock: its pid stays in the file
             holder.wait(timeout=30)
     assert path.read_text().strip() == str(holder.pid)
-    with caplog.at_level(logging.WARNING, logger="reconciler.schedule"), RunLock(path):
+    with caplog.at_level(logging.WARNING, logger="entra_sync.runs.lock"), RunLock(path):
         assert path.read_text() == f"{os.getpid()}\n"
     assert f"left by process {holder.pid}, which is no longer running" in caplog.text
 
@@ -226,7 +226,7 @@ def test_scheduler_survives_failed_runs_and_skips_missed_slots(caplog: pytest.Lo
         stop.set()
 
     scheduler = _scheduler(clock, stop, run_once)
-    with caplog.at_level(logging.INFO, logger="reconciler.schedule"):
+    with caplog.at_level(logging.INFO, logger="entra_sync.schedule"):
         assert scheduler.run() == 4
     assert [(local(r.due), r.outcome) for r in scheduler.completed] == [
         ("2026-01-14 04:00 GMT", "failed"), ("2026-01-14 08:00 GMT", "failed"),

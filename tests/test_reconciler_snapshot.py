@@ -6,11 +6,11 @@ import dataclasses
 
 from hypothesis import given, settings
 
-from reconciler.diff import diff
-from reconciler.document import desired_to_document, parse_desired
-from reconciler.load import validate_document
+from reconciler.document.load import validate_document
+from reconciler.document.parse import desired_to_document, parse_desired
+from reconciler.document.snapshot import snapshot, unnamed_members
 from reconciler.model import ActualState, DesiredState, RemovalPolicy, SourceInfo
-from reconciler.snapshot import snapshot, unnamed_members
+from reconciler.plan.diff import diff
 from tests.plan_samples import sample_actual
 from tests.test_reconciler_diff import states
 

@@ -1,0 +1,104 @@
+"""The ``entra-sync`` command. Only this package reads the environment, wires real clients and
+prints; every command module registers its commands on the one Typer app.
+
+Errors: any :class:`reconciler.errors.EntraSyncError` becomes one clear message on stderr and a
+non-zero exit; an unexpected exception too, with a traceback only under ``--debug``. Tracebacks
+never show local variables (they can hold secrets).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from entra_sync import __version__
+from entra_sync.cli import emulator as _emulator
+from entra_sync.cli import graph as _graph
+from entra_sync.cli import runs as _runs
+from entra_sync.cli import setup as _setup
+from entra_sync.cli import validate as _validate
+from reconciler.errors import EntraSyncError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="entra-sync",
+    help=(
+        "Realsmart Entra Sync: keep a school's or a trust's Microsoft Entra ID (groups, "
+        "administrative units, Teams) in step with its school data.\n\n"
+        "Typical use: `entra-sync validate desired.json` in CI; `entra-sync plan` to review; "
+        "`entra-sync apply` or `entra-sync sync` on a schedule; `entra-sync demo` to try it "
+        "against a built-in Graph emulator with no Azure account."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"entra-sync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs on errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each Graph request (INFO).")] = False,
+) -> None:
+    _state["debug"] = debug
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # our client logs each request without query values; httpx's and MSAL's own lines would show
+    # whole URLs (filters, tokens in redirects), so they stay quiet unless --debug
+    for noisy in ("httpx", "httpcore", "msal"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+for _module in (_validate, _runs, _graph, _setup, _emulator):
+    _module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the app, turning our errors into one clear message each.
+
+    Returns the exit code (click's own usage errors and ``--help`` exit through SystemExit).
+    """
+    try:
+        app(args=argv, prog_name="entra-sync")
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except EntraSyncError as exc:
+        if _state["debug"]:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:
+        if _state["debug"]:
+            raise
+        typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+        return 1
+    return 0
+
+
+def entry() -> None:
+    """The ``entra-sync`` console script."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

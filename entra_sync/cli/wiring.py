@@ -1,0 +1,275 @@
+"""Wiring shared by the commands that talk to Graph: options, settings and the directory.
+
+Settings come from, in order of precedence: command-line flags, ``ENTRA_SYNC_*`` environment
+variables, then the configuration file (``--config``). Secrets come only from the environment or
+files named there, never from flags.
+
+A Graph URL of the form ``emulator:PATH`` runs the built-in Graph emulator in-process over the
+tenant file PATH (created when missing, saved back after the run): no Azure account needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from entra_sync.config.load import connection_kwargs, load_config
+from reconciler.errors import ConfigError
+from reconciler.model import UserMatch
+from reconciler.plan.safety import SafetyLimits
+from reconciler.settings import Config
+
+if TYPE_CHECKING:
+    from providers.entra.client import GraphClient
+    from providers.entra.connect import ConnectionSettings
+    from providers.entra.directory import EntraDirectory
+
+__all__ = [
+    "DEMO_CLIENT_ID",
+    "EMULATOR_SCHEME",
+    "ConfigOpt",
+    "Connection",
+    "GraphOptions",
+    "limits_from",
+    "open_connection",
+    "open_directory",
+]
+
+EMULATOR_SCHEME = "emulator:"
+#: the client id the in-process emulator uses when none is configured (the marker's app)
+DEMO_CLIENT_ID = "00000000-0000-4000-8000-00000000d3e0"
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", envvar="ENTRA_SYNC_CONFIG", show_envvar=True,
+        help="Configuration file (TOML); see entra-sync.example.toml. Flags and ENTRA_SYNC_* "
+        "variables override it.",
+    ),
+]  # fmt: skip
+GraphUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--graph-url", envvar="ENTRA_SYNC_GRAPH_URL", show_envvar=True,
+        help="Custom Graph base URL, e.g. http://127.0.0.1:8080 for `entra-sync emulator serve`, "
+        "or emulator:TENANT.json for the in-process emulator.",
+    ),
+]  # fmt: skip
+TenantOpt = Annotated[
+    str | None,
+    typer.Option("--tenant-id", envvar="ENTRA_SYNC_TENANT_ID", show_envvar=True,
+                 help="Directory (tenant) id or verified domain."),
+]  # fmt: skip
+ClientOpt = Annotated[
+    str | None,
+    typer.Option("--client-id", envvar="ENTRA_SYNC_CLIENT_ID", show_envvar=True,
+                 help="Application (client) id of the sync app; it owns the ownership marker."),
+]  # fmt: skip
+CloudOpt = Annotated[
+    str | None,
+    typer.Option("--cloud", envvar="ENTRA_SYNC_CLOUD", show_envvar=True,
+                 help="global (default), usgov, usgovdod or china."),
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    config: Config | None = None
+    graph_url: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    cloud: str | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        config: Path | None,
+        graph_url: str | None,
+        tenant_id: str | None,
+        client_id: str | None,
+        cloud: str | None,
+    ) -> GraphOptions:
+        return cls(
+            config=load_config(config) if config is not None else None,
+            graph_url=graph_url, tenant_id=tenant_id, client_id=client_id, cloud=cloud,
+        )  # fmt: skip
+
+    @property
+    def user_match(self) -> UserMatch:
+        return self.config.users.match if self.config is not None else "userPrincipalName"
+
+    def effective_graph_url(self) -> str | None:
+        """The flag, else ENTRA_SYNC_GRAPH_URL, else the configuration's ``graph_url``."""
+        if self.graph_url:
+            return self.graph_url
+        if self.env.get("ENTRA_SYNC_GRAPH_URL"):
+            return self.env["ENTRA_SYNC_GRAPH_URL"]
+        if self.config is not None and self.config.tenant is not None and self.config.tenant.graph_url:
+            url = self.config.tenant.graph_url
+            if url.startswith(EMULATOR_SCHEME):
+                # a relative tenant file is relative to the configuration file
+                path = Path(url[len(EMULATOR_SCHEME) :])
+                if not path.is_absolute():
+                    path = self.config.file.parent / path
+                return EMULATOR_SCHEME + str(path)
+            return url
+        return None
+
+    def client_id_or_none(self) -> str | None:
+        if self.client_id:
+            return self.client_id
+        if self.config is not None and self.config.tenant is not None:
+            return self.config.tenant.client_id
+        return None
+
+
+def limits_from(config: Config | None) -> SafetyLimits:
+    if config is None:
+        return SafetyLimits()
+    s = config.safety
+    return SafetyLimits(
+        max_delete_fraction=s.max_delete_fraction,
+        max_deletes=s.max_deletes,
+        max_member_removal_fraction=s.max_member_removal_fraction,
+        min_objects_for_fraction=s.min_objects_for_fraction,
+    )
+
+
+def _settings_kwargs(opts: GraphOptions, graph_url: str | None) -> dict[str, Any]:
+    """Flags win over the environment, which wins over the configuration file."""
+    from providers.entra.connect import CREDENTIAL_VARIABLES
+
+    env = opts.env
+    given: dict[str, Any] = {
+        "tenant_id": opts.tenant_id, "client_id": opts.client_id, "cloud": opts.cloud, "graph_url": graph_url,
+    }  # fmt: skip
+    config = opts.config
+    if config is not None and config.tenant is not None:
+        env_names = {"tenant_id": "ENTRA_SYNC_TENANT_ID", "client_id": "ENTRA_SYNC_CLIENT_ID",
+                     "cloud": "ENTRA_SYNC_CLOUD", "graph_url": "ENTRA_SYNC_GRAPH_URL"}  # fmt: skip
+        from_file: dict[str, Any] = {
+            "tenant_id": config.tenant.tenant_id, "client_id": config.tenant.client_id,
+            "cloud": config.tenant.cloud, "graph_url": config.tenant.graph_url,
+        }  # fmt: skip
+        for key, value in from_file.items():
+            if given.get(key) is None and not env.get(env_names[key]) and key != "graph_url":
+                given[key] = value
+        env_has_credential = any(env.get(v) for v in CREDENTIAL_VARIABLES.values()) or env.get(
+            "AZURE_FEDERATED_TOKEN_FILE"
+        )
+        if config.credentials.method is not None and not env_has_credential:
+            kwargs = connection_kwargs(config)
+            given["credential"] = kwargs["credential"]
+            given["credential_ref"] = kwargs["credential_ref"]
+            given["certificate_password_env"] = kwargs["certificate_password_env"]
+    return given
+
+
+@dataclass(frozen=True)
+class Connection:
+    """An open Graph client, and the app registration that owns the ownership marker."""
+
+    client: GraphClient
+    marker_app_id: str
+    graph_root: str
+    emulated: bool = False
+
+
+def _marker_owner(opts: GraphOptions, settings: ConnectionSettings, client: GraphClient) -> str:
+    """The marker's app: ENTRA_SYNC_MARKER_APP_ID, else the client id (not for a managed identity,
+    which has no app registration), else the app an access token was issued to."""
+    from providers.entra.auth import jwt_claims
+
+    owner = opts.env.get("ENTRA_SYNC_MARKER_APP_ID") or None
+    if owner is None and settings.credential != "managed_identity":
+        owner = settings.client_id
+    if owner is None and settings.credential == "access_token" and client.token_provider is not None:
+        claims = jwt_claims(client.token_provider.token()) or {}
+        found = claims.get("appid") or claims.get("azp")
+        owner = found if isinstance(found, str) and found else None
+    if not owner:
+        raise ConfigError(
+            "name the app registration that owns the ownership marker: ENTRA_SYNC_MARKER_APP_ID, or the "
+            "sync app's client id (--client-id, ENTRA_SYNC_CLIENT_ID or [tenant] client_id)",
+            key="ENTRA_SYNC_MARKER_APP_ID",
+        )
+    return owner
+
+
+@contextlib.contextmanager
+def open_connection(opts: GraphOptions) -> Iterator[Connection]:
+    """A Graph connection for these options (closed afterwards; an in-process emulator tenant is
+    saved back to its file)."""
+    url = opts.effective_graph_url()
+    if url is not None and url.startswith(EMULATOR_SCHEME):
+        with _emulated(opts, Path(url[len(EMULATOR_SCHEME) :])) as conn:
+            yield conn
+        return
+
+    from providers.entra.connect import ConnectionSettings, open_graph
+
+    settings = ConnectionSettings.from_env(opts.env, **_settings_kwargs(opts, url))
+    with open_graph(settings) as client:
+        yield Connection(client, _marker_owner(opts, settings, client), settings.graph_base_url)
+
+
+@contextlib.contextmanager
+def open_directory(opts: GraphOptions) -> Iterator[EntraDirectory]:
+    """The Entra directory for these options, as a context manager."""
+    from providers.entra.directory import EntraDirectory
+    from providers.entra.marker import ensure_marker
+
+    with open_connection(opts) as conn:
+        if conn.emulated:  # a demo tenant: register the marker as `entra-sync setup` would
+            ensure_marker(conn.client, conn.marker_app_id, graph_root=conn.graph_root)
+        yield EntraDirectory.for_app(
+            conn.client, conn.marker_app_id, user_match=opts.user_match, recent=_recent_creates(opts)
+        )
+
+
+#: how far back the run history is asked for objects it created (replication lag is far shorter)
+RECENT_CREATES_SECONDS = 24 * 3600.0
+
+
+def _recent_creates(opts: GraphOptions) -> dict[str, str]:
+    """Objects created by runs of the last day, from the configured run history (if any)."""
+    import time
+
+    from entra_sync.runs.history import History
+
+    if opts.config is None or not opts.config.history.path.exists():
+        return {}
+    with History(opts.config.history.path) as history:
+        return history.created_since(time.time() - RECENT_CREATES_SECONDS)
+
+
+@contextlib.contextmanager
+def _emulated(opts: GraphOptions, path: Path) -> Iterator[Connection]:
+    """The in-process emulator over a tenant file (created when missing, saved afterwards)."""
+    import httpx
+
+    from providers.emulator import EmulatorTransport, Profile, Tenant
+    from providers.entra.client import GraphClient
+    from reconciler.clock import SystemClock
+
+    tenant = Tenant.load(path) if path.exists() else Tenant()
+    clock = SystemClock()
+    transport = EmulatorTransport(tenant, clock=clock, profile=Profile.ideal())
+    root = "https://graph.microsoft.com/v1.0"
+    http = httpx.Client(
+        transport=transport, base_url=root, headers={"Authorization": "Bearer in-process-emulator"}
+    )
+    client = GraphClient(http, token=None, clock=clock)
+    try:
+        yield Connection(client, opts.client_id_or_none() or DEMO_CLIENT_ID, root, emulated=True)
+    finally:
+        client.close()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tenant.save(path)

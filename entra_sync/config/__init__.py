@@ -1,0 +1,1 @@
+"""Loading and checking ``entra-sync.toml`` into :class:`reconciler.settings.Config` values."""

@@ -1,0 +1,1 @@
+"""Runs: the run history store, the HTML report and the run lock."""

@@ -1,0 +1,1 @@
+"""The desired-state document: parse, schema and semantic checks, Graph naming limits, export."""

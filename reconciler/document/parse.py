@@ -1,0 +1,178 @@
+"""The desired-state JSON document <-> :class:`reconciler.model.DesiredState`.
+
+:func:`parse_desired` reads a document that :func:`reconciler.document.load.validate_document` accepted;
+:func:`desired_to_document` writes the canonical document (what ``export`` and ``render`` save).
+For every state that :func:`parse_desired` can return, ``parse_desired(desired_to_document(s))
+== s``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+from reconciler.model import (
+    AdministrativeUnit,
+    DesiredState,
+    Group,
+    GroupKind,
+    RemovalPolicy,
+    SourceInfo,
+    Team,
+    TeamTemplate,
+    UserMatch,
+    Visibility,
+    normalise_ref,
+)
+
+__all__ = ["desired_to_document", "parse_desired"]
+
+
+def _refs(values: Iterable[Any]) -> frozenset[str]:
+    return frozenset(normalise_ref(str(v)) for v in values)
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def parse_desired(data: Mapping[str, Any]) -> DesiredState:
+    """Build the :class:`DesiredState` a valid document describes.
+
+    Must: normalise user references (:func:`reconciler.model.normalise_ref`), fill defaults for
+    optional fields, and sort administrative units, groups and teams by key (so two documents
+    that differ only in order give equal states).
+    Must-not: validate. Call it only on a document that
+    :func:`reconciler.document.load.validate_document` accepted (or use
+    :func:`reconciler.document.load.load_desired`);
+    on anything else it may raise ``KeyError``/``TypeError`` or build a state that is not valid.
+    """
+    source = data.get("source") or {}
+    removal = (data.get("policy") or {}).get("removal") or {}
+    aus = tuple(
+        sorted(
+            (
+                AdministrativeUnit(
+                    key=au["key"],
+                    display_name=au["displayName"],
+                    description=_optional_text(au.get("description")),
+                    members=_refs(au.get("members", ())),
+                )
+                for au in data.get("administrativeUnits", ())
+            ),
+            key=lambda a: a.key,
+        )
+    )
+    groups = tuple(
+        sorted(
+            (
+                Group(
+                    key=g["key"],
+                    display_name=g["displayName"],
+                    mail_nickname=g["mailNickname"],
+                    kind=cast(GroupKind, g.get("kind", "microsoft365")),
+                    description=_optional_text(g.get("description")),
+                    visibility=cast(Visibility, g.get("visibility", "Private")),
+                    owners=_refs(g.get("owners", ())),
+                    members=_refs(g.get("members", ())),
+                    administrative_units=frozenset(g.get("administrativeUnits", ())),
+                )
+                for g in data.get("groups", ())
+            ),
+            key=lambda g: g.key,
+        )
+    )
+    teams = tuple(
+        sorted(
+            (
+                Team(t["key"], t["group"], cast(TeamTemplate, t.get("template", "standard")))
+                for t in data.get("teams", ())
+            ),
+            key=lambda t: t.key,
+        )
+    )
+    return DesiredState(
+        administrative_units=aus,
+        groups=groups,
+        teams=teams,
+        policy=RemovalPolicy(
+            administrative_units=removal.get("administrativeUnits", "delete"),
+            groups=removal.get("groups", "delete"),
+            teams=removal.get("teams", "archive"),
+        ),
+        source=SourceInfo(
+            system=source.get("system", "unknown"),
+            generated_at=_optional_text(source.get("generatedAt")),
+            academic_year=_optional_text(source.get("academicYear")),
+        ),
+        user_match=cast(UserMatch, data.get("userMatch", "userPrincipalName")),
+        version=int(data.get("version", 1)),
+    )
+
+
+def _with_description(obj: dict[str, Any], description: str | None) -> dict[str, Any]:
+    if description:
+        obj["description"] = description
+    return obj
+
+
+def desired_to_document(state: DesiredState) -> dict[str, Any]:
+    """The canonical JSON document for ``state`` (plain dicts, lists and strings).
+
+    Canonical: objects sorted by key, every list sorted, keys in schema order, and optional text
+    (``description``, ``generatedAt``, ``academicYear``) left out when ``None`` or empty; every
+    other field is written out, defaults included, so the document says everything explicitly.
+    The same state gives the same document, byte for byte once dumped.
+
+    Must-not: carry :attr:`Team.archived` (a fact about Entra, not something one can desire) or
+    an empty ``source.system`` (written as ``"unknown"``); an empty description is left out.
+    The result passes the schema whenever the state's strings fit its limits (keys, names,
+    references), and the semantic checks whenever the state itself is valid (unique nicknames,
+    resolvable references, legal names, ...): export and render rely on that.
+    """
+    source: dict[str, Any] = {"system": state.source.system or "unknown"}
+    if state.source.generated_at:
+        source["generatedAt"] = state.source.generated_at
+    if state.source.academic_year:
+        source["academicYear"] = state.source.academic_year
+    return {
+        "version": state.version,
+        "source": source,
+        "userMatch": state.user_match,
+        "administrativeUnits": [
+            {
+                **_with_description({"key": au.key, "displayName": au.display_name}, au.description),
+                "members": sorted(au.members),
+            }
+            for au in sorted(state.administrative_units, key=lambda a: a.key)
+        ],
+        "groups": [
+            {
+                **_with_description(
+                    {
+                        "key": g.key,
+                        "kind": g.kind,
+                        "displayName": g.display_name,
+                        "mailNickname": g.mail_nickname,
+                    },
+                    g.description,
+                ),
+                "visibility": g.visibility,
+                "owners": sorted(g.owners),
+                "members": sorted(g.members),
+                "administrativeUnits": sorted(g.administrative_units),
+            }
+            for g in sorted(state.groups, key=lambda g: g.key)
+        ],
+        "teams": [
+            {"key": t.key, "group": t.group, "template": t.template}
+            for t in sorted(state.teams, key=lambda t: t.key)
+        ],
+        "policy": {
+            "removal": {
+                "administrativeUnits": state.policy.administrative_units,
+                "groups": state.policy.groups,
+                "teams": state.policy.teams,
+            }
+        },
+    }

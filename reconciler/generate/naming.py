@@ -1,0 +1,254 @@
+"""Names from Jinja2 templates: a sandbox, strict about unknown variables, with naming filters.
+
+The environment is an :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` (templates come from
+a configuration file: no attribute tricks, no mutation), with :class:`~jinja2.StrictUndefined`
+(an unknown variable or attribute is an error, never an empty string) and autoescape off (names
+are not HTML). ``None`` prints as the empty string.
+
+Filters (besides Jinja's own ``upper``, ``lower``, ``replace``, ``trim``, ``default`` ...):
+
+``ascii``        fold accents and ligatures to ASCII (``"Zoë Æsop"`` -> ``"Zoe AEsop"``), drop the rest
+``slug``         lowercase ASCII letters, digits and single hyphens (``"7A Maths 1"`` -> ``"7a-maths-1"``)
+``nickname``     a legal mailNickname: ASCII letters, digits, ``-`` and ``_`` only (no ``.``), never
+                 empty, at most 64 characters; a longer value is cut and ends in a stable hash
+``truncate_to(n)`` at most ``n`` characters; a cut value ends in ``-`` and a stable 6-hex hash
+``short_hash(n=8)`` the first ``n`` hex digits of the SHA-256 of the value
+
+Errors: a syntax error or an unknown top-level variable is found when the configuration is loaded
+(:func:`template_problems`); an undefined attribute at render time raises
+:class:`~reconciler.errors.ConfigError` naming the ``[naming]`` key and the object being named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from difflib import get_close_matches
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, meta
+from jinja2.environment import Template
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from reconciler.document.rules import MAIL_NICKNAME_MAX
+from reconciler.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_TEMPLATES",
+    "TEMPLATE_VARIABLES",
+    "CompiledTemplate",
+    "compile_template",
+    "make_environment",
+    "nickname",
+    "short_hash",
+    "slug",
+    "template_problems",
+    "to_ascii",
+    "truncate_to",
+]
+
+_NICKNAME_HASH = 8
+_TRUNCATE_HASH = 6
+
+_SCHOOL = ("school", "academic_year", "organisation", "key")
+#: The variables each template may use, by ``[naming]`` table (and ``users.reference``).
+TEMPLATE_VARIABLES: dict[str, frozenset[str]] = {
+    "class_group": frozenset((*_SCHOOL, "class", "year_group")),
+    "mentor_group": frozenset((*_SCHOOL, "group", "year_group")),
+    "au_mentors": frozenset(_SCHOOL),
+    "au_learners": frozenset(_SCHOOL),
+    "au_year_group": frozenset((*_SCHOOL, "year_group")),
+    "au_classes": frozenset(_SCHOOL),
+    "au_mentor_groups": frozenset(_SCHOOL),
+    "users.reference": frozenset(("person", "school", "organisation")),
+}
+
+#: Default templates. Class and mentor group names and nicknames carry the academic year, so a new
+#: year makes new groups (and Teams) instead of re-using last year's.
+DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
+    "class_group": {
+        "display_name": "{{ class.name }} ({{ academic_year }})",
+        "mail_nickname": "{{ (class.code or class.name) | slug }}-{{ academic_year }}",
+        "description": "Class {{ class.name }} at {{ school.name }}, academic year {{ academic_year }}",
+    },
+    "mentor_group": {
+        "display_name": "Mentor group {{ group.name }} ({{ academic_year }})",
+        "mail_nickname": "mentor-{{ group.name | slug }}-{{ academic_year }}",
+        "description": (
+            "Mentor group {{ group.name }} at {{ school.name }}, academic year {{ academic_year }}"
+        ),
+    },
+    "au_mentors": {
+        "display_name": "{{ school.name }} - Mentors",
+        "description": "Mentors (form tutors) at {{ school.name }}",
+    },
+    "au_learners": {
+        "display_name": "{{ school.name }} - Learners",
+        "description": "All learners at {{ school.name }}",
+    },
+    "au_year_group": {
+        "display_name": "{{ school.name }} - {{ year_group.name }}",
+        "description": "Learners in {{ year_group.name }} at {{ school.name }}",
+    },
+    "au_classes": {
+        "display_name": "{{ school.name }} - Class groups",
+        "description": "Class groups of {{ school.name }}",
+    },
+    "au_mentor_groups": {
+        "display_name": "{{ school.name }} - Mentor groups",
+        "description": "Mentor groups of {{ school.name }}",
+    },
+}
+
+_SPECIAL = str.maketrans(
+    {
+        "ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
+        "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ł": "l", "Ł": "L",
+        "ı": "i", "ħ": "h", "Ħ": "H", "ŋ": "ng", "Ŋ": "NG", "ĸ": "k", "ſ": "s",
+        "‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"',
+        "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-", "−": "-",
+    }
+)  # fmt: skip
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_NOT_NICKNAME = re.compile(r"[^A-Za-z0-9_-]+")
+_HYPHENS = re.compile(r"-{2,}")
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def short_hash(value: object, n: int = 8) -> str:
+    """The first ``n`` hex digits of the SHA-256 of ``str(value)`` (stable across runs and machines)."""
+    return hashlib.sha256(_text(value).encode("utf-8", "surrogatepass")).hexdigest()[: max(1, n)]
+
+
+def to_ascii(value: object) -> str:
+    """Fold to ASCII: accents dropped, ligatures and special letters spelled out, the rest removed."""
+    text = unicodedata.normalize("NFKD", _text(value).translate(_SPECIAL))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return text.encode("ascii", "ignore").decode("ascii")
+
+
+def slug(value: object) -> str:
+    """Lowercase ASCII letters and digits, runs of anything else become one hyphen, none at the ends."""
+    return _NOT_SLUG.sub("-", to_ascii(value).lower()).strip("-")
+
+
+def truncate_to(value: object, n: int) -> str:
+    """At most ``n`` characters. Must keep a value that fits unchanged; a cut value ends in
+    ``-`` plus a 6-hex hash of the whole value, so two long values with the same start stay distinct
+    (with ``n`` under 8 the result is the hash alone)."""
+    if n < 1:
+        raise ValueError(f"truncate_to needs a length of at least 1, got {n}")
+    text = _text(value)
+    if len(text) <= n:
+        return text
+    digest = short_hash(text, _TRUNCATE_HASH)
+    if n < _TRUNCATE_HASH + 2:
+        return digest[:n]
+    return text[: n - _TRUNCATE_HASH - 1].rstrip() + "-" + digest
+
+
+def nickname(value: object) -> str:
+    """A legal mailNickname, deterministically: ASCII letters, digits, ``-`` and ``_``; no ``.``;
+    no leading, trailing or doubled hyphen; 1 to 64 characters. Must be idempotent.
+
+    A value with nothing usable becomes ``g-<hash>``; a value over 64 characters is cut and ends in
+    ``-<8-hex hash of the original value>``.
+    """
+    original = _text(value)
+    text = _HYPHENS.sub("-", _NOT_NICKNAME.sub("-", to_ascii(original))).strip("-")
+    if not text:
+        return "g-" + short_hash(original, _NICKNAME_HASH)
+    if len(text) > MAIL_NICKNAME_MAX:
+        head = text[: MAIL_NICKNAME_MAX - _NICKNAME_HASH - 1].rstrip("-")
+        text = head + "-" + short_hash(original, _NICKNAME_HASH)
+    return text
+
+
+def _finalize(value: object) -> object:
+    return "" if value is None else value
+
+
+def make_environment() -> ImmutableSandboxedEnvironment:
+    """The sandboxed, strict environment every naming template is compiled in."""
+    env = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=False
+    )
+    env.filters.update(
+        {
+            "ascii": to_ascii,
+            "slug": slug,
+            "nickname": nickname,
+            "truncate_to": truncate_to,
+            "short_hash": short_hash,
+        }
+    )
+    return env
+
+
+_ENV = make_environment()
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTemplate:
+    """One compiled template and the config key it came from (``naming.class_group.display_name``)."""
+
+    key: str
+    source: str
+    template: Template
+
+    def render(self, variables: Mapping[str, Any], *, subject: str = "") -> str:
+        """Render, collapsing runs of whitespace to one space and trimming the ends.
+
+        Must raise ConfigError (naming this template's key, and ``subject``, the object being
+        named) for an undefined variable or attribute, or any other error inside the template.
+        """
+        try:
+            text = self.template.render(variables)
+        except UndefinedError as exc:
+            raise ConfigError(
+                f"template uses an undefined variable or attribute ({exc.message}){_for(subject)}; "
+                f"available variables: {', '.join(sorted(variables))}",
+                key=self.key,
+            ) from None
+        except (TemplateError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
+            raise ConfigError(f"template failed{_for(subject)}: {exc}", key=self.key) from None
+        return " ".join(text.split())
+
+
+def _for(subject: str) -> str:
+    return f" while naming {subject}" if subject else ""
+
+
+def template_problems(key: str, source: str, allowed: frozenset[str]) -> list[str]:
+    """What is wrong with a template, found without rendering it: a syntax error (with its line), or
+    top-level variables that are not available to this kind of template (with a suggestion)."""
+    try:
+        ast = _ENV.parse(source)
+    except TemplateSyntaxError as exc:
+        return [f"template syntax error on line {exc.lineno}: {exc.message}"]
+    problems = []
+    for name in sorted(meta.find_undeclared_variables(ast) - allowed):
+        close = get_close_matches(name, sorted(allowed), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(f"unknown variable {name!r}{hint}; available variables: {', '.join(sorted(allowed))}")
+    return problems
+
+
+def compile_template(key: str, source: str, allowed: frozenset[str] | None = None) -> CompiledTemplate:
+    """Compile a template. Must raise ConfigError naming ``key`` for any problem
+    :func:`template_problems` finds (only syntax is checked when ``allowed`` is None)."""
+    if allowed is not None:
+        problems = template_problems(key, source, allowed)
+        if problems:
+            raise ConfigError("; ".join(problems), key=key)
+    try:
+        template = _ENV.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise ConfigError(f"template syntax error on line {exc.lineno}: {exc.message}", key=key) from None
+    return CompiledTemplate(key=key, source=source, template=template)

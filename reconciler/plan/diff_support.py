@@ -1,0 +1,148 @@
+"""Helpers of :mod:`reconciler.plan.diff`: the change collector, object documents and conflicts.
+
+Object documents are the JSON shapes a plan shows for whole objects (a create's ``after``, a
+delete's ``before``): camelCase names as in the desired-state document, lists sorted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, UnmanagedObject
+from reconciler.plan.model import Change, Conflict, Warning
+
+__all__ = [
+    "AU_FIELDS",
+    "GROUP_FIELDS",
+    "Collector",
+    "au_document",
+    "find_conflicts",
+    "format_keys",
+    "group_document",
+]
+
+#: managed fields compared by the diff: (attribute, JSON name). A group's mailNickname is not among
+#: them: it is its mail address, set at creation and then kept (renaming a class must not change
+#: where its mail goes, and a nickname made unique against a twin in another school must not flip
+#: back when the twin goes).
+AU_FIELDS: tuple[tuple[str, str], ...] = (("display_name", "displayName"), ("description", "description"))
+GROUP_FIELDS: tuple[tuple[str, str], ...] = (
+    ("display_name", "displayName"),
+    ("description", "description"),
+    ("visibility", "visibility"),
+)
+
+
+def format_keys(keys: Iterable[str], limit: int = 20) -> str:
+    """``a, b, c`` sorted, cut after ``limit`` with ``and N more``."""
+    items = sorted(keys)
+    shown = ", ".join(items[:limit])
+    return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
+
+
+def au_document(au: AdministrativeUnit) -> dict[str, Any]:
+    return {"displayName": au.display_name, "description": au.description, "members": sorted(au.members)}
+
+
+def group_document(g: Group) -> dict[str, Any]:
+    return {
+        "displayName": g.display_name,
+        "mailNickname": g.mail_nickname,
+        "kind": g.kind,
+        "description": g.description,
+        "visibility": g.visibility,
+        "owners": sorted(g.owners),
+        "members": sorted(g.members),
+        "administrativeUnits": sorted(g.administrative_units),
+    }
+
+
+class Collector:
+    """Collects changes, warnings and conflicts while the diff runs; tracks unresolved people."""
+
+    def __init__(self, users: Mapping[str, str]) -> None:
+        self.users = users
+        self.changes: list[Change] = []
+        self.warnings: list[Warning] = []
+        self.conflicts: list[Conflict] = []
+        self._unresolved: dict[str, set[str]] = {}
+
+    def warn(self, code: str, message: str, *, key: str | None = None, ref: str | None = None) -> None:
+        self.warnings.append(Warning(code, message, key, ref))
+
+    def resolved(self, refs: frozenset[str], key: str) -> frozenset[str]:
+        """The references the users index knows; the others are remembered for one warning each."""
+        users = self.users
+        missing = [r for r in refs if r not in users]
+        if not missing:
+            return refs
+        for ref in missing:
+            self._unresolved.setdefault(ref, set()).add(key)
+        return refs.difference(missing)
+
+    def finish_warnings(self) -> list[Warning]:
+        out = list(self.warnings)
+        for ref in sorted(self._unresolved):
+            keys = self._unresolved[ref]
+            out.append(Warning(
+                "unresolvedUser",
+                f"user {ref!r} is not in Entra (or lacks the match attribute); not added to "
+                f"{len(keys)} object{'s' if len(keys) != 1 else ''}: {format_keys(keys, 10)}",
+                None,
+                ref,
+            ))
+        return out
+
+
+def _index(unmanaged: Iterable[UnmanagedObject], kind: str) -> tuple[dict[str, list[UnmanagedObject]], ...]:
+    by_nick: dict[str, list[UnmanagedObject]] = {}
+    by_name: dict[str, list[UnmanagedObject]] = {}
+    for u in sorted(unmanaged, key=lambda u: u.id):
+        if u.kind != kind:
+            continue
+        if u.mail_nickname:
+            by_nick.setdefault(u.mail_nickname.casefold(), []).append(u)
+        by_name.setdefault(u.display_name.casefold(), []).append(u)
+    return by_nick, by_name
+
+
+def _collide(
+    out: Collector, kind: str, key: str, nick: str | None, name: str,
+    index: tuple[dict[str, list[UnmanagedObject]], ...],
+) -> bool:
+    by_nick, by_name = index
+    found: dict[str, tuple[str, str]] = {}
+    for u in by_name.get(name.casefold(), ()):
+        found[u.id] = ("displayName", name)
+    if nick is not None:
+        for u in by_nick.get(nick.casefold(), ()):
+            found[u.id] = ("mailNickname", nick)
+    for object_id in sorted(found):
+        field, value = found[object_id]
+        out.conflicts.append(Conflict(kind, key, object_id, field, value))
+        out.warn("conflict", f"{kind} {key} is not created: an unmanaged {kind} ({object_id}) in Entra has "
+                 f"the same {field} {value!r}; rename it in the school data, or take the existing object "
+                 "over explicitly (adopt)", key=key)
+    return bool(found)
+
+
+def find_conflicts(desired: DesiredState, actual: ActualState, out: Collector) -> tuple[set[str], set[str]]:
+    """Conflicts for desired objects that do not exist yet; returns the blocked AU and group keys."""
+    blocked_aus: set[str] = set()
+    blocked_groups: set[str] = set()
+    if not actual.unmanaged:
+        return blocked_aus, blocked_groups
+    au_index = _index(actual.unmanaged, "administrativeUnit")
+    for au in desired.administrative_units:
+        if au.key not in actual.administrative_units and _collide(
+            out, "administrativeUnit", au.key, None, au.display_name, au_index
+        ):
+            blocked_aus.add(au.key)
+    group_index = _index(actual.unmanaged, "group")
+    for g in desired.groups:
+        if g.key not in actual.groups and _collide(
+            out, "group", g.key, g.mail_nickname, g.display_name, group_index
+        ):
+            blocked_groups.add(g.key)
+    return blocked_aus, blocked_groups

@@ -1,0 +1,1 @@
+"""Renderers of a plan for people: text (terraform-like) and Markdown."""
