@@ -82,6 +82,7 @@ def test_the_cli_runs_a_sync_without_fcntl(tmp_path: Path) -> None:
     assert "Applied" in r.stdout and "failed" not in r.stdout
     assert "soft file lock" not in r.stderr
     config = str(demo / "entra-sync.toml")
-    r = subprocess.run([sys.executable, "-c", script, "sync", "--config", config, "-q"], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env, check=False)
+    r = subprocess.run([sys.executable, "-c", script, "sync", "--config", config, "-q"], capture_output=True,
+                       text=True, timeout=300, cwd=ROOT, env=env, check=False)
     assert r.returncode == 0, r.stderr
     assert "No changes" in r.stdout
