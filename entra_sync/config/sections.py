@@ -14,6 +14,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from entra_sync.config.checker import Checker
+from entra_sync.config.notify_section import NOTIFY_KEYS
 from reconciler.generate.naming import DEFAULT_TEMPLATES, TEMPLATE_VARIABLES, template_problems
 from reconciler.model import RemovalPolicy, TeamTemplate, UserMatch, Visibility
 from reconciler.settings import (
@@ -79,6 +80,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     ),
     "schedule": ("times", "timezone"),
     "history": ("path",),
+    "notify": NOTIFY_KEYS,
 }  # fmt: skip
 #: key -> the section it belongs to, to tell a user where a misplaced key goes
 HOME = {key: section for section, keys in reversed(SECTIONS.items()) for key in keys}
