@@ -19,7 +19,8 @@ def applied(plan: Plan) -> ApplyResult:
     results = []
     for c in plan.changes:
         if c.kind == "group" and c.action == "create":
-            results.append(ChangeResult(c.id, c.action, c.kind, c.key, "failed", "Graph answered 400: bad name"))
+            results.append(
+                ChangeResult(c.id, c.action, c.kind, c.key, "failed", "Graph answered 400: bad name"))
         elif c.kind == "groupMembers" and c.action == "add":
             results.append(ChangeResult(c.id, c.action, c.kind, c.key, "partial", "1 member failed",
                                         (ItemFailure("u-1", "not found"),)))
