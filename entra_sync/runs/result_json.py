@@ -22,7 +22,7 @@ from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.plan.model import Conflict, Plan, Warning
 from reconciler.render.summary import SummaryContext, summarise
 
-__all__ = ["SCHEMA_VERSION", "RunFacts", "load_schema", "run_result", "run_result_from_detail"]
+__all__ = ["SCHEMA_VERSION", "RunFacts", "detail_plan", "load_schema", "run_result", "run_result_from_detail"]
 
 #: the document's format version (``schemaVersion``); bump on an incompatible change
 SCHEMA_VERSION = 1
@@ -105,9 +105,8 @@ def run_result(facts: RunFacts, plan: Plan | None, result: ApplyResult | None = 
     return doc
 
 
-def run_result_from_detail(run: RunDetail, ctx: SummaryContext | None = None) -> dict[str, Any]:
-    """The run-result document of a run the history holds."""
-    s = run.summary
+def detail_plan(run: RunDetail) -> tuple[Plan, ApplyResult | None]:
+    """The plan a run recorded and its results (None when nothing was applied)."""
     plan = Plan(
         changes=tuple(rc.change for rc in run.changes),
         warnings=tuple(Warning(str(w.get("code", "")), str(w.get("message", "")), w.get("key"), w.get("ref"))
@@ -116,10 +115,17 @@ def run_result_from_detail(run: RunDetail, ctx: SummaryContext | None = None) ->
                                  str(c["value"])) for c in run.conflicts),
     )
     results = tuple(rc.result for rc in run.changes if rc.result is not None)
+    return plan, (ApplyResult(results) if results else None)
+
+
+def run_result_from_detail(run: RunDetail, ctx: SummaryContext | None = None) -> dict[str, Any]:
+    """The run-result document of a run the history holds."""
+    s = run.summary
+    plan, result = detail_plan(run)
     facts = RunFacts(run_id=s.run_id, kind=s.kind, status=s.status, started_at=s.started_at,
                      finished_at=s.finished_at, error=s.error, planned_at=run.planned_at,
                      applied_at=run.applied_at, plan_checksum=run.plan_checksum)
-    return run_result(facts, plan, ApplyResult(results) if results else None, ctx)
+    return run_result(facts, plan, result, ctx)
 
 
 def load_schema() -> dict[str, Any]:
