@@ -28,7 +28,7 @@ from entra_sync import __version__
 from entra_sync.runs.history import RunChange, RunDetail
 from entra_sync.runs.result_json import detail_plan
 from reconciler.apply.result import STATUSES, ApplyResult, ChangeResult
-from reconciler.render.summary import Summary, school_of, summarise
+from reconciler.render.summary import Summary, school_of, school_order, summarise
 from reconciler.render.summary_format import headline
 
 __all__ = ["MAX_MEMBERS_SHOWN", "format_duration", "render_run_report"]
@@ -156,7 +156,7 @@ def _by_school(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["school"], []).append(row)
-    return sorted(groups.items(), key=lambda kv: (kv[0].startswith("("), kv[0]))
+    return sorted(groups.items(), key=lambda kv: school_order(kv[0]))
 
 
 def _school_table(summary: Summary) -> dict[str, Any]:

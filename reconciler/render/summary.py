@@ -20,6 +20,7 @@ Renderings: :mod:`reconciler.render.summary_format` (text, Markdown) and :meth:`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ __all__ = [
     "context_from_desired",
     "plan_refusals",
     "school_of",
+    "school_order",
     "summarise",
 ]
 
@@ -200,7 +202,7 @@ class Summary:
 
     @property
     def schools(self) -> tuple[str, ...]:
-        return tuple(sorted({r.school for r in self.counts}, key=_school_order))
+        return tuple(sorted({r.school for r in self.counts}, key=school_order))
 
     @property
     def total_changes(self) -> int:
@@ -228,8 +230,11 @@ class Summary:
         }
 
 
-def _school_order(school: str) -> tuple[int, str]:
-    return (1 if school == NO_SCHOOL else 0, school)
+def school_order(school: str) -> tuple[int, list[str | int], str]:
+    """Schools in natural order (SCH2 before SCH10), the objects of no school last."""
+    chunks = re.split(r"(\d+)", school)
+    parts: list[str | int] = [int(p) if i % 2 else p.lower() for i, p in enumerate(chunks)]
+    return (1 if school == NO_SCHOOL else 0, parts, school)
 
 
 def _memberships(c: Change) -> int:
@@ -280,7 +285,7 @@ def _unresolved(plan: Plan, ctx: SummaryContext) -> tuple[tuple[tuple[str, int],
             schools = frozenset(_school(k, ctx) for k in keys) or frozenset({NO_SCHOOL})
         for s in schools:
             by_school.setdefault(s, set()).add(ref)
-    rows = tuple((s, len(by_school[s])) for s in sorted(by_school, key=_school_order))
+    rows = tuple((s, len(by_school[s])) for s in sorted(by_school, key=school_order))
     return rows, len(people)
 
 
@@ -303,9 +308,9 @@ def summarise(plan: Plan, result: ApplyResult | None = None, ctx: SummaryContext
         t[2] += status in NEEDS_ATTENTION
     counts = tuple(
         CountRow(s, k, a, *tally[(s, k, a)])
-        for s, k, a in sorted(tally, key=lambda t: (_school_order(t[0]), t[1], t[2]))
+        for s, k, a in sorted(tally, key=lambda t: (school_order(t[0]), t[1], t[2]))
     )
-    detail.sort(key=lambda d: (_school_order(d.school), d.key, d.kind, d.action))
+    detail.sort(key=lambda d: (school_order(d.school), d.key, d.kind, d.action))
     conflicts = tuple(
         ConflictItem(_school(c.key, ctx), c.kind, c.key,
                      ctx.objects[c.key].name if c.key in ctx.objects else "", c.field, c.value, c.object_id)
@@ -315,7 +320,7 @@ def summarise(plan: Plan, result: ApplyResult | None = None, ctx: SummaryContext
     needs = NeedsYou(
         refusals=plan_refusals(plan),
         failures=tuple(d for d in detail if d.status in NEEDS_ATTENTION),
-        conflicts=tuple(sorted(conflicts, key=lambda c: (_school_order(c.school), c.key, c.field))),
+        conflicts=tuple(sorted(conflicts, key=lambda c: (school_order(c.school), c.key, c.field))),
         unresolved=unresolved,
         unresolved_people=people,
     )
