@@ -193,3 +193,13 @@ def test_migrations_build_the_tables_schema(
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_schema_version_is_the_newest_migration() -> None:
+    from alembic.script import ScriptDirectory
+
+    from entra_sync.store.engine import HEAD, alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config())
+    assert script.get_heads() == [HEAD]
+    assert [r.revision for r in script.walk_revisions()] == [f"{n:04d}" for n in range(SCHEMA_VERSION, 0, -1)]

@@ -16,24 +16,29 @@ from __future__ import annotations
 
 import contextlib
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.pool import StaticPool
 
 from entra_sync.store.values import HistoryError
 
-__all__ = ["SCHEMA_VERSION", "current_version", "display_name", "migrate", "open_engine", "writer"]
+__all__ = [
+    "HEAD",
+    "SCHEMA_VERSION",
+    "alembic_config",
+    "current_version",
+    "display_name",
+    "migrate",
+    "open_engine",
+    "writer",
+]
 
 #: the newest migration's number (``migrations/versions/v000N_*.py``)
 SCHEMA_VERSION = 2
+#: its Alembic revision
+HEAD = f"{SCHEMA_VERSION:04d}"
 #: the revision a file of the store before Alembic (schema_version = 1) is
 _LEGACY_REVISION = "0001"
 #: pg_advisory_xact_lock key held while migrating ("entra-sync store")
@@ -105,19 +110,25 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(writer=True)
 
 
-def _config() -> Config:
+def alembic_config() -> Any:
+    """Alembic's configuration for the migrations shipped in this package."""
+    from alembic.config import Config  # Alembic is imported only to migrate
+
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
     return cfg
 
 
-@lru_cache(maxsize=1)
-def _script() -> ScriptDirectory:
-    return ScriptDirectory.from_config(_config())
+def _revision(conn: Connection) -> str | None:
+    """The store's Alembic revision (None: not an Alembic store, or empty)."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+    return None if row is None else str(row[0])
 
 
 def current_version(conn: Connection) -> int:
-    rev = MigrationContext.configure(conn).get_current_revision()
+    rev = _revision(conn)
     return 0 if rev is None else int(rev)
 
 
@@ -128,18 +139,20 @@ def _newer(display: str, version: object) -> HistoryError:
 
 def migrate(engine: Engine, display: str) -> None:
     """Bring the store to this version's schema (nothing to do, and no write lock, when it is)."""
-    head = _script().get_current_head()
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    if current == head:
-        return
+        if _revision(conn) == HEAD:
+            return
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     with writer(engine).begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
-        cfg = _config()
+        cfg = alembic_config()
         cfg.attributes["connection"] = conn
         try:
-            current = MigrationContext.configure(conn).get_current_revision()
+            current = _revision(conn)
             if current is None:
                 legacy = _legacy_version(conn)
                 if legacy is not None and legacy > 1:
@@ -148,7 +161,7 @@ def migrate(engine: Engine, display: str) -> None:
                     command.stamp(cfg, _LEGACY_REVISION)
             else:
                 try:
-                    _script().get_revision(current)
+                    ScriptDirectory.from_config(cfg).get_revision(current)
                 except CommandError:
                     raise _newer(display, current) from None
             command.upgrade(cfg, "head")
