@@ -87,8 +87,9 @@ class History(HistoryReader):
         except HistoryError:
             raise
         except (exc.SQLAlchemyError, OSError) as e:
-            raise HistoryError(self.path, f"cannot open the database ({_reason(e)}); move the file away "
-                                          "to start a new history") from e
+            hint = ("check that the server is up and the URL, user and password are right"
+                    if "://" in str(path) else "move the file away to start a new history")
+            raise HistoryError(self.path, f"cannot open the database ({_reason(e)}); {hint}") from e
 
     def close(self) -> None:
         self._engine.dispose()
