@@ -203,3 +203,14 @@ def test_schema_version_is_the_newest_migration() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     assert script.get_heads() == [HEAD]
     assert [r.revision for r in script.walk_revisions()] == [f"{n:04d}" for n in range(SCHEMA_VERSION, 0, -1)]
+
+
+def test_postgres_that_cannot_be_had_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests import postgres
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="PostgreSQL is required in CI: no server here"):
+        postgres._unavailable("no server here")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no PostgreSQL server: no server here"):
+        postgres._unavailable("no server here")
