@@ -24,14 +24,15 @@ from sqlalchemy import Connection, delete, exc, func, insert, select, update
 from entra_sync.runs.history_read import HistoryReader
 from entra_sync.store.engine import (
     SCHEMA_VERSION,
+    bulk_insert,
     current_version,
     display_name,
     migrate,
     open_engine,
     writer,
 )
-from entra_sync.store.persons import failed_people, person_rows
-from entra_sync.store.tables import changes, person_changes, runs
+from entra_sync.store.persons import PERSON_COLUMNS, PERSON_KINDS, failed_people, person_rows
+from entra_sync.store.tables import changes, dumps, person_changes, runs
 from entra_sync.store.values import (
     RUN_STATUSES,
     HistoryError,
@@ -44,7 +45,7 @@ from entra_sync.store.values import (
     redact,
     run_status_for,
 )
-from reconciler.apply.result import STATUSES, ApplyResult, ChangeResult
+from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.clock import Clock, SystemClock
 from reconciler.plan.model import Plan
 
@@ -62,6 +63,10 @@ __all__ = [
     "redact",
     "run_status_for",
 ]
+
+_PLANNED = ("run_id", "seq", "change_id", "action", "kind", "key", "change", "object_id")
+#: the kinds of change whose outcome is each moved person's too
+_MOVES_PEOPLE = frozenset(("group", "administrativeUnit", *PERSON_KINDS))
 
 INTERRUPTED = "interrupted: the run stopped before it finished; the outcomes recorded until then are kept"
 
@@ -147,58 +152,52 @@ class History(HistoryReader):
             ))
             conn.execute(delete(person_changes).where(person_changes.c.run_id == run_id))
             conn.execute(delete(changes).where(changes.c.run_id == run_id))
-            rows, people = [], []
+            rows: list[tuple[Any, ...]] = []
+            people: list[tuple[Any, ...]] = []
             for i, c in enumerate(plan.changes):
                 doc = c.to_dict()
-                rows.append({"run_id": run_id, "seq": i, "change_id": c.id, "action": c.action,
-                             "kind": c.kind, "key": c.key, "change": doc, "object_id": c.object_id})
+                rows.append((run_id, i, c.id, c.action, c.kind, c.key, dumps(doc), c.object_id))
                 people += person_rows(run_id, doc)
-            if rows:
-                conn.execute(insert(changes), rows)
-            if people:
-                conn.execute(insert(person_changes), people)
+            bulk_insert(conn, changes, rows, _PLANNED)
+            bulk_insert(conn, person_changes, people, PERSON_COLUMNS)
 
     def record_result(self, run_id: int, result: ChangeResult) -> None:
         """Store one change's outcome as it settles, committed before this returns (a second
-        connection sees it at once); the run's counts and ``applied_at`` follow."""
+        connection sees it at once; a killed process keeps it); the run's ``applied_at`` follows."""
         with self._tx() as conn:
-            row = conn.execute(select(runs.c.counts).where(runs.c.id == run_id).with_for_update()).first()
-            if row is None:
-                raise self._no_run(run_id)
-            counts: dict[str, int] = dict(row[0] or dict.fromkeys(STATUSES, 0))
-            before = self._put(conn, run_id, result)
-            if before is not None and counts.get(before, 0) > 0:
-                counts[before] -= 1
-            counts[result.status] = counts.get(result.status, 0) + 1
-            conn.execute(update(runs).where(runs.c.id == run_id).values(
-                applied_at=self._clock.now(), counts=counts))
+            self._applied(conn, run_id)
+            self._put(conn, run_id, result)
 
     def record_results(self, run_id: int, result: ApplyResult) -> None:
         """Store each change's outcome (a result for a change not in the recorded plan is added)."""
         with self._tx() as conn:
-            self._require(conn, run_id)
+            self._applied(conn, run_id, result.counts)
             for r in result.results:
                 self._put(conn, run_id, r)
-            conn.execute(update(runs).where(runs.c.id == run_id).values(
-                applied_at=self._clock.now(), counts=result.counts))
 
-    def _put(self, conn: Connection, run_id: int, r: ChangeResult) -> str | None:
-        """Write one result; return the status it replaces (None: none was recorded)."""
-        where = (changes.c.run_id == run_id) & (changes.c.change_id == r.change_id)
-        found = conn.execute(select(changes.c.status).where(where)).first()
+    def _applied(self, conn: Connection, run_id: int, counts: Mapping[str, int] | None = None) -> None:
+        values: dict[str, Any] = {"applied_at": self._clock.now()}
+        if counts is not None:  # kept for readers of the file before 0002; the counts are now counted
+            values["counts"] = dict(counts)
+        if conn.execute(update(runs).where(runs.c.id == run_id).values(**values)).rowcount == 0:
+            raise self._no_run(run_id)
+
+    def _put(self, conn: Connection, run_id: int, r: ChangeResult) -> None:
         failures = _failures(r)
-        if found is None:
+        values: dict[str, Any] = {"status": r.status, "message": r.message, "failures": failures}
+        if r.object_id is not None:
+            values["object_id"] = r.object_id
+        where = (changes.c.run_id == run_id) & (changes.c.change_id == r.change_id)
+        if conn.execute(update(changes).where(where).values(**values)).rowcount == 0:
             seq = conn.execute(select(func.coalesce(func.max(changes.c.seq) + 1, 0))
                                .where(changes.c.run_id == run_id)).scalar_one()
             stub = {"id": r.change_id, "action": r.action, "kind": r.kind, "key": r.key}
             conn.execute(insert(changes).values(
                 run_id=run_id, seq=seq, change_id=r.change_id, action=r.action, kind=r.kind, key=r.key,
                 change=stub, status=r.status, message=r.message, failures=failures, object_id=r.object_id))
-            return None
-        values: dict[str, Any] = {"status": r.status, "message": r.message, "failures": failures}
-        if r.object_id is not None:
-            values["object_id"] = r.object_id
-        conn.execute(update(changes).where(where).values(**values))
+            return
+        if r.kind not in _MOVES_PEOPLE:
+            return
         mine = (person_changes.c.run_id == run_id) & (person_changes.c.change_id == r.change_id)
         if r.status == "partial":
             conn.execute(update(person_changes).where(mine).values(status="done", message=r.message or None))
@@ -208,7 +207,6 @@ class History(HistoryReader):
         else:
             conn.execute(update(person_changes).where(mine)
                          .values(status=r.status, message=r.message or None))
-        return None if found[0] is None else str(found[0])
 
     def finish_run(self, run_id: int, status: RunStatus, error: str | None = None) -> None:
         """Close a run. ``error`` is one line for people (an exception's message, never a secret)."""

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Select, func, select
 
 from entra_sync.store.tables import changes, person_changes, runs
 from entra_sync.store.values import HistoryError, ObjectChange, PersonChange, RunChange, RunDetail, RunSummary
-from reconciler.apply.result import ChangeResult
+from reconciler.apply.result import STATUSES, ChangeResult
 from reconciler.model import normalise_ref
 from reconciler.plan.model import Change
 
@@ -18,14 +18,25 @@ __all__ = ["HistoryReader"]
 
 _COUNT = select(func.count()).where(changes.c.run_id == runs.c.id).scalar_subquery()
 _SUMMARY_COLUMNS = (runs.c.id, runs.c.kind, runs.c.status, runs.c.started_at, runs.c.finished_at,
-                    runs.c.error, runs.c.counts, _COUNT, runs.c.tenant)
+                    runs.c.error, _COUNT, runs.c.tenant)
 
 
-def _summary(row: Any) -> RunSummary:
+def _summary(row: Any, counts: dict[str, int] | None) -> RunSummary:
     return RunSummary(
         run_id=row[0], kind=row[1], status=row[2], started_at=row[3], finished_at=row[4], error=row[5],
-        counts=row[6] or {}, change_count=row[7], tenant=row[8],
+        counts=counts or {}, change_count=row[6], tenant=row[7],
     )
+
+
+def _counts(conn: Connection, run_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Changes per result status of each run that has results (every status present)."""
+    out: dict[int, dict[str, int]] = {}
+    query = (select(changes.c.run_id, changes.c.status, func.count())
+             .where(changes.c.run_id.in_(run_ids), changes.c.status.is_not(None))
+             .group_by(changes.c.run_id, changes.c.status))
+    for run_id, status, n in conn.execute(query):
+        out.setdefault(int(run_id), dict.fromkeys(STATUSES, 0))[str(status)] = int(n)
+    return out
 
 
 def _tenant(query: Select[Any], tenant: str | None) -> Select[Any]:
@@ -53,7 +64,8 @@ class HistoryReader:
             query = query.where(runs.c.kind == kind)
         with self._read() as conn:
             rows = conn.execute(query.order_by(runs.c.id.desc()).limit(limit)).all()
-        return [_summary(r) for r in rows]
+            counts = _counts(conn, [int(r[0]) for r in rows])
+        return [_summary(r, counts.get(int(r[0]))) for r in rows]
 
     def get_run(self, run_id: int, *, tenant: str | None = None) -> RunDetail:
         """One run with its changes (a run of another tenant than ``tenant`` is not found)."""
@@ -71,6 +83,7 @@ class HistoryReader:
                 .where(changes.c.run_id == run_id).order_by(changes.c.seq)
             ).all()
         out = []
+        counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
         for seq, change, status, message, failures, object_id, change_id, action, kind, key in rows:
             result = None
             if status is not None:
@@ -79,10 +92,13 @@ class HistoryReader:
                     "message": message or "", "failures": failures or [], "objectId": object_id,
                 })
             out.append(RunChange(seq, Change.from_dict(change), result))
+            if status is not None:
+                counts[status] = counts.get(status, 0) + 1
         planned_at, applied_at, config, plan_summary, checksum, warnings, conflicts = (
             row[len(_SUMMARY_COLUMNS):])
         return RunDetail(
-            summary=_summary(row), planned_at=planned_at, applied_at=applied_at, config=config,
+            summary=_summary(row, counts if any(counts.values()) else None),
+            planned_at=planned_at, applied_at=applied_at, config=config,
             plan_summary=plan_summary or {}, plan_checksum=checksum, warnings=tuple(warnings),
             conflicts=tuple(conflicts), changes=tuple(out),
         )

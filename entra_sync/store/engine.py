@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import URL, Connection, Engine, Table, create_engine, event, inspect, make_url, text
 from sqlalchemy.pool import StaticPool
 
 from entra_sync.store.values import HistoryError
@@ -28,6 +29,7 @@ __all__ = [
     "HEAD",
     "SCHEMA_VERSION",
     "alembic_config",
+    "bulk_insert",
     "current_version",
     "display_name",
     "migrate",
@@ -96,6 +98,10 @@ def open_engine(target: str | Path) -> Engine:
         cur = dbapi_connection.cursor()
         cur.execute("PRAGMA foreign_keys = ON")
         cur.execute("PRAGMA journal_mode = WAL")
+        # a commit is in the WAL before it returns: it survives the process being killed; after a
+        # power cut the last commits may be gone (never a corrupt file), and the next run's read of
+        # Entra puts right what they said. FULL would fsync every outcome (13 ms each here).
+        cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -103,6 +109,23 @@ def open_engine(target: str | Path) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writer") else "BEGIN")
 
     return engine
+
+
+def bulk_insert(conn: Connection, table: Table, rows: Sequence[Sequence[Any]],
+                columns: Sequence[str] | None = None) -> None:
+    """Insert many rows through the driver's ``executemany`` (no per-row work in SQLAlchemy: ten
+    times faster for a plan's hundreds of thousands of people). Values go to the driver as they
+    are, so JSON must be dumped already."""
+    if not rows:
+        return
+    names = list(columns) if columns is not None else [c.name for c in table.columns]
+    quote = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+        f"VALUES ({', '.join([mark] * len(names))})",
+        [tuple(r) for r in rows],
+    )
 
 
 def writer(engine: Engine) -> Engine:

@@ -17,7 +17,7 @@ from typing import Any
 
 from reconciler.model import normalise_ref
 
-__all__ = ["PERSON_KINDS", "failed_people", "people_of", "person_rows"]
+__all__ = ["PERSON_COLUMNS", "PERSON_KINDS", "failed_people", "people_of", "person_rows"]
 
 PERSON_KINDS = ("groupMembers", "groupOwners", "administrativeUnitMembers")
 
@@ -60,24 +60,28 @@ def failed_people(failures: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return out
 
 
+#: the columns of a row of :func:`person_rows`, in order
+PERSON_COLUMNS = (
+    "run_id", "change_id", "kind", "key", "action", "person", "person_norm", "status", "message",
+)
+
+
 def person_rows(
     run_id: int,
     change: Mapping[str, Any],
     status: str | None = None,
     message: str | None = None,
     failures: Sequence[Mapping[str, Any]] = (),
-) -> list[dict[str, Any]]:
-    """The ``person_changes`` rows of one change of one run, with each person's outcome."""
+) -> list[tuple[Any, ...]]:
+    """The ``person_changes`` rows (:data:`PERSON_COLUMNS`) of one change of one run, with each
+    person's outcome."""
     failed = failed_people(failures) if status == "partial" else {}
+    change_id, key = str(change["id"]), str(change["key"])
     rows = []
     for kind, action, person, norm in people_of(change):
         own_status, own_message = status, message
         if status == "partial":
             own_status = "failed" if norm in failed else "done"
             own_message = failed.get(norm, message)
-        rows.append({
-            "run_id": run_id, "change_id": str(change["id"]), "kind": kind, "key": str(change["key"]),
-            "action": action, "person": person, "person_norm": norm, "status": own_status,
-            "message": own_message or None,
-        })
+        rows.append((run_id, change_id, kind, key, action, person, norm, own_status, own_message or None))
     return rows

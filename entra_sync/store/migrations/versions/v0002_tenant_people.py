@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from entra_sync.store.migrations import set_schema_version
-from entra_sync.store.persons import person_rows
+from entra_sync.store.persons import PERSON_COLUMNS, person_rows
 
 revision = "0002"
 down_revision = "0001"
@@ -56,7 +56,8 @@ def _fill(people: sa.Table | None) -> None:
         "'administrativeUnitMembers')"
     ))
     for run_id, change, status, message, failures in result:
-        rows += person_rows(run_id, json.loads(change), status, message, json.loads(failures or "[]"))
+        moved = person_rows(run_id, json.loads(change), status, message, json.loads(failures or "[]"))
+        rows += [dict(zip(PERSON_COLUMNS, row, strict=True)) for row in moved]
         if len(rows) >= _BATCH:
             bind.execute(people.insert(), rows)
             rows = []
