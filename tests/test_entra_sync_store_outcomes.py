@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,21 @@ def test_a_database_url_is_shown_without_its_password() -> None:
     assert message.startswith("run history postgresql://entra:***@127.0.0.1:1/history: cannot open the "
                               "database (connection failed: ")
     assert message.endswith("check that the server is up and the URL, user and password are right")
+
+
+def test_outcomes_recorded_from_several_threads_at_once_are_all_kept(target: str) -> None:
+    plan = Plan(changes=tuple(
+        Change("create", "group", f"g{i:03}", after={"members": [AMY]}) for i in range(60)))
+    with History(target, VirtualClock()) as h:
+        run_id = h.start_run("sync")
+        h.record_plan(run_id, plan)
+
+        def settle(part: int) -> None:
+            for c in plan.changes[part::4]:
+                h.record_result(run_id, ChangeResult(c.id, "create", "group", c.key, "done", object_id=c.key))
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(settle, range(4)))
+        assert h.list_runs()[0].counts["done"] == 60
+        assert {p.status for p in h.changes_for_person(AMY)} == {"done"}
+        assert len(h.created_since(0)) == 60
