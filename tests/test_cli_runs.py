@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from entra_sync.runs.history import History
 from providers.emulator import Tenant
 from reconciler.document.load import validate_document
 
@@ -104,6 +105,14 @@ def test_history_commands(run_cli, demo_dir: Path, tmp_path: Path) -> None:
     r = run_cli("history", "object", "--config", cfg, key)
     assert r.exit_code == 0
     assert "#1" in r.stdout
+    with History(demo_dir / "history.sqlite") as h:  # a person's memberships, by their UPN
+        group = next(rc.change for rc in h.get_run(1).changes
+                     if rc.change.kind == "group" and (rc.change.after or {}).get("members"))
+    person = group.after["members"][0]
+    r = run_cli("history", "object", "--config", cfg, person.upper())
+    assert r.exit_code == 0
+    assert any(line.startswith("#1") and "add" in line and "groupMembers" in line and "done" in line
+               and line.endswith(group.key) for line in r.stdout.splitlines()), r.stdout
     html = tmp_path / "r.html"
     r = run_cli("history", "report", "--config", cfg, "1", "-o", html)
     assert r.exit_code == 0

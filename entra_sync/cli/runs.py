@@ -290,7 +290,8 @@ def history_show(config: ConfigArg, run_id: Annotated[int, typer.Argument(help="
 
 @history_app.command("object")
 def history_object(
-    config: ConfigArg, key: Annotated[str, typer.Argument(help="Object key, e.g. class:SCH1:2026-27:7A-Ma1.")]
+    config: ConfigArg,
+    key: Annotated[str, typer.Argument(help="Object key (class:SCH1:2026-27:7A-Ma1) or a person's UPN.")],
 ) -> None:
     """When did this object change, in which run, and how did it go?"""
     with _history(config) as h:
@@ -298,8 +299,9 @@ def history_object(
     if not rows:
         typer.echo(f"No recorded change for {key}.")
     for row in rows:
+        where = f"  {row.key}" if row.key != key else ""  # a person's membership: of which group or unit
         typer.echo(f"#{row.run_id:<5} {_when(row.run_started_at)}  {row.action:<9} {row.kind:<26} "
-                   f"{row.status or 'planned'}")  # fmt: skip
+                   f"{row.status or 'planned'}{where}")  # fmt: skip
 
 
 @history_app.command("report")

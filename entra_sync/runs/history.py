@@ -1,32 +1,53 @@
-"""Run history: every run, its plan and its outcome, in an embedded SQLite database.
+"""Run history: every run, its plan and its outcome, in the store (:mod:`entra_sync.store`).
 
-A run goes ``start_run`` -> ``record_plan`` -> ``record_results`` -> ``finish_run``; the CLI lists
-runs, shows one (and renders it as HTML with :mod:`entra_sync.runs.report`) and answers "what happened to
-this object, and when" with :meth:`History.changes_for_object`.
+A run goes ``start_run`` -> ``record_plan`` -> ``record_result`` per change as it settles (or
+``record_results`` at the end) -> ``finish_run``; the CLI lists runs, shows one (and renders it as
+HTML with :mod:`entra_sync.runs.report`) and answers "what happened to this object, or this person,
+and when" with :meth:`History.changes_for_object` and :meth:`History.changes_for_person`.
 
-Must: keep the schema versioned (table ``schema_version``) and migrate forwards on open; use WAL
-so that a reader never blocks the scheduler's writer; take every time from the injected clock.
+Must: migrate the store forwards on open; commit each outcome as it is recorded (a second
+connection sees it at once, and a crash loses none); take every time from the injected clock.
 Must not: store a secret. Only the plan, the results and a configuration *summary* are stored, and
-any summary entry whose name looks like a secret (``secret``, ``password``, ``token``, ...) is
-replaced by ``"[redacted]"`` before it is written.
+the summary goes through :func:`redact` first.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from sqlalchemy import Connection, delete, exc, func, insert, select, update
+
+from entra_sync.runs.history_read import HistoryReader
+from entra_sync.store.engine import (
+    SCHEMA_VERSION,
+    bulk_insert,
+    current_version,
+    display_name,
+    migrate,
+    open_engine,
+    writer,
+)
+from entra_sync.store.persons import PERSON_COLUMNS, PERSON_KINDS, failed_people, person_rows
+from entra_sync.store.tables import changes, dumps, person_changes, runs
+from entra_sync.store.values import (
+    RUN_STATUSES,
+    HistoryError,
+    ObjectChange,
+    PersonChange,
+    RunChange,
+    RunDetail,
+    RunStatus,
+    RunSummary,
+    redact,
+    run_status_for,
+)
 from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.clock import Clock, SystemClock
-from reconciler.errors import EntraSyncError
-from reconciler.plan.model import Change, Plan
+from reconciler.plan.model import Plan
 
 __all__ = [
     "RUN_STATUSES",
@@ -34,6 +55,7 @@ __all__ = [
     "History",
     "HistoryError",
     "ObjectChange",
+    "PersonChange",
     "RunChange",
     "RunDetail",
     "RunStatus",
@@ -42,380 +64,200 @@ __all__ = [
     "run_status_for",
 ]
 
-RunStatus = Literal["running", "succeeded", "partial", "failed", "refused", "interrupted"]
-RUN_STATUSES: tuple[RunStatus, ...] = ("running", "succeeded", "partial", "failed", "refused", "interrupted")
+_PLANNED = ("run_id", "seq", "change_id", "action", "kind", "key", "change", "object_id")
+#: the kinds of change whose outcome is each moved person's too
+_MOVES_PEOPLE = frozenset(("group", "administrativeUnit", *PERSON_KINDS))
 
-_SECRET_NAME = re.compile(r"secret|password|passwd|token|credential|private|assertion|certificate", re.I)
-
-_MIGRATIONS: tuple[str, ...] = (
-    # 1: runs and their changes
-    """
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        kind TEXT NOT NULL,
-        status TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        planned_at REAL,
-        applied_at REAL,
-        finished_at REAL,
-        error TEXT,
-        config TEXT NOT NULL DEFAULT '{}',
-        plan_summary TEXT,
-        plan_checksum TEXT,
-        warnings TEXT NOT NULL DEFAULT '[]',
-        conflicts TEXT NOT NULL DEFAULT '[]',
-        counts TEXT
-    );
-    CREATE TABLE changes (
-        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-        seq INTEGER NOT NULL,
-        change_id TEXT NOT NULL,
-        action TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        key TEXT NOT NULL,
-        change TEXT NOT NULL,
-        status TEXT,
-        message TEXT,
-        failures TEXT,
-        object_id TEXT,
-        PRIMARY KEY (run_id, change_id)
-    );
-    CREATE INDEX changes_by_key ON changes (key, run_id);
-    CREATE INDEX runs_by_start ON runs (started_at);
-    """,
-)
-SCHEMA_VERSION = len(_MIGRATIONS)
+INTERRUPTED = "interrupted: the run stopped before it finished; the outcomes recorded until then are kept"
 
 
-class HistoryError(EntraSyncError):
-    def __init__(self, path: str, message: str) -> None:
-        self.path = path
-        super().__init__(f"run history {path}: {message}")
+def _failures(r: ChangeResult) -> list[dict[str, str]]:
+    return [{"objectId": f.object_id, "message": f.message} for f in r.failures]
 
 
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    run_id: int
-    kind: str
-    status: str
-    started_at: float
-    finished_at: float | None
-    error: str | None
-    #: changes per result status (empty until results are recorded)
-    counts: Mapping[str, int] = field(default_factory=dict)
-    #: number of changes in the recorded plan
-    change_count: int = 0
-
-    @property
-    def duration(self) -> float | None:
-        return None if self.finished_at is None else self.finished_at - self.started_at
-
-
-@dataclass(frozen=True, slots=True)
-class RunChange:
-    """One change of a run's plan and, once applied, its result."""
-
-    seq: int
-    change: Change
-    result: ChangeResult | None
-
-
-@dataclass(frozen=True, slots=True)
-class RunDetail:
-    summary: RunSummary
-    planned_at: float | None
-    applied_at: float | None
-    config: Mapping[str, Any]
-    plan_summary: Mapping[str, int]
-    plan_checksum: str | None
-    warnings: tuple[Mapping[str, Any], ...]
-    conflicts: tuple[Mapping[str, Any], ...]
-    changes: tuple[RunChange, ...]
-
-    @property
-    def run_id(self) -> int:
-        return self.summary.run_id
-
-    def durations(self) -> dict[str, float]:
-        """Seconds spent reading and planning, applying, and in all (only the known ones)."""
-        s = self.summary
-        out: dict[str, float] = {}
-        if self.planned_at is not None:
-            out["plan"] = self.planned_at - s.started_at
-        if self.applied_at is not None:
-            began = self.planned_at if self.planned_at is not None else s.started_at
-            out["apply"] = self.applied_at - began
-        if s.finished_at is not None:
-            out["total"] = s.finished_at - s.started_at
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectChange:
-    """One change to one object in one run: the answer to "when did this change, and why"."""
-
-    run_id: int
-    run_kind: str
-    run_started_at: float
-    change_id: str
-    action: str
-    kind: str
-    key: str
-    #: None when the run planned the change but did not apply it (plan only, refused, crashed)
-    status: str | None
-    message: str | None
-    members: tuple[str, ...]
-
-
-def redact(value: Any) -> Any:
-    """A copy of ``value`` (JSON-like) with every entry whose name looks like a secret replaced."""
-    if isinstance(value, Mapping):
-        return {
-            str(k): "[redacted]" if _SECRET_NAME.search(str(k)) and v not in (None, "") else redact(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    return value
-
-
-def run_status_for(result: ApplyResult) -> RunStatus:
-    """``succeeded`` when everything was done (or deferred), ``failed`` when nothing was done and
-    something failed, ``partial`` otherwise."""
-    if result.ok:
-        return "succeeded"
-    counts = result.counts
-    if counts["done"] == 0 and counts["partial"] == 0:
-        return "failed"
-    return "partial"
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-class History:
-    """The run history database at ``path`` (created, with its folder, when missing)."""
+class History(HistoryReader):
+    """The run history at ``path``: a SQLite file (created 0600, with its folder, when missing),
+    ``:memory:``, or a database URL (``postgresql+psycopg://...``)."""
 
     def __init__(self, path: str | Path, clock: Clock | None = None) -> None:
-        self.path = str(path)
+        #: how to name the store to people (a URL without its password)
+        self.path = display_name(path)
         self._clock: Clock = clock or SystemClock()
-        self._lock = threading.Lock()
+        self._memory = str(path) == ":memory:"
+        self._mutex = threading.RLock()  # one shared connection for :memory:
         try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise HistoryError(self.path, f"cannot open the database ({exc}); move the file away to "
-                                          "start a new history") from exc
+            self._engine = open_engine(path)
+            with self._locked():
+                migrate(self._engine, self.path)
+        except HistoryError:
+            raise
+        except (exc.SQLAlchemyError, OSError) as e:
+            hint = ("check that the server is up and the URL, user and password are right"
+                    if "://" in str(path) else "move the file away to start a new history")
+            raise HistoryError(self.path, f"cannot open the database ({_reason(e)}); {hint}") from e
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._engine.dispose()
 
     def __enter__(self) -> History:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _locked(self) -> Iterator[None]:
+        if self._memory:
+            with self._mutex:
+                yield
+        else:
+            yield
 
-    def _migrate(self) -> None:
-        with self._tx() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = db.execute("SELECT version FROM schema_version").fetchone()
-            version = 0 if row is None else int(row[0])
-            if version > SCHEMA_VERSION:
-                raise HistoryError(
-                    self.path,
-                    f"written by a newer entra-sync (schema {version}, this one knows {SCHEMA_VERSION}); "
-                    "upgrade entra-sync",
-                )
-            for script in _MIGRATIONS[version:]:
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-            if row is None:
-                db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif version != SCHEMA_VERSION:
-                db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """One writing transaction, committed when the block ends."""
+        with self._locked(), writer(self._engine).begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._locked(), self._engine.connect() as conn:
+            yield conn
 
     def schema_version(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT version FROM schema_version").fetchone()[0])
+        with self._read() as conn:
+            return current_version(conn)
 
     # -- writing ------------------------------------------------------------------------------
 
-    def start_run(self, kind: str, config_summary: Mapping[str, Any] | None = None) -> int:
+    def start_run(self, kind: str, config_summary: Mapping[str, Any] | None = None,
+                  tenant: str | None = None) -> int:
         """Open a run (status ``running``) and return its id. ``config_summary`` is redacted."""
-        with self._tx() as db:
-            cur = db.execute(
-                "INSERT INTO runs (kind, status, started_at, config) VALUES (?, 'running', ?, ?)",
-                (kind, self._clock.now(), _dumps(redact(dict(config_summary or {})))),
-            )
-            assert cur.lastrowid is not None
-            return int(cur.lastrowid)
+        with self._tx() as conn:
+            row = conn.execute(insert(runs).values(
+                kind=kind, status="running", started_at=self._clock.now(), tenant=tenant,
+                config=redact(dict(config_summary or {})), warnings=[], conflicts=[],
+            ).returning(runs.c.id)).one()
+            return int(row[0])
 
     def record_plan(self, run_id: int, plan: Plan) -> None:
-        """Store the plan's changes (not yet applied), summary, warnings and conflicts."""
-        with self._tx() as db:
-            self._require(db, run_id)
-            db.execute(
-                "UPDATE runs SET planned_at = ?, plan_summary = ?, plan_checksum = ?, warnings = ?, "
-                "conflicts = ? WHERE id = ?",
-                (self._clock.now(), _dumps(plan.summary()), plan.checksum(),
-                 _dumps([w.to_dict() for w in plan.warnings]), _dumps([c.to_dict() for c in plan.conflicts]),
-                 run_id),
-            )
-            db.execute("DELETE FROM changes WHERE run_id = ?", (run_id,))
-            db.executemany(
-                "INSERT INTO changes (run_id, seq, change_id, action, kind, key, change, object_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, i, c.id, c.action, c.kind, c.key, _dumps(c.to_dict()), c.object_id)
-                 for i, c in enumerate(plan.changes)],
-            )
+        """Store the plan's changes (not yet applied), summary, warnings and conflicts, and the
+        people each change moves."""
+        with self._tx() as conn:
+            self._require(conn, run_id)
+            conn.execute(update(runs).where(runs.c.id == run_id).values(
+                planned_at=self._clock.now(), plan_summary=plan.summary(), plan_checksum=plan.checksum(),
+                warnings=[w.to_dict() for w in plan.warnings],
+                conflicts=[c.to_dict() for c in plan.conflicts],
+            ))
+            conn.execute(delete(person_changes).where(person_changes.c.run_id == run_id))
+            conn.execute(delete(changes).where(changes.c.run_id == run_id))
+            rows: list[tuple[Any, ...]] = []
+            people: list[tuple[Any, ...]] = []
+            for i, c in enumerate(plan.changes):
+                doc = c.to_dict()
+                rows.append((run_id, i, c.id, c.action, c.kind, c.key, dumps(doc), c.object_id))
+                people += person_rows(run_id, doc)
+            bulk_insert(conn, changes, rows, _PLANNED)
+            bulk_insert(conn, person_changes, people, PERSON_COLUMNS)
+
+    def record_result(self, run_id: int, result: ChangeResult) -> None:
+        """Store one change's outcome as it settles, committed before this returns (a second
+        connection sees it at once; a killed process keeps it); the run's ``applied_at`` follows."""
+        with self._tx() as conn:
+            self._applied(conn, run_id)
+            self._put(conn, run_id, result)
 
     def record_results(self, run_id: int, result: ApplyResult) -> None:
         """Store each change's outcome (a result for a change not in the recorded plan is added)."""
-        with self._tx() as db:
-            self._require(db, run_id)
-            (next_seq,) = db.execute("SELECT COUNT(*) FROM changes WHERE run_id = ?", (run_id,)).fetchone()
+        with self._tx() as conn:
+            self._applied(conn, run_id, result.counts)
             for r in result.results:
-                failures = _dumps([{"objectId": f.object_id, "message": f.message} for f in r.failures])
-                cur = db.execute(
-                    "UPDATE changes SET status = ?, message = ?, failures = ?, "
-                    "object_id = COALESCE(?, object_id) WHERE run_id = ? AND change_id = ?",
-                    (r.status, r.message, failures, r.object_id, run_id, r.change_id),
-                )
-                if cur.rowcount == 0:
-                    stub = {"id": r.change_id, "action": r.action, "kind": r.kind, "key": r.key}
-                    db.execute(
-                        "INSERT INTO changes (run_id, seq, change_id, action, kind, key, change, status, "
-                        "message, failures, object_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (run_id, next_seq, r.change_id, r.action, r.kind, r.key, _dumps(stub), r.status,
-                         r.message, failures, r.object_id),
-                    )
-                    next_seq += 1
-            db.execute("UPDATE runs SET applied_at = ?, counts = ? WHERE id = ?",
-                       (self._clock.now(), _dumps(result.counts), run_id))
+                self._put(conn, run_id, r)
+
+    def _applied(self, conn: Connection, run_id: int, counts: Mapping[str, int] | None = None) -> None:
+        values: dict[str, Any] = {"applied_at": self._clock.now()}
+        if counts is not None:  # kept for readers of the file before 0002; the counts are now counted
+            values["counts"] = dict(counts)
+        if conn.execute(update(runs).where(runs.c.id == run_id).values(**values)).rowcount == 0:
+            raise self._no_run(run_id)
+
+    def _put(self, conn: Connection, run_id: int, r: ChangeResult) -> None:
+        failures = _failures(r)
+        values: dict[str, Any] = {"status": r.status, "message": r.message, "failures": failures}
+        if r.object_id is not None:
+            values["object_id"] = r.object_id
+        where = (changes.c.run_id == run_id) & (changes.c.change_id == r.change_id)
+        if conn.execute(update(changes).where(where).values(**values)).rowcount == 0:
+            seq = conn.execute(select(func.coalesce(func.max(changes.c.seq) + 1, 0))
+                               .where(changes.c.run_id == run_id)).scalar_one()
+            stub = {"id": r.change_id, "action": r.action, "kind": r.kind, "key": r.key}
+            conn.execute(insert(changes).values(
+                run_id=run_id, seq=seq, change_id=r.change_id, action=r.action, kind=r.kind, key=r.key,
+                change=stub, status=r.status, message=r.message, failures=failures, object_id=r.object_id))
+            return
+        if r.kind not in _MOVES_PEOPLE:
+            return
+        mine = (person_changes.c.run_id == run_id) & (person_changes.c.change_id == r.change_id)
+        if r.status == "partial":
+            conn.execute(update(person_changes).where(mine).values(status="done", message=r.message or None))
+            for norm, message in failed_people(failures).items():
+                conn.execute(update(person_changes).where(mine & (person_changes.c.person_norm == norm))
+                             .values(status="failed", message=message))
+        else:
+            conn.execute(update(person_changes).where(mine)
+                         .values(status=r.status, message=r.message or None))
 
     def finish_run(self, run_id: int, status: RunStatus, error: str | None = None) -> None:
         """Close a run. ``error`` is one line for people (an exception's message, never a secret)."""
         if status not in RUN_STATUSES or status == "running":
             raise ValueError(f"cannot finish a run with status {status!r}")
-        with self._tx() as db:
-            self._require(db, run_id)
-            db.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
-                       (status, error, self._clock.now(), run_id))
+        with self._tx() as conn:
+            self._require(conn, run_id)
+            conn.execute(update(runs).where(runs.c.id == run_id).values(
+                status=status, error=error, finished_at=self._clock.now()))
 
-    def prune(self, keep: int) -> int:
-        """Delete all but the newest ``keep`` runs; return how many were deleted."""
-        with self._tx() as db:
-            cur = db.execute(
-                "DELETE FROM runs WHERE id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)", (keep,)
+    def close_interrupted(self, *, tenant: str | None = None) -> list[int]:
+        """Mark every run still ``running`` (of ``tenant`` when given) ``interrupted``, keeping the
+        outcomes it recorded; return their ids. The caller holds the run lock, so none is live."""
+        with self._tx() as conn:
+            query = select(runs.c.id).where(runs.c.status == "running")
+            if tenant is not None:
+                query = query.where(runs.c.tenant == tenant)
+            ids = sorted(int(i) for i in conn.execute(query).scalars())
+            if ids:
+                conn.execute(update(runs).where(runs.c.id.in_(ids)).values(
+                    status="interrupted", finished_at=self._clock.now(),
+                    error=func.coalesce(runs.c.error, INTERRUPTED)))
+            return ids
+
+    def prune(self, keep_runs: int | None = None, keep_days: float | None = None, *,
+              tenant: str | None = None) -> list[int]:
+        """Delete the runs beyond the newest ``keep_runs`` and those started more than
+        ``keep_days`` ago (each limit applies on its own; of ``tenant`` when given), with their
+        changes. Return the deleted runs' ids (their reports
+        are the caller's to delete)."""
+        if (keep_runs is not None and keep_runs < 0) or (keep_days is not None and keep_days < 0):
+            raise ValueError("keep_runs and keep_days cannot be negative")
+        with self._tx() as conn:
+            mine = select(runs.c.id, runs.c.started_at)
+            if tenant is not None:
+                mine = mine.where(runs.c.tenant == tenant)
+            rows = conn.execute(mine.order_by(runs.c.id.desc())).all()
+            cutoff = None if keep_days is None else self._clock.now() - keep_days * 86400
+            gone = sorted(
+                int(rid) for i, (rid, started) in enumerate(rows)
+                if (keep_runs is not None and i >= keep_runs) or (cutoff is not None and started < cutoff)
             )
-            return cur.rowcount
+            for start in range(0, len(gone), 500):
+                chunk = gone[start:start + 500]
+                conn.execute(delete(person_changes).where(person_changes.c.run_id.in_(chunk)))
+                conn.execute(delete(changes).where(changes.c.run_id.in_(chunk)))
+                conn.execute(delete(runs).where(runs.c.id.in_(chunk)))
+            return gone
 
-    def _require(self, db: sqlite3.Connection, run_id: int) -> None:
-        if db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
-            raise HistoryError(self.path, f"no run {run_id}; `entra-sync runs list` shows the runs")
 
-    # -- reading ------------------------------------------------------------------------------
-
-    _SUMMARY_SQL = (
-        "SELECT r.id, r.kind, r.status, r.started_at, r.finished_at, r.error, r.counts, "
-        "(SELECT COUNT(*) FROM changes c WHERE c.run_id = r.id) FROM runs r"
-    )
-
-    @staticmethod
-    def _summary(row: tuple[Any, ...]) -> RunSummary:
-        return RunSummary(
-            run_id=row[0], kind=row[1], status=row[2], started_at=row[3], finished_at=row[4], error=row[5],
-            counts=json.loads(row[6]) if row[6] else {}, change_count=row[7],
-        )
-
-    def list_runs(self, limit: int = 20, *, kind: str | None = None) -> list[RunSummary]:
-        """The newest ``limit`` runs (of ``kind`` when given), newest first."""
-        where, args = (" WHERE r.kind = ?", (kind, limit)) if kind is not None else ("", (limit,))
-        sql = self._SUMMARY_SQL + where + " ORDER BY r.id DESC LIMIT ?"
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        return [self._summary(r) for r in rows]
-
-    def get_run(self, run_id: int) -> RunDetail:
-        with self._lock:
-            row = self._db.execute(self._SUMMARY_SQL + " WHERE r.id = ?", (run_id,)).fetchone()
-            if row is None:
-                raise HistoryError(self.path, f"no run {run_id}; `entra-sync runs list` shows the runs")
-            extra = self._db.execute(
-                "SELECT planned_at, applied_at, config, plan_summary, plan_checksum, warnings, conflicts "
-                "FROM runs WHERE id = ?", (run_id,),
-            ).fetchone()
-            rows = self._db.execute(
-                "SELECT seq, change, status, message, failures, object_id, change_id, action, kind, key "
-                "FROM changes WHERE run_id = ? ORDER BY seq", (run_id,),
-            ).fetchall()
-        changes = []
-        for seq, change, status, message, failures, object_id, change_id, action, kind, key in rows:
-            result = None
-            if status is not None:
-                result = ChangeResult.from_dict({
-                    "id": change_id, "action": action, "kind": kind, "key": key, "status": status,
-                    "message": message or "", "failures": json.loads(failures or "[]"), "objectId": object_id,
-                })
-            changes.append(RunChange(seq, Change.from_dict(json.loads(change)), result))
-        return RunDetail(
-            summary=self._summary(row),
-            planned_at=extra[0],
-            applied_at=extra[1],
-            config=json.loads(extra[2]),
-            plan_summary=json.loads(extra[3]) if extra[3] else {},
-            plan_checksum=extra[4],
-            warnings=tuple(json.loads(extra[5])),
-            conflicts=tuple(json.loads(extra[6])),
-            changes=tuple(changes),
-        )
-
-    def created_since(self, since: float) -> dict[str, str]:
-        """Object id -> kind (``administrativeUnit`` or ``group``) of every object a run started at or
-        after ``since`` created. The next read looks these up by id, because a new object can stay
-        invisible to list queries for a while (replication lag) and must not be created twice."""
-        sql = (
-            "SELECT c.object_id, c.kind FROM changes c JOIN runs r ON r.id = c.run_id "
-            "WHERE c.action = 'create' AND c.kind IN ('administrativeUnit', 'group') "
-            "AND c.status IN ('done', 'partial') AND c.object_id IS NOT NULL AND r.started_at >= ?"
-        )
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY c.object_id", (since,)).fetchall()
-        return {str(r[0]): str(r[1]) for r in rows}
-
-    def changes_for_object(self, key: str, *, applied_only: bool = False) -> list[ObjectChange]:
-        """Every change to the object ``key`` (and its memberships), oldest first."""
-        sql = (
-            "SELECT c.run_id, r.kind, r.started_at, c.change_id, c.action, c.kind, c.key, c.status, "
-            "c.message, c.change FROM changes c JOIN runs r ON r.id = c.run_id WHERE c.key = ?"
-        )
-        if applied_only:
-            sql += " AND c.status IS NOT NULL"
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY r.started_at, c.run_id, c.seq", (key,)).fetchall()
-        return [
-            ObjectChange(
-                run_id=r[0], run_kind=r[1], run_started_at=r[2], change_id=r[3], action=r[4], kind=r[5],
-                key=r[6], status=r[7], message=r[8], members=tuple(json.loads(r[9]).get("members", ())),
-            )
-            for r in rows
-        ]
+def _reason(e: BaseException) -> str:
+    """The driver's own words (not SQLAlchemy's statement and parameters), first line only."""
+    orig = getattr(e, "orig", None) or e
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]

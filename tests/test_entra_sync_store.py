@@ -1,24 +1,38 @@
-"""The SQLite run history."""
+"""The run store, on SQLite and on a real PostgreSQL server (see tests/postgres.py): every test
+that takes ``target`` runs on both."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, select
 
-from entra_sync.runs.history import SCHEMA_VERSION, History, HistoryError, redact, run_status_for
+from entra_sync.runs.history import History, HistoryError, redact, run_status_for
+from entra_sync.store.engine import target_url
+from entra_sync.store.tables import metadata
 from reconciler.apply.executor import apply
 from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.clock import VirtualClock
 from reconciler.plan.model import Change, Plan, Warning
 from tests.fakes import FakeDirectory, fake_id
+from tests.postgres import postgres_database, postgres_server
+
+__all__ = ["postgres_database", "postgres_server"]  # fixtures, used by name
 
 AMY = "amy.learner@oak.example"
 TEA = "t.teacher@oak.example"
 G1 = "class:SCH1:2026-27:7A-Ma1"
 G2 = "class:SCH1:2026-27:7B-En1"
 SECRET = "s3cr3t-Value~xyz"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the store is: a SQLite file, or a new database on the PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "h.db")
+    return str(request.getfixturevalue("postgres_database"))
 
 
 def _plan() -> Plan:
@@ -42,9 +56,20 @@ def _apply(plan: Plan) -> ApplyResult:
     return apply(plan, d, d.read(), max_workers=1)
 
 
-def test_round_trip_of_a_run(tmp_path: Path) -> None:
+def _all_stored(target: str) -> str:
+    """Every value of every table of the store, as text."""
+    engine = create_engine(target_url(target))
+    with engine.connect() as conn:
+        text = repr([conn.execute(select(t)).all() for t in metadata.sorted_tables])
+    engine.dispose()
+    return text
+
+
+def test_round_trip_of_a_run(tmp_path: Path, target: str) -> None:
     clock = VirtualClock(start=1_800_000_000.0)
-    h = History(tmp_path / "state" / "history.sqlite", clock)
+    if target.endswith("h.db"):
+        target = str(tmp_path / "state" / "history.sqlite")
+    h = History(target, clock)
     plan = _plan()
     run_id = h.start_run("sync", {"tenantId": "t-1", "clientSecret": SECRET, "sync": {"teams": True}})
     clock.advance(12.5)
@@ -72,12 +97,14 @@ def test_round_trip_of_a_run(tmp_path: Path) -> None:
                              "key": G1, "ref": "ghost@oak.example"},)
     assert run.durations() == {"plan": 12.5, "apply": 30.0, "total": 43.0}
     h.close()
-    assert SECRET.encode() not in b"".join(p.read_bytes() for p in (tmp_path / "state").iterdir())
+    assert SECRET not in _all_stored(target) and "[redacted]" in _all_stored(target)
+    if "://" not in target:
+        assert SECRET.encode() not in b"".join(p.read_bytes() for p in (tmp_path / "state").iterdir())
 
 
-def test_changes_for_object_across_runs(tmp_path: Path) -> None:
+def test_changes_for_object_across_runs(target: str) -> None:
     clock = VirtualClock()
-    with History(tmp_path / "h.db", clock) as h:
+    with History(target, clock) as h:
         first = h.start_run("apply")
         h.record_plan(first, _plan())
         h.record_results(first, _apply(_plan()))
@@ -100,8 +127,8 @@ def test_changes_for_object_across_runs(tmp_path: Path) -> None:
         assert [r.run_id for r in h.list_runs(kind="apply")] == [first]
 
 
-def test_results_without_a_recorded_plan_are_kept(tmp_path: Path) -> None:
-    with History(tmp_path / "h.db", VirtualClock()) as h:
+def test_results_without_a_recorded_plan_are_kept(target: str) -> None:
+    with History(target, VirtualClock()) as h:
         run_id = h.start_run("apply")
         done = ChangeResult("create:group:k", "create", "group", "k", "done", object_id="id1")
         result = ApplyResult((done,))
@@ -111,8 +138,8 @@ def test_results_without_a_recorded_plan_are_kept(tmp_path: Path) -> None:
         assert rc.change == Change("create", "group", "k")
 
 
-def test_unfinished_run_and_errors(tmp_path: Path) -> None:
-    with History(tmp_path / "h.db", VirtualClock()) as h:
+def test_unfinished_run_and_errors(target: str) -> None:
+    with History(target, VirtualClock()) as h:
         run_id = h.start_run("sync")
         assert h.list_runs()[0].status == "running"
         assert h.list_runs()[0].duration is None
@@ -127,52 +154,11 @@ def test_unfinished_run_and_errors(tmp_path: Path) -> None:
             h.record_plan(99, Plan())
 
 
-def test_schema_version_wal_and_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "h.db"
-    with History(path, VirtualClock()) as h:
-        assert h.schema_version() == SCHEMA_VERSION
-        h.start_run("sync")
-    with History(path, VirtualClock()) as again:  # reopening migrates nothing and keeps the runs
-        assert len(again.list_runs()) == 1
-    db = sqlite3.connect(path)
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
-    db.close()
-
-
-def test_old_database_is_migrated_and_newer_refused(tmp_path: Path) -> None:
-    old = tmp_path / "old.db"
-    db = sqlite3.connect(old)
-    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    db.execute("INSERT INTO schema_version VALUES (0)")
-    db.commit()
-    db.close()
-    with History(old, VirtualClock()) as h:
-        assert h.schema_version() == SCHEMA_VERSION
-        assert h.list_runs() == []
-
-    newer = tmp_path / "newer.db"
-    db = sqlite3.connect(newer)
-    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION + 1,))
-    db.commit()
-    db.close()
-    with pytest.raises(HistoryError, match="newer entra-sync"):
-        History(newer, VirtualClock())
-
-
-def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.db"
-    bad.write_bytes(b"this is not a database, just some text " * 100)
-    with pytest.raises(HistoryError, match=r"bad\.db: cannot open the database"):
-        History(bad, VirtualClock())
-
-
-def test_prune_keeps_the_newest(tmp_path: Path) -> None:
-    with History(":memory:", VirtualClock()) as h:
+def test_prune_keeps_the_newest(target: str) -> None:
+    with History(target, VirtualClock()) as h:
         ids = [h.start_run("sync") for _ in range(5)]
         h.record_plan(ids[0], _plan())
-        assert h.prune(keep=2) == 3
+        assert h.prune(keep_runs=2) == ids[:3]
         assert [r.run_id for r in h.list_runs()] == ids[:2:-1]
         assert h.changes_for_object(G1) == []  # the pruned run's changes went with it
 
@@ -191,9 +177,9 @@ def test_redact_and_run_status() -> None:
     assert fake_id("x") != fake_id("y")
 
 
-def test_created_since_names_the_objects_recent_runs_created(tmp_path: Path) -> None:
+def test_created_since_names_the_objects_recent_runs_created(target: str) -> None:
     clock = VirtualClock(start=1_800_000_000.0)
-    with History(tmp_path / "h.db", clock) as h:
+    with History(target, clock) as h:
         old = h.start_run("sync")
         h.record_plan(old, _plan())
         h.record_results(old, _apply(_plan()))  # G1 created (partial: a ghost member), G2 failed
