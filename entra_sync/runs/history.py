@@ -1,6 +1,8 @@
 """Run history: every run, its plan and its outcome, in an embedded SQLite database.
 
-A run goes ``start_run`` -> ``record_plan`` -> ``record_results`` -> ``finish_run``; the CLI lists
+A run goes ``start_run`` -> ``record_plan`` -> ``record_result`` (each change as it settles) ->
+``record_results`` -> ``finish_run``; a run whose process died on the way is closed by the next
+one with :meth:`History.close_interrupted`. The CLI lists
 runs, shows one (and renders it as HTML with :mod:`entra_sync.runs.report`) and answers "what happened to
 this object, and when" with :meth:`History.changes_for_object`.
 
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from reconciler.apply.result import ApplyResult, ChangeResult
+from reconciler.apply.result import STATUSES, ApplyResult, ChangeResult
 from reconciler.clock import Clock, SystemClock
 from reconciler.errors import EntraSyncError
 from reconciler.plan.model import Change, Plan
@@ -288,29 +290,65 @@ class History:
                  for i, c in enumerate(plan.changes)],
             )
 
+    def record_result(self, run_id: int, result: ChangeResult) -> None:
+        """Store one change's outcome as it settles (so a run killed mid-apply keeps what it did)."""
+        with self._tx() as db:
+            self._require(db, run_id)
+            self._store_result(db, run_id, result)
+
     def record_results(self, run_id: int, result: ApplyResult) -> None:
         """Store each change's outcome (a result for a change not in the recorded plan is added)."""
         with self._tx() as db:
             self._require(db, run_id)
-            (next_seq,) = db.execute("SELECT COUNT(*) FROM changes WHERE run_id = ?", (run_id,)).fetchone()
             for r in result.results:
-                failures = _dumps([{"objectId": f.object_id, "message": f.message} for f in r.failures])
-                cur = db.execute(
-                    "UPDATE changes SET status = ?, message = ?, failures = ?, "
-                    "object_id = COALESCE(?, object_id) WHERE run_id = ? AND change_id = ?",
-                    (r.status, r.message, failures, r.object_id, run_id, r.change_id),
-                )
-                if cur.rowcount == 0:
-                    stub = {"id": r.change_id, "action": r.action, "kind": r.kind, "key": r.key}
-                    db.execute(
-                        "INSERT INTO changes (run_id, seq, change_id, action, kind, key, change, status, "
-                        "message, failures, object_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (run_id, next_seq, r.change_id, r.action, r.kind, r.key, _dumps(stub), r.status,
-                         r.message, failures, r.object_id),
-                    )
-                    next_seq += 1
+                self._store_result(db, run_id, r)
             db.execute("UPDATE runs SET applied_at = ?, counts = ? WHERE id = ?",
                        (self._clock.now(), _dumps(result.counts), run_id))
+
+    @staticmethod
+    def _store_result(db: sqlite3.Connection, run_id: int, r: ChangeResult) -> None:
+        failures = _dumps([{"objectId": f.object_id, "message": f.message} for f in r.failures])
+        cur = db.execute(
+            "UPDATE changes SET status = ?, message = ?, failures = ?, "
+            "object_id = COALESCE(?, object_id) WHERE run_id = ? AND change_id = ?",
+            (r.status, r.message, failures, r.object_id, run_id, r.change_id),
+        )
+        if cur.rowcount == 0:
+            (next_seq,) = db.execute("SELECT COUNT(*) FROM changes WHERE run_id = ?", (run_id,)).fetchone()
+            stub = {"id": r.change_id, "action": r.action, "kind": r.kind, "key": r.key}
+            db.execute(
+                "INSERT INTO changes (run_id, seq, change_id, action, kind, key, change, status, "
+                "message, failures, object_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, next_seq, r.change_id, r.action, r.kind, r.key, _dumps(stub), r.status,
+                 r.message, failures, r.object_id),
+            )
+
+    def close_interrupted(self) -> list[int]:
+        """Close every run still marked ``running`` as ``interrupted``, keeping the outcomes it
+        recorded (its counts are made from them); return their ids, oldest first.
+
+        Call only while holding the run lock: then no run of this store is really running, so a
+        run still marked ``running`` is one whose process died (killed, power cut)."""
+        with self._tx() as db:
+            ids = [int(r[0]) for r in db.execute("SELECT id FROM runs WHERE status = 'running' ORDER BY id")]
+            for run_id in ids:
+                rows = db.execute(
+                    "SELECT status, COUNT(*) FROM changes WHERE run_id = ? GROUP BY status", (run_id,)
+                ).fetchall()
+                settled = {str(status): int(n) for status, n in rows if status is not None}
+                total = sum(int(n) for _, n in rows)
+                counts = {s: settled.get(s, 0) for s in STATUSES} if settled else None
+                error = (
+                    "interrupted: the process stopped before the run finished "
+                    f"({sum(settled.values())} of {total} planned changes had settled); "
+                    "closed by the next run"
+                )
+                db.execute(
+                    "UPDATE runs SET status = 'interrupted', error = ?, counts = COALESCE(?, counts) "
+                    "WHERE id = ?",
+                    (error, _dumps(counts) if counts is not None else None, run_id),
+                )
+            return ids
 
     def finish_run(self, run_id: int, status: RunStatus, error: str | None = None) -> None:
         """Close a run. ``error`` is one line for people (an exception's message, never a secret)."""
