@@ -142,9 +142,9 @@ def _executor(
     max_workers: int,
 ) -> Iterator[Callable[[Callable[[Change], ChangeResult], Sequence[Change]], Iterable[ChangeResult]]]:
     """Yield a ``map``-like function: sequential for one worker, a thread pool otherwise. Both
-    yield results in the order of the input."""
+    yield results lazily, in the order of the input (each settles as soon as it is made)."""
     if max_workers <= 1:
-        yield lambda fn, items: [fn(i) for i in items]
+        yield lambda fn, items: (fn(i) for i in items)
         return
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="apply") as pool:
         # pool.map yields lazily in input order, so progress advances while a wide phase runs
