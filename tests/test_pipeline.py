@@ -222,7 +222,7 @@ def test_adopt_is_recorded_as_a_run_with_what_it_took_over(
     # an unmanaged twin (School Data Sync made it) collides with a desired group
     twin = Conflict(kind="group", key="class:oak:0", object_id="sds-made-it", field="mailNickname",
                     value="class-oak-0")  # fmt: skip
-    monkeypatch.setattr("entra_sync.pipeline.diff", lambda d, a: replace(diff(d, a), conflicts=(twin,)))
+    monkeypatch.setattr("entra_sync.steps.diff", lambda d, a: replace(diff(d, a), conflicts=(twin,)))
     shown: list[int] = []
     outcome = pipeline(fake, store, tmp_path).adopt(
         AdoptRequest(desired=lambda: desired(1)), AdoptHooks(show=lambda cs: shown.append(len(cs)))

@@ -6,7 +6,7 @@ import enum
 
 import typer
 
-from entra_sync.pipeline import refusals
+from entra_sync.steps import refusals
 from reconciler.apply.result import ApplyResult
 from reconciler.plan.model import Plan
 from reconciler.render.markdown import render_markdown
