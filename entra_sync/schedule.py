@@ -35,6 +35,7 @@ from reconciler.errors import ConfigError, EntraSyncError
 __all__ = [
     "DEFAULT_TIMES",
     "DEFAULT_TIMEZONE",
+    "RunOnce",
     "ScheduledRun",
     "Scheduler",
     "next_run",
@@ -93,11 +94,19 @@ def next_run(after: datetime, times: Sequence[time], tz: tzinfo) -> datetime:
     return datetime.fromtimestamp(min(ts for ts in instants if ts > after_ts), tz)
 
 
+#: one run; returns the number of changes it deferred (None: none)
+RunOnce = Callable[[], "int | None"]
+
+
 @dataclass(frozen=True, slots=True)
 class ScheduledRun:
     due: datetime
     outcome: Literal["ok", "failed", "locked"]
     error: str | None = None
+    #: changes the run deferred (a catch-up run follows when there are some)
+    deferred: int = 0
+    #: a catch-up run for deferred Teams, not a slot
+    catch_up: bool = False
 
 
 class Scheduler:
@@ -105,7 +114,7 @@ class Scheduler:
 
     def __init__(
         self,
-        run_once: Callable[[], None],
+        run_once: RunOnce,
         times: Sequence[time],
         tz: tzinfo,
         clock: Clock,
@@ -113,6 +122,8 @@ class Scheduler:
         *,
         lock: RunLock | None = None,
         poll_interval: float = 1.0,
+        catch_up_minutes: float = 0,
+        run_catch_up: RunOnce | None = None,
     ) -> None:
         if not times:
             raise ValueError("a scheduler needs at least one time")
@@ -123,21 +134,46 @@ class Scheduler:
         self._stop = stop_event
         self._lock = lock
         self._poll = poll_interval
-        #: what happened at each slot, oldest first
+        self._catch_up_seconds = max(0.0, float(catch_up_minutes) * 60.0)
+        self._run_catch_up = run_catch_up or run_once
+        #: the instant of the last slot run (or skipped): no slot at or before it runs again
+        self._last_slot: float | None = None
+        #: when the pending catch-up run is due, if any
+        self._catch_up_at: float | None = None
+        #: what happened at each slot (and catch-up run), oldest first
         self.completed: list[ScheduledRun] = []
 
     def next_time(self) -> datetime:
-        return next_run(datetime.fromtimestamp(self._clock.now(), self.tz), self.times, self.tz)
+        """The next slot: the first after both the clock and the last slot run."""
+        after = self._clock.now()
+        if self._last_slot is not None:
+            after = max(after, self._last_slot)
+        return next_run(datetime.fromtimestamp(after, self.tz), self.times, self.tz)
 
     def run(self) -> int:
-        """Loop until stopped; return the number of slots handled (run, failed or skipped)."""
+        """Loop until stopped; return the number of runs handled (run, failed or skipped)."""
         handled = 0
         while not self._stop.is_set():
             due = self.next_time()
-            log.info("next run at %s", due.isoformat())
-            if not self._sleep_until(due.timestamp()):
+            catch_up = self._catch_up_at is not None and self._catch_up_at < due.timestamp()
+            if not catch_up:
+                self._catch_up_at = None  # the slot's run picks the deferred Teams up
+            wake = self._catch_up_at if self._catch_up_at is not None else due.timestamp()
+            when = datetime.fromtimestamp(wake, self.tz)
+            log.info("next run at %s%s", when.isoformat(), " (catch-up: deferred Teams)" if catch_up else "")
+            if not self._sleep_until(wake):
                 break
-            self.completed.append(self._run_slot(due))
+            if catch_up:
+                self._catch_up_at = None
+                self.completed.append(self._run_slot(when, self._run_catch_up, catch_up=True))
+            else:
+                self._last_slot = due.timestamp()
+                slot = self._run_slot(due, self._run_once)
+                if slot.deferred and self._catch_up_seconds > 0:
+                    self._catch_up_at = self._clock.now() + self._catch_up_seconds
+                    log.info("%d change(s) deferred: a catch-up run follows in %.0f minutes",
+                             slot.deferred, self._catch_up_seconds / 60)
+                self.completed.append(slot)
             handled += 1
         log.info("scheduler stopped")
         return handled
@@ -151,20 +187,21 @@ class Scheduler:
             self._clock.sleep(min(remaining, self._poll))
         return False
 
-    def _run_slot(self, due: datetime) -> ScheduledRun:
+    def _run_slot(self, due: datetime, run: RunOnce, *, catch_up: bool = False) -> ScheduledRun:
         try:
             if self._lock is None:
-                self._run_once()
+                deferred = run()
             else:
                 with self._lock:
-                    self._run_once()
+                    deferred = run()
         except LockHeldError as exc:
             log.warning("skipping the run due at %s: %s", due.isoformat(), exc)
-            return ScheduledRun(due, "locked", str(exc))
+            return ScheduledRun(due, "locked", str(exc), catch_up=catch_up)
         except EntraSyncError as exc:
             log.error("the run due at %s failed: %s", due.isoformat(), exc)
-            return ScheduledRun(due, "failed", str(exc))
+            return ScheduledRun(due, "failed", str(exc), catch_up=catch_up)
         except Exception as exc:
             log.exception("the run due at %s failed unexpectedly", due.isoformat())
-            return ScheduledRun(due, "failed", f"unexpected {type(exc).__name__}: {exc}")
-        return ScheduledRun(due, "ok")
+            return ScheduledRun(due, "failed", f"unexpected {type(exc).__name__}: {exc}", catch_up=catch_up)
+        count = deferred if isinstance(deferred, int) else 0
+        return ScheduledRun(due, "ok", deferred=count, catch_up=catch_up)

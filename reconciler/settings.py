@@ -207,10 +207,12 @@ class SafetyConfig:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleConfig:
-    """``[schedule]``: local times of the automatic runs, normalised ``HH:MM``, sorted."""
+    """``[schedule]``: local times of the automatic runs, normalised ``HH:MM``, sorted; and the
+    minutes after a run that deferred Teams at which one catch-up run follows (0: none)."""
 
     times: tuple[str, ...] = ("04:00", "08:00", "12:00")
     timezone: str = "Europe/London"
+    catch_up_minutes: int = 20
 
     def local_times(self) -> tuple[time, ...]:
         return tuple(time(int(t[:2]), int(t[3:])) for t in self.times)

@@ -85,7 +85,7 @@ def test_empty_desired_collection_is_refused_unless_allowed() -> None:
     rs = reasons(DesiredState(groups=gs), actual(gs, teams=teams))
     assert len(rs) == 1
     assert "no Teams (teams is empty) while 1 managed Teams exist" in rs[0]
-    assert "team:g:000" in rs[0] and "safety.allow_empty" in rs[0]
+    assert "team:g:000" in rs[0] and "run once with --force" in rs[0]
     all_gone = reasons(DesiredState(), actual(gs, aus=(AdministrativeUnit("au:1", "A"),)))
     assert len(all_gone) == 2
     assert reasons(DesiredState(), actual(gs), SafetyLimits(allow_empty=True)) == []
@@ -101,3 +101,32 @@ def test_archiving_most_teams_at_once_is_refused_like_a_mass_delete() -> None:
     # the groups themselves are kept (deleting one would delete its Team)
     assert not [c for c in diff(keep, actual(gs, teams=teams)).changes if c.action == "delete"]
     assert reasons(DesiredState(groups=gs[:17], teams=teams[:17]), actual(gs, teams=teams)) == []
+
+
+def test_member_removal_fraction_minimum_is_min_objects_for_fraction() -> None:
+    """One setting, as documented: safety.min_objects_for_fraction governs memberships too."""
+    gs = groups(1, members=6)
+    emptied = (dataclasses.replace(gs[0], members=frozenset()),)
+    assert reasons(DesiredState(groups=emptied), actual(gs)) == []  # 6 members: under the default 10
+    [r] = reasons(DesiredState(groups=emptied), actual(gs), SafetyLimits(min_objects_for_fraction=5))
+    assert "g:000 (-6 of 6 members, 100%)" in r
+
+
+def test_every_setting_a_refusal_names_exists() -> None:
+    import re
+
+    from entra_sync.config.sections import SECTIONS
+
+    gs = groups(30, members=20)
+    shrunk = (dataclasses.replace(gs[0], members=frozenset()),)
+    all_kinds = [
+        *reasons(DesiredState(groups=gs[:10]), actual(gs)),  # delete fraction
+        *reasons(DesiredState(groups=gs[:1]), actual(gs), SafetyLimits(max_delete_fraction=1, max_deletes=5)),
+        *reasons(DesiredState(groups=shrunk + gs[1:]), actual(gs)),  # member removals
+        *reasons(DesiredState(), actual(gs, aus=(AdministrativeUnit("au:1", "A"),))),  # empty source
+    ]
+    assert len(all_kinds) >= 5
+    named = {m for r in all_kinds for m in re.findall(r"safety\.(\w+)", r)}
+    assert named == {"max_delete_fraction", "max_deletes", "max_member_removal_fraction"}
+    assert named <= set(SECTIONS["safety"])
+    assert all("--force" in r for r in all_kinds)

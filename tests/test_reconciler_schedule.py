@@ -297,3 +297,105 @@ def test_scheduler_on_the_real_clock_stops_promptly() -> None:
     stop.set()
     thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+def test_a_clock_stepped_back_during_a_run_does_not_run_the_slot_again() -> None:
+    """NTP steps the wall clock back an hour during the 04:00 run: 04:00 comes round again on the
+    clock, but the slot has run; the next run is 08:00."""
+    clock = VirtualClock(utc(2026, 1, 14, 3, 0).timestamp())
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def run_once() -> None:
+        seen.append(local(datetime.fromtimestamp(clock.now(), UTC)))
+        if len(seen) == 1:
+            clock.advance(600)
+            clock.advance(-3600)  # the step back: it is 03:10 again
+        if len(seen) == 2:
+            stop.set()
+
+    scheduler = _scheduler(clock, stop, run_once)
+    assert scheduler.run() == 2
+    assert seen == ["2026-01-14 04:00 GMT", "2026-01-14 08:00 GMT"]
+    assert [local(r.due) for r in scheduler.completed] == ["2026-01-14 04:00 GMT", "2026-01-14 08:00 GMT"]
+
+
+def test_a_clock_stepped_back_across_several_slots_runs_none_of_them_twice() -> None:
+    clock = VirtualClock(utc(2026, 1, 14, 11, 0).timestamp())
+    stop = threading.Event()
+    dues: list[str] = []
+
+    def run_once() -> None:
+        dues.append(local(datetime.fromtimestamp(clock.now(), UTC)))
+        if len(dues) == 1:
+            clock.advance(-10 * 3600)  # back to 02:00: 04:00 and 08:00 come round again
+        else:
+            stop.set()
+
+    scheduler = _scheduler(clock, stop, run_once)
+    scheduler.run()
+    assert dues == ["2026-01-14 12:00 GMT", "2026-01-15 04:00 GMT"]
+
+
+def test_a_run_that_deferred_teams_gets_one_catch_up_run_later() -> None:
+    clock = VirtualClock(utc(2026, 1, 14, 3, 0).timestamp())
+    stop = threading.Event()
+    runs: list[tuple[str, str]] = []
+
+    def run_once() -> int:
+        runs.append(("slot", local(datetime.fromtimestamp(clock.now(), UTC))))
+        clock.advance(300)  # five minutes
+        if len(runs) >= 4:
+            stop.set()
+        return 12 if len(runs) == 1 else 0  # the first run created groups: their Teams wait
+
+    def catch_up() -> int:
+        runs.append(("catch-up", datetime.fromtimestamp(clock.now(), LONDON).strftime("%H:%M")))
+        clock.advance(60)
+        return 3  # still some deferred: a catch-up run schedules no other
+
+    scheduler = _scheduler(clock, stop, run_once, catch_up_minutes=20, run_catch_up=catch_up)
+    scheduler.run()
+    assert runs == [("slot", "2026-01-14 04:00 GMT"), ("catch-up", "04:25"), ("slot", "2026-01-14 08:00 GMT"),
+                    ("slot", "2026-01-14 12:00 GMT")]  # fmt: skip
+    assert [(r.catch_up, r.deferred) for r in scheduler.completed] == [
+        (False, 12), (True, 3), (False, 0), (False, 0)]  # fmt: skip
+
+
+def test_no_catch_up_run_when_disabled_or_when_the_next_slot_comes_first() -> None:
+    for minutes, times in ((0, DEFAULT), (20, (time(4), time(4, 10)))):
+        clock = VirtualClock(utc(2026, 1, 14, 3, 0).timestamp())
+        stop = threading.Event()
+        kinds: list[str] = []
+
+        def run_once(kinds: list[str] = kinds, stop: threading.Event = stop) -> int:
+            kinds.append("slot")
+            if len(kinds) >= 3:
+                stop.set()
+            return 5 if len(kinds) == 1 else 0  # only the first run deferred Teams
+
+        def catch_up(kinds: list[str] = kinds) -> int:
+            kinds.append("catch-up")
+            return 0
+
+        scheduler = Scheduler(run_once, times, LONDON, clock, stop, poll_interval=3600,
+                              catch_up_minutes=minutes, run_catch_up=catch_up)  # fmt: skip
+        scheduler.run()
+        assert kinds == ["slot", "slot", "slot"], (minutes, times)
+        assert not any(r.catch_up for r in scheduler.completed)
+
+
+def test_catch_up_minutes_is_read_and_checked() -> None:
+    from entra_sync.config.load import loads_config
+
+    base = '[history]\npath = "h.sqlite"\n'
+    assert loads_config(base).schedule.catch_up_minutes == 20
+    assert loads_config(base + "[schedule]\ncatch_up_minutes = 0\n").schedule.catch_up_minutes == 0
+    for bad, message in (
+        ("-1", "must be at least 0"),
+        ("2000", "must be at most 1440"),
+        ('"soon"', "integer"),
+    ):
+        with pytest.raises(ConfigError, match=message) as info:
+            loads_config(base + f"[schedule]\ncatch_up_minutes = {bad}\n")
+        assert "schedule.catch_up_minutes" in str(info.value)

@@ -7,15 +7,16 @@ managed Entra state as a desired-state document.
 
 from __future__ import annotations
 
-import enum
 import json
-import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from entra_sync.cli.output import PlanFormat, print_refusals, print_result, render_plan
 from entra_sync.cli.progress import ProgressPrinter
+from entra_sync.cli.running import EXIT_CODES_HELP, RecordedNote, cli_pipeline, confirm_on_terminal
 from entra_sync.cli.wiring import (
     ClientOpt,
     CloudOpt,
@@ -27,25 +28,15 @@ from entra_sync.cli.wiring import (
     open_directory,
 )
 from entra_sync.config.load import config_summary
-from entra_sync.pipeline import RunRecord, apply_saved, make_plan, refusals
-from entra_sync.runs.history import History
-from reconciler.apply.result import ApplyResult
+from entra_sync.pipeline import AdoptHooks, AdoptRequest, RunHooks, RunOutcome, RunRequest, make_plan
 from reconciler.document.load import load_desired, read_json_file
 from reconciler.document.parse import desired_to_document
 from reconciler.errors import InputError, SafetyError
 from reconciler.plan.codec import load_plan_document
-from reconciler.plan.model import Plan
-from reconciler.render.markdown import render_markdown
-from reconciler.render.text import TEXT_LIST_LIMIT, render_text
+from reconciler.plan.model import Conflict, Plan
+from reconciler.render.text import render_text
 
-__all__ = ["register"]
-
-
-class PlanFormat(enum.StrEnum):
-    text = "text"
-    brief = "brief"  # text, with member lists reduced to their counts
-    markdown = "markdown"
-    json = "json"
+__all__ = ["PlanFormat", "print_refusals", "print_result", "register", "render_plan"]
 
 
 DesiredOpt = Annotated[
@@ -53,34 +44,6 @@ DesiredOpt = Annotated[
     typer.Option("--desired", "-d", help="Desired-state document (JSON), e.g. from `entra-sync render`."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
-
-
-def render_plan(plan: Plan, fmt: PlanFormat) -> str:
-    if fmt is PlanFormat.markdown:
-        return render_markdown(plan)
-    if fmt is PlanFormat.json:
-        return plan.to_json()
-    return render_text(plan, list_limit=0 if fmt is PlanFormat.brief else TEXT_LIST_LIMIT)
-
-
-def print_refusals(plan: Plan) -> None:
-    reasons = refusals(plan)
-    if reasons:
-        typer.echo("\nThis plan breaks a safety limit and will not be applied without --force:", err=True)
-        for r in reasons:
-            typer.echo(f"  - {r}", err=True)
-
-
-def print_result(result: ApplyResult, *, summary_to_stderr: bool = False) -> None:
-    """Failures on stderr, then the one-line summary (on stderr too when stdout carries JSON)."""
-    for r in result.results:
-        if r.status in ("failed", "partial", "skipped"):
-            typer.echo(f"  {r.status}: {r.action} {r.kind} {r.key}: {r.message}", err=True)
-            for f in r.failures[:10]:
-                typer.echo(f"      {f.object_id}: {f.message}", err=True)
-            if len(r.failures) > 10:
-                typer.echo(f"      ... and {len(r.failures) - 10} more", err=True)
-    typer.echo(result.summary_text(), err=summary_to_stderr)
 
 
 def _require_desired(desired: Path | None) -> Path:
@@ -127,19 +90,6 @@ def plan(
         raise typer.Exit(2)
 
 
-def _confirm(auto_approve: bool, question: str = "Apply these changes to Entra?") -> None:
-    """Ask on a terminal; refuse off a terminal unless ``--auto-approve``."""
-    if auto_approve:
-        return
-    if not sys.stdin.isatty():
-        raise InputError(
-            "not changing Entra without confirmation: stdin is not a terminal; review first and pass "
-            "--auto-approve (for schedules), or apply a saved plan file"
-        )
-    if not typer.confirm(question, default=False):
-        raise typer.Abort()
-
-
 def apply(
     plan_file: Annotated[
         Path | None, typer.Argument(help="A plan saved by `entra-sync plan --out`; applied exactly as saved.")
@@ -158,48 +108,73 @@ def apply(
     cloud: CloudOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Change Entra to match: a saved plan (refused when stale), or a desired state (plan, show, confirm)."""
+    """Change Entra to match: a saved plan (refused when stale), or a desired state (plan, show, confirm).
+
+    With --config the run takes the run lock (refused while another run, e.g. a scheduled one,
+    holds it) and is recorded in the run history with its HTML report.
+    """
     if (plan_file is None) == (desired is None):
         raise InputError("give either a saved PLAN file or --desired FILE, not both or neither")
     opts = GraphOptions.build(config, graph_url, tenant_id, client_id, cloud)
-    limits = limits_from(opts.config)
     progress = ProgressPrinter(enabled=not quiet)
-    history = History(opts.config.history.path) if opts.config is not None else None
+    note = RecordedNote(opts.config.history.path if opts.config is not None else None)
+    limits = limits_from(opts.config)
     summary = config_summary(opts.config) if opts.config is not None else None
-    kind = "apply (saved plan)" if plan_file is not None else "apply"
-    record = RunRecord(history, kind, summary, interrupted_by=(KeyboardInterrupt, typer.Abort))
-    try:
-        with record:
-            if plan_file is not None:
-                saved = load_plan_document(read_json_file(plan_file), file=str(plan_file))
-                record.plan(saved)
-                with open_directory(opts) as directory:
-                    result = apply_saved(saved, directory, limits, force=force, progress=progress)
-            else:
-                state = load_desired(_require_desired(desired))
-                with open_directory(opts) as directory:
-                    planned = make_plan(state, directory, limits, progress)
-                    progress.close()
-                    record.plan(planned.plan)
-                    typer.echo(render_text(planned.plan), nl=False)
-                    if planned.plan.empty:
-                        return
-                    reasons = refusals(planned.plan)
-                    if reasons and not force:
-                        raise SafetyError(reasons)
-                    _confirm(auto_approve)
-                    from reconciler.apply.executor import apply as apply_plan
+    if plan_file is not None:
+        saved_file = plan_file
+        request = RunRequest(
+            "apply (saved plan)", limits=limits, force=force, config_summary=summary,
+            saved_plan=lambda: load_plan_document(read_json_file(saved_file), file=str(saved_file)),
+        )  # fmt: skip
+        hooks = RunHooks(progress=progress, recorded=note)
+    else:
+        desired_file = desired
+        assert desired_file is not None
 
-                    result = apply_plan(planned.plan, directory, planned.actual, progress=progress)
-            record.results(result)
-    finally:
-        if history is not None:
-            typer.echo(f"Recorded as run {record.run_id} in {history.path}.", err=True)
-            history.close()
-    progress.close()
-    print_result(result)
-    if not result.ok:
+        def show(plan: Plan) -> None:
+            progress.close()
+            typer.echo(render_text(plan), nl=False)
+
+        request = RunRequest(
+            "apply", limits=limits, force=force, config_summary=summary,
+            desired=lambda: load_desired(desired_file),
+        )  # fmt: skip
+        hooks = RunHooks(
+            progress=progress, show=show, recorded=note,
+            confirm=confirm_on_terminal(auto_approve, "Apply these changes to Entra?"),
+        )  # fmt: skip
+    outcome = _run(opts, request, hooks, progress, note)
+    if outcome.result is None:
+        if plan_file is not None:
+            typer.echo("No changes to apply.")
+        return
+    print_result(outcome.result)
+    note.echo()
+    if not outcome.result.ok:
         raise typer.Exit(1)
+
+
+def _run(
+    opts: GraphOptions, request: RunRequest, hooks: RunHooks, progress: ProgressPrinter, note: RecordedNote
+) -> RunOutcome:
+    """Run through the pipeline; a refused or declined plan ends the command (after the note)."""
+    try:
+        with cli_pipeline(opts) as pipeline:
+            outcome = pipeline.run(request, hooks)
+    except BaseException:
+        progress.close()
+        note.echo()
+        raise
+    progress.close()
+    if outcome.refused:
+        note.echo()
+        raise SafetyError(outcome.refused)
+    if outcome.declined:
+        note.echo()
+        raise typer.Abort()
+    if outcome.result is None:
+        note.echo()
+    return outcome
 
 
 def export(
@@ -267,52 +242,46 @@ def adopt(
     stamps the desired key on the existing object; from then on it is managed, and the next plan
     brings its name, members and owners in line with the school data (safety limits apply).
     """
-    state = load_desired(_require_desired(desired))
+    desired_file = _require_desired(desired)
     opts = GraphOptions.build(config, graph_url, tenant_id, client_id, cloud)
     progress = ProgressPrinter(enabled=not quiet)
-    with open_directory(opts) as directory:
-        planned = make_plan(state, directory, limits_from(opts.config), progress)
+    note = RecordedNote(opts.config.history.path if opts.config is not None else None)
+
+    def show(conflicts: Sequence[Conflict]) -> None:
         progress.close()
-        conflicts = [c for c in planned.plan.conflicts if not keys or c.key in keys]
-        unknown = sorted(set(keys or ()) - {c.key for c in planned.plan.conflicts})
-        if unknown:
-            raise InputError(
-                f"no conflict to adopt for {', '.join(unknown)}; objects in conflict: "
-                + (", ".join(sorted({c.key for c in planned.plan.conflicts})) or "none")
-            )
-        if object_id is not None:
-            conflicts = [c for c in conflicts if c.object_id == object_id]
-            if not conflicts:
-                raise InputError(
-                    f"{object_id} is not in conflict with {', '.join(keys or ['any desired object'])}"
-                )
-        by_key: dict[str, list[str]] = {}
-        for c in conflicts:
-            by_key.setdefault(c.key, []).append(c.object_id)
-        ambiguous = {k: v for k, v in by_key.items() if len(set(v)) > 1}
-        if ambiguous:
-            k, ids = next(iter(sorted(ambiguous.items())))
-            raise InputError(
-                f"{len(set(ids))} existing objects collide with {k} ({', '.join(sorted(set(ids)))}); "
-                f"choose one: entra-sync adopt {k} --object-id ID"
-            )
-        if not conflicts:
-            typer.echo("Nothing to adopt: no desired object collides with an existing one.")
-            return
         typer.echo("Adopt (take over) these existing objects:")
         for c in conflicts:
             typer.echo(f"  {c.kind} {c.object_id} as {c.key} (same {c.field} {c.value!r})")
-        _confirm(auto_approve, "Take these objects over?")
-        for c in conflicts:
-            directory.adopt("group" if c.kind == "group" else "administrativeUnit", c.object_id, c.key)
+
+    request = AdoptRequest(
+        desired=lambda: load_desired(desired_file), keys=tuple(keys or ()), object_id=object_id,
+        limits=limits_from(opts.config),
+        config_summary=config_summary(opts.config) if opts.config is not None else None,
+    )  # fmt: skip
+    hooks = AdoptHooks(
+        progress=progress, show=show, recorded=note,
+        confirm=confirm_on_terminal(auto_approve, "Take these objects over?"),
+    )  # fmt: skip
+    try:
+        with cli_pipeline(opts) as pipeline:
+            outcome = pipeline.adopt(request, hooks)
+    finally:
+        progress.close()
+        note.echo()
+    if outcome.declined:
+        raise typer.Abort()
+    if not outcome.adopted:
+        typer.echo("Nothing to adopt: no desired object collides with an existing one.")
+        return
+    n = len(outcome.adopted)
     typer.echo(
-        f"Adopted {len(conflicts)} object{'s' if len(conflicts) != 1 else ''}. Run `entra-sync plan` to see "
-        "what brings them in line with the desired state."
+        f"Adopted {n} object{'s' if n != 1 else ''}. Run `entra-sync plan` to see what brings them in line "
+        "with the desired state."
     )
 
 
 def register(app: typer.Typer) -> None:
     app.command("plan")(plan)
-    app.command("apply")(apply)
+    app.command("apply", epilog=EXIT_CODES_HELP)(apply)
     app.command("export")(export)
     app.command("adopt")(adopt)

@@ -18,8 +18,8 @@ from typing import Annotated, Any
 
 import typer
 
-from entra_sync.cli.graph import PlanFormat, print_refusals, print_result, render_plan
-from entra_sync.cli.progress import ProgressPrinter
+from entra_sync.cli.output import PlanFormat
+from entra_sync.cli.running import EXIT_CODES_HELP, print_warnings, render_config, run_sync
 from entra_sync.cli.wiring import (
     DEMO_CLIENT_ID,
     EMULATOR_SCHEME,
@@ -28,16 +28,11 @@ from entra_sync.cli.wiring import (
     GraphOptions,
     GraphUrlOpt,
     TenantOpt,
-    limits_from,
-    open_directory,
 )
-from entra_sync.config.load import config_summary, load_config, require_source
-from entra_sync.pipeline import SyncOutcome, sync
+from entra_sync.config.load import load_config
 from entra_sync.runs.history import History
-from reconciler.document.load import validate_document
 from reconciler.document.parse import desired_to_document
-from reconciler.errors import DocumentError, EntraSyncError, InputError, SafetyError
-from reconciler.generate.generator import Generated, generate
+from reconciler.errors import InputError
 from reconciler.settings import Config
 
 __all__ = ["register", "render_config", "run_sync"]
@@ -52,33 +47,6 @@ ConfigArg = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 
 
-def render_config(config: Config) -> Generated:
-    """Read the configured source and generate the desired state; the result always validates."""
-    from providers.sources import SourceOptions, read_source
-
-    source = require_source(config)
-    options = SourceOptions(
-        academic_year=source.academic_year,
-        ref_field=source.user_reference,
-        upn_domain=source.upn_domain,
-        skip_people_without_ref=source.skip_people_without_reference,
-    )
-    data = read_source(source.kind, source.path, options=options)
-    generated = generate(data, config, generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    findings = validate_document(desired_to_document(generated.desired))
-    if findings:  # a generator bug or a template that makes an illegal name: never apply it
-        raise DocumentError(f"desired state rendered from {source.path}", findings)
-    return generated
-
-
-def _print_warnings(generated: Generated) -> None:
-    for w in generated.warnings:
-        where = w.key or w.ref
-        named = bool(where) and str(where) in w.message
-        text = w.message if named or not where else f"{where}: {w.message}"
-        typer.echo(f"warning: {text}", err=True)
-
-
 def render(
     config: ConfigArg,
     output: Annotated[
@@ -88,7 +56,7 @@ def render(
     """Turn the configured school data into a desired-state document (no Graph access)."""
     cfg = load_config(config)
     generated = render_config(cfg)
-    _print_warnings(generated)
+    print_warnings(generated)
     text = json.dumps(desired_to_document(generated.desired), indent=2, ensure_ascii=False) + "\n"
     if output is None:
         typer.echo(text, nl=False)
@@ -102,76 +70,15 @@ def render(
     )
 
 
-def run_sync(
-    cfg: Config,
-    opts: GraphOptions,
-    *,
-    dry_run: bool = False,
-    force: bool = False,
-    quiet: bool = False,
-    fmt: PlanFormat = PlanFormat.text,
-    kind: str = "sync",
-) -> SyncOutcome:
-    """One whole run, printed: render, plan, safety check, apply, record in the history."""
-    generated = render_config(cfg)
-    _print_warnings(generated)
-    progress = ProgressPrinter(enabled=not quiet)
-    history = History(cfg.history.path)
-    try:
-        with open_directory(opts) as directory:
-            try:
-                outcome = sync(
-                    generated.desired, directory, limits_from(cfg), force=force, dry_run=dry_run,
-                    history=history, config_summary=config_summary(cfg), progress=progress, kind=kind,
-                )  # fmt: skip
-            finally:
-                progress.close()
-    except EntraSyncError:
-        latest = history.list_runs(1)
-        if latest:  # the run was recorded (refused, or failed): report it too
-            _write_report(cfg, history, latest[0].run_id)
-        raise
-    else:
-        if outcome.run_id is not None:
-            _write_report(cfg, history, outcome.run_id)
-    finally:
-        history.close()
-    typer.echo(render_plan(outcome.plan, fmt), nl=False)
-    if outcome.refused:  # the plan is shown first, then the refusal
-        raise SafetyError(outcome.refused)
-    if dry_run:
-        print_refusals(outcome.plan)
-    elif (
-        force and outcome.result is not None and any(w.code == "safetyRefusal" for w in outcome.plan.warnings)
-    ):
-        typer.echo("Safety limits overridden with --force for this run.", err=True)
-    if outcome.result is not None:
-        print_result(outcome.result, summary_to_stderr=fmt is PlanFormat.json)
-    elif dry_run:
-        typer.echo("Dry run: nothing was changed in Entra.", err=fmt is PlanFormat.json)
-    if outcome.run_id is not None:
-        typer.echo(f"Recorded as run {outcome.run_id} in {cfg.history.path}.", err=True)
-    return outcome
-
-
-def _write_report(cfg: Config, history: History, run_id: int) -> Path:
-    """Write the run's HTML report into ``reports/`` beside the history; say where."""
-    from entra_sync.runs.report import render_run_report
-
-    path = cfg.history.path.parent / "reports" / f"run-{run_id}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_run_report(history.get_run(run_id), tz=cfg.schedule.timezone), encoding="utf-8")
-    typer.echo(f"HTML report of run {run_id}: {path}", err=True)
-    return path
-
-
 def sync_command(
     config: ConfigArg,
     graph_url: GraphUrlOpt = None,
     tenant_id: TenantOpt = None,
     client_id: ClientOpt = None,
     cloud: CloudOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Stop after the plan; change nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Stop after the plan; change nothing (exit 3 if a safety limit would refuse it)."
+    )] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Apply even when a safety limit refuses the plan (this run only).")
     ] = False,
@@ -180,21 +87,19 @@ def sync_command(
     ] = PlanFormat.text,
     quiet: QuietOpt = False,
 ) -> None:
-    """The whole job: render the school data, plan, check safety, apply, and record the run."""
+    """The whole job: render the school data, plan, check safety, apply, and record the run.
+
+    One run at a time: the run lock beside the history refuses a second run (a scheduled one, an
+    `apply --config`) while one is in progress. Each run is recorded in the history with its HTML
+    report, also when it stops early (a missing export, no credentials, a refused sign-in).
+    """
     cfg = load_config(config)
     opts = GraphOptions(
         config=cfg, graph_url=graph_url, tenant_id=tenant_id, client_id=client_id, cloud=cloud
     )
-    from entra_sync.runs.lock import RunLock
-
-    with RunLock(_lock_path(cfg)):  # one run at a time, with the scheduler and cron alike
-        outcome = run_sync(cfg, opts, dry_run=dry_run, force=force, quiet=quiet, fmt=fmt)
+    outcome = run_sync(cfg, opts, dry_run=dry_run, force=force, quiet=quiet, fmt=fmt)
     if not outcome.ok:
         raise typer.Exit(1)
-
-
-def _lock_path(cfg: Config) -> Path:
-    return cfg.history.path.with_suffix(".lock")
 
 
 def schedule_command(
@@ -207,10 +112,11 @@ def schedule_command(
 ) -> None:
     """Run `sync` at the configured times (default 04:00, 08:00, 12:00 Europe/London) until stopped.
 
-    One run at a time (a lock file beside the history); SIGTERM or Ctrl-C stops cleanly after the
-    current run.
+    One run at a time (a lock file beside the history: a slot whose lock is held is skipped); each
+    slot runs at most once, whatever the wall clock does. After a run that deferred Teams (their
+    groups too new for Graph), one catch-up run follows `[schedule] catch_up_minutes` later
+    (default 20; 0: none). SIGTERM or Ctrl-C stops cleanly after the current run.
     """
-    from entra_sync.runs.lock import RunLock
     from entra_sync.schedule import Scheduler, parse_timezone
     from reconciler.clock import SystemClock
 
@@ -225,15 +131,18 @@ def schedule_command(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
 
-    def once() -> None:
+    def once(kind: str = "scheduled sync") -> int:
+        """One run (it takes the run lock itself); the number of changes it deferred."""
         fresh = load_config(config)  # each run picks up configuration changes
         opts = GraphOptions(
             config=fresh, graph_url=graph_url, tenant_id=tenant_id, client_id=client_id, cloud=cloud
         )
-        run_sync(fresh, opts, force=force, quiet=True, kind="scheduled sync")
+        return run_sync(fresh, opts, force=force, quiet=True, kind=kind).deferred
 
-    lock = RunLock(_lock_path(cfg))
-    scheduler = Scheduler(once, cfg.schedule.local_times(), tz, SystemClock(), stop, lock=lock)
+    scheduler = Scheduler(
+        once, cfg.schedule.local_times(), tz, SystemClock(), stop,
+        catch_up_minutes=cfg.schedule.catch_up_minutes, run_catch_up=lambda: once("catch-up sync"),
+    )  # fmt: skip
     typer.echo(
         f"Scheduler started: runs at {', '.join(cfg.schedule.times)} ({cfg.schedule.timezone}); "
         f"next at {scheduler.next_time().isoformat(timespec='minutes')}. Stop with Ctrl-C or SIGTERM.",
@@ -393,7 +302,7 @@ def demo(
 
 def register(app: typer.Typer) -> None:
     app.command("render")(render)
-    app.command("sync")(sync_command)
+    app.command("sync", epilog=EXIT_CODES_HELP)(sync_command)
     app.command("schedule")(schedule_command)
     app.command("demo")(demo)
     app.add_typer(history_app, name="history")

@@ -78,7 +78,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "safety": (
         "max_delete_fraction", "max_deletes", "max_member_removal_fraction", "min_objects_for_fraction",
     ),
-    "schedule": ("times", "timezone"),
+    "schedule": ("times", "timezone", "catch_up_minutes"),
     "history": ("path",),
     "notify": NOTIFY_KEYS,
 }  # fmt: skip
@@ -346,4 +346,12 @@ def read_schedule(c: Checker, t: Mapping[str, Any]) -> ScheduleConfig:
                 f"unknown time zone {zone!r} (use an IANA name such as Europe/London){hint}",
             )
             zone = None
-    return ScheduleConfig(times=tuple(sorted(normal)) if normal else d.times, timezone=zone or d.timezone)
+    catch_up = c.integer(t, "catch_up_minutes", "schedule.catch_up_minutes", d.catch_up_minutes)
+    if catch_up > 24 * 60:
+        c.add("schedule.catch_up_minutes", f"must be at most 1440 (a day; 0: none), got {catch_up}")
+        catch_up = d.catch_up_minutes
+    return ScheduleConfig(
+        times=tuple(sorted(normal)) if normal else d.times,
+        timezone=zone or d.timezone,
+        catch_up_minutes=catch_up,
+    )

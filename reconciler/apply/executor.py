@@ -50,12 +50,15 @@ def apply(
     *,
     progress: Progress | None = None,
     max_workers: int = 4,
+    on_settle: Callable[[ChangeResult], None] | None = None,
 ) -> ApplyResult:
     """Apply every change of ``plan`` to ``directory``; return one result per change, in plan order.
 
     ``actual`` is the state the plan was made against (its users index and key -> id map).
     ``progress`` is called as ``progress("apply", done, total)`` once before the first change and
-    once after each change settles (from the calling thread).
+    once after each change settles (from the calling thread). ``on_settle`` is called with each
+    result as it settles, from the calling thread (the run store records it there; an exception from
+    it stops the apply).
     """
     engine = _Engine(directory, actual)
     changes = plan.changes
@@ -67,6 +70,8 @@ def apply(
 
     def settle(result: ChangeResult) -> None:
         results[result.change_id] = result
+        if on_settle is not None:
+            on_settle(result)
         level = _LOG_LEVELS[result.status]
         if log.isEnabledFor(level):
             log.log(level, "%s: %s %s", result.change_id, result.status, result.message)
@@ -137,9 +142,9 @@ def _executor(
     max_workers: int,
 ) -> Iterator[Callable[[Callable[[Change], ChangeResult], Sequence[Change]], Iterable[ChangeResult]]]:
     """Yield a ``map``-like function: sequential for one worker, a thread pool otherwise. Both
-    yield results in the order of the input."""
+    yield results lazily, in the order of the input (each settles as soon as it is made)."""
     if max_workers <= 1:
-        yield lambda fn, items: [fn(i) for i in items]
+        yield lambda fn, items: (fn(i) for i in items)
         return
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="apply") as pool:
         # pool.map yields lazily in input order, so progress advances while a wide phase runs

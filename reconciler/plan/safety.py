@@ -28,14 +28,13 @@ _RELATION_NAMES = {
 class SafetyLimits:
     #: refuse deleting more than this fraction of the managed objects of a kind ...
     max_delete_fraction: float = 0.3
-    #: ... once at least this many managed objects of that kind exist
+    #: ... once at least this many managed objects of that kind exist (and the member-removal
+    #: fraction once an object has at least this many members or owners)
     min_objects_for_fraction: int = 10
     #: refuse more deletes than this in one plan, whatever the fraction (Entra Connect's default)
     max_deletes: int = 500
-    #: refuse removing more than this fraction of one object's current members or owners ...
+    #: refuse removing more than this fraction of one object's current members or owners
     max_member_removal_fraction: float = 0.3
-    #: ... once it has at least this many
-    min_members_for_fraction: int = 10
     #: allow a desired collection to be empty while managed objects of that kind exist
     allow_empty: bool = False
 
@@ -106,7 +105,7 @@ def _member_removals(changes: Sequence[Change], actual: ActualState, limits: Saf
         else:
             g = actual.groups.get(c.key)
             current = 0 if g is None else len(g.owners if c.kind == "groupOwners" else g.members)
-        if current < limits.min_members_for_fraction:
+        if current < limits.min_objects_for_fraction:
             continue
         fraction = len(c.members) / current
         if fraction > limits.max_member_removal_fraction:
@@ -137,7 +136,7 @@ def _empty_collections(desired: DesiredState, actual: ActualState) -> list[str]:
             out.append(
                 f"the desired state has no {_KIND_NAMES[kind]} ({field} is empty) while {len(have)} managed "
                 f"{_KIND_NAMES[kind]} exist; an empty source is usually a broken export, not a wish to "
-                f"remove everything (use --force for one run, or set safety.allow_empty in the "
-                f"configuration): {format_keys(have)}"
+                f"remove everything (check the source; if it is meant to be empty, review the plan and "
+                f"run once with --force): {format_keys(have)}"
             )
     return out
