@@ -10,17 +10,19 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from providers.emulator.changelog import ChangeLog
-from providers.emulator.tenant import Application, DeletedItem, DirObject, Operation, Team, Tenant
+from providers.emulator.records import Application, DeletedItem, DirObject, Operation, Team
+from providers.emulator.state import TenantState
 from reconciler.clock import Clock
 from reconciler.errors import InputError
 
-__all__ = ["FORMAT", "TenantFileError", "load_tenant", "save_tenant"]
+__all__ = ["FORMAT", "TenantFileError", "load_tenant", "save_tenant", "to_json", "write_snapshot"]
 
 FORMAT = "entra-sync-emulator-tenant"
 VERSION = 1
+T = TypeVar("T", bound=TenantState)
 
 
 class TenantFileError(InputError):
@@ -30,7 +32,8 @@ class TenantFileError(InputError):
 
 
 def _obj(o: DirObject) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": o.id, "created": o.created, "props": o.props, "ext": o.ext}
+    # Copies, so a snapshot taken under the engine lock can be written after the lock is released.
+    out: dict[str, Any] = {"id": o.id, "created": o.created, "props": dict(o.props), "ext": dict(o.ext)}
     if o.kind != "user":
         out["members"] = list(o.members)
     if o.kind == "group":
@@ -44,7 +47,7 @@ def _team(t: Team) -> dict[str, Any]:
         "created": t.created,
         "readyAt": t.ready_at,
         "archived": t.archived,
-        "settings": t.settings,
+        "settings": {k: dict(v) if isinstance(v, dict) else v for k, v in t.settings.items()},
     }
 
 
@@ -52,7 +55,7 @@ def _load_team(raw: dict[str, Any]) -> Team:
     return Team(raw["id"], raw["created"], raw["readyAt"], raw["archived"], raw["settings"])
 
 
-def to_json(tenant: Tenant) -> dict[str, Any]:
+def to_json(tenant: TenantState) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -67,7 +70,7 @@ def to_json(tenant: Tenant) -> dict[str, Any]:
                 "appId": a.app_id,
                 "objectId": a.object_id,
                 "displayName": a.display_name,
-                "extensions": [a.extensions[k] for k in sorted(a.extensions)],
+                "extensions": [dict(a.extensions[k]) for k in sorted(a.extensions)],
             }
             for _, a in sorted(tenant.apps.items())
         ],
@@ -77,7 +80,7 @@ def to_json(tenant: Tenant) -> dict[str, Any]:
                 "created": t.created,
                 "readyAt": t.ready_at,
                 "archived": t.archived,
-                "settings": t.settings,
+                "settings": {k: dict(v) if isinstance(v, dict) else v for k, v in t.settings.items()},
             }
             for _, t in sorted(tenant.teams.items())
         ],
@@ -103,6 +106,8 @@ def to_json(tenant: Tenant) -> dict[str, Any]:
             }
             for _, d in sorted(tenant.deleted.items())
         ],
+        "classes": {cid: dict(tenant.classes[cid]) for cid in sorted(tenant.classes)},
+        "welcomeEmails": tenant.welcome_emails,
         "log": {
             "seq": tenant.log.seq,
             "active": tenant.log.active,
@@ -111,10 +116,15 @@ def to_json(tenant: Tenant) -> dict[str, Any]:
     }
 
 
-def save_tenant(tenant: Tenant, path: str | os.PathLike[str]) -> None:
+def save_tenant(tenant: TenantState, path: str | os.PathLike[str]) -> None:
     """Write the tenant to ``path`` atomically (a temp file renamed over it)."""
+    write_snapshot(to_json(tenant), path)
+
+
+def write_snapshot(data: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write a :func:`to_json` snapshot to ``path`` atomically; needs no lock on the tenant."""
     target = Path(path)
-    text = json.dumps(to_json(tenant), sort_keys=True, separators=(",", ":"))
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent or Path("."))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -132,7 +142,7 @@ def _load_obj(kind: str, raw: dict[str, Any]) -> DirObject:
     return obj
 
 
-def load_tenant(path: str | os.PathLike[str], clock: Clock | None = None) -> Tenant:
+def load_tenant(path: str | os.PathLike[str], clock: Clock | None, factory: type[T]) -> T:
     """Read a tenant saved by :func:`save_tenant`."""
     name = str(path)
     try:
@@ -150,13 +160,13 @@ def load_tenant(path: str | os.PathLike[str], clock: Clock | None = None) -> Ten
             name, f"unsupported version {data.get('version')!r} (this build reads {VERSION})."
         )
     try:
-        return _build(data, clock)
+        return _build(data, clock, factory)
     except (KeyError, TypeError, ValueError) as exc:
         raise TenantFileError(name, f"damaged tenant file ({type(exc).__name__}: {exc}).") from None
 
 
-def _build(data: dict[str, Any], clock: Clock | None) -> Tenant:
-    tenant = Tenant(seed=data.get("seed"), clock=clock)
+def _build(data: dict[str, Any], clock: Clock | None, factory: type[T]) -> T:
+    tenant = factory(seed=data.get("seed"), clock=clock)
     tenant.domain = data.get("domain") or tenant.domain
     tenant.tenant_id = data.get("tenantId") or tenant.tenant_id
     for kind, key in (("user", "users"), ("group", "groups"), ("administrativeUnit", "administrativeUnits")):
@@ -187,6 +197,8 @@ def _build(data: dict[str, Any], clock: Clock | None) -> Tenant:
         tenant.deleted[obj.id] = DeletedItem(
             obj, raw["deletedAt"], list(raw["memberOf"]), list(raw.get("ownerOf") or []), team
         )
+    tenant.classes = {str(k): dict(v) for k, v in (data.get("classes") or {}).items()}
+    tenant.welcome_emails = int(data.get("welcomeEmails") or 0)
     log = data["log"]
     tenant.log = ChangeLog(active=bool(log["active"]), seq=int(log["seq"]))
     tenant.log.events = [tuple(e) for e in log["events"]]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from providers.emulator.faults import FaultRule
+from providers.emulator.faults import FaultRule, Outage
 
 __all__ = ["Profile"]
 
@@ -43,10 +43,14 @@ class Profile:
     reject_unknown_properties: bool = True
     delete_member_without_ref_deletes_object: bool = True
     delta_token_ttl: float | None = 7 * 86400.0
+    # --- education (graph-facts "Class Teams need an education class")
+    education_rules: bool = False  # Teams `educationClass` template refused on a group that is not a class
+    class_welcome_emails: bool = False  # whether a class's group mails welcome messages (undocumented)
     # --- batches
     shuffle_batch_responses: bool = False
     # --- faults and latency
     faults: tuple[FaultRule, ...] = ()
+    outages: tuple[Outage, ...] = ()  # windows of persistent 503s (or 5xx storms) on the clock
     latency: tuple[float, float] = (0.0, 0.0)  # uniform seconds added to the clock per request
     # --- paging
     delta_page_size: int = 200
@@ -72,6 +76,18 @@ class Profile:
                 FaultRule(drop_rate=0.002, lost_response_rate=0.002),
             ),
             latency=(0.05, 0.4),
+        )
+
+    @classmethod
+    def strict(cls, seed: int = 0) -> Profile:
+        """:meth:`realistic` plus what the product does not pass yet: ``education_rules``, 2 % of
+        writes answered 429 although applied, and a 20 s read lag (issue 11's reproduction)."""
+        base = cls.realistic(seed)
+        return replace(
+            base,
+            education_rules=True,
+            replication_lag=20.0,
+            faults=(*base.faults, FaultRule(method="*", applied_error_rate=0.02, applied_status=429)),
         )
 
     def with_(self, **changes: Any) -> Profile:
