@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.entra.client import BatchRequest, GraphClient
+from providers.entra.client import BatchRequest, GraphClient, page_items
 from providers.entra.errors import BadRequestError, NotFoundError
 from reconciler.errors import DirectoryError
 from reconciler.model import (
@@ -136,18 +136,20 @@ def _marker_value(obj: Mapping[str, Any], marker: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _page_items(body: Any) -> tuple[list[dict[str, Any]], str | None]:
-    if not isinstance(body, Mapping):
-        return [], None
-    items = body.get("value")
+def _page_items(body: Any, path: str) -> tuple[list[dict[str, Any]], str | None]:
+    """A batched page's items and nextLink; a malformed page raises (never read as empty)."""
+    items = list(page_items(body, "GET", path))
     link = body.get("@odata.nextLink")
-    return (list(items) if isinstance(items, list) else []), (link if isinstance(link, str) else None)
+    return items, (link if isinstance(link, str) and link else None)
 
 
 def _read_relations(
     client: GraphClient, paths: Sequence[str], progress: Progress, stage: str
 ) -> dict[str, list[dict[str, Any]]]:
-    """Every item of each relation list: first pages through ``$batch``, the rest by nextLink."""
+    """Every item of each relation list: first pages through ``$batch``, the rest by nextLink.
+
+    A list whose object is gone (404: deleted while the read ran) is left out of the result: the
+    caller skips that object, and the plan treats it as absent."""
     out: dict[str, list[dict[str, Any]]] = {}
     for start in range(0, len(paths), CHUNK):
         chunk = paths[start : start + CHUNK]
@@ -160,9 +162,12 @@ def _read_relations(
                 # without a member list (null or undecodable body; never read as "no members"):
                 # read it directly, which retries transient failures and raises a typed error
                 log.info("batched read of %s failed (%s); reading it directly", path, result.status)
-                out[path] = client.get_all(path, params={"$select": "id", "$top": PAGE})
+                try:
+                    out[path] = client.get_all(path, params={"$select": "id", "$top": PAGE})
+                except NotFoundError:
+                    log.warning("%s is gone (404): deleted during the read; skipped in this run", path)
             else:
-                items, link = _page_items(result.body)
+                items, link = _page_items(result.body, path)
                 if link:
                     for page in client.iter_pages(link):
                         items.extend(page)
@@ -283,6 +288,7 @@ def read_actual(
     group_paths = [f"/groups/{gid}/{rel}" for gid in sorted(managed_groups) for rel in ("members", "owners")]
     au_paths = [f"/directory/administrativeUnits/{aid}/members" for aid in sorted(managed_aus)]
     relations = _read_relations(client, [*au_paths, *group_paths], report, "members")
+    _drop_gone(relations, managed_aus, managed_groups, ids, marker)
 
     placements: dict[str, set[str]] = {gid: set() for gid in managed_groups}
     aus: dict[str, AdministrativeUnit] = {}
@@ -321,8 +327,8 @@ def read_actual(
             kind="microsoft365" if "Unified" in (g.get("groupTypes") or ()) else "security",
             description=g.get("description") or None,
             visibility=_visibility(g.get("visibility")),
-            owners=_member_refs(relations[f"/groups/{gid}/owners"], users),
-            members=_member_refs(relations[f"/groups/{gid}/members"], users),
+            owners=_user_refs(relations[f"/groups/{gid}/owners"], users, all_group_ids),
+            members=_user_refs(relations[f"/groups/{gid}/members"], users, all_group_ids),
             administrative_units=frozenset(placements[gid]),
         )
         if gid in archived:
@@ -343,6 +349,26 @@ def read_actual(
         unmanaged=unmanaged,
     )
     return state, ManagedIds(frozenset(managed_aus), frozenset(managed_groups))
+
+
+def _drop_gone(
+    relations: Mapping[str, Any],
+    aus: dict[str, Any],
+    groups: dict[str, Any],
+    ids: dict[str, str],
+    marker: str,
+) -> None:
+    """Forget managed objects whose member or owner list was gone (deleted during the read)."""
+    for oid in [a for a in aus if f"/directory/administrativeUnits/{a}/members" not in relations]:
+        ids.pop(str(_marker_value(aus.pop(oid), marker)), None)
+    for oid in [g for g in groups if any(f"/groups/{g}/{r}" not in relations for r in ("members", "owners"))]:
+        ids.pop(str(_marker_value(groups.pop(oid), marker)), None)
+
+
+def _user_refs(items: Iterable[Mapping[str, Any]], users: _Users, group_ids: set[str]) -> frozenset[str]:
+    """The users of a member or owner list: other objects (groups, devices, service principals,
+    contacts) are never managed, in groups as in administrative units, so they are left alone."""
+    return _member_refs((i for i in items if _kind_of(i, users, group_ids) == "user"), users)
 
 
 def _visibility(value: Any) -> Any:
