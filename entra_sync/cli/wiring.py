@@ -106,11 +106,14 @@ class GraphOptions:
         return self.config.users.match if self.config is not None else "userPrincipalName"
 
     def effective_graph_url(self) -> str | None:
-        """The flag, else ENTRA_SYNC_GRAPH_URL, else the configuration's ``graph_url``."""
+        """The flag, else ENTRA_SYNC_GRAPH_URL, else the configuration's ``graph_url`` (checked there).
+
+        The flag and the variable are held to the same rule as the configuration (https, or http to
+        a loopback address only): a ConfigError naming where the URL came from otherwise."""
         if self.graph_url:
-            return self.graph_url
+            return _checked_url(self.graph_url, "--graph-url")
         if self.env.get("ENTRA_SYNC_GRAPH_URL"):
-            return self.env["ENTRA_SYNC_GRAPH_URL"]
+            return _checked_url(self.env["ENTRA_SYNC_GRAPH_URL"], "ENTRA_SYNC_GRAPH_URL")
         if self.config is not None and self.config.tenant is not None and self.config.tenant.graph_url:
             url = self.config.tenant.graph_url
             if url.startswith(EMULATOR_SCHEME):
@@ -128,6 +131,19 @@ class GraphOptions:
         if self.config is not None and self.config.tenant is not None:
             return self.config.tenant.client_id
         return None
+
+
+def _checked_url(url: str, source: str) -> str:
+    from providers.entra.urls import graph_url_problem, redact_url
+
+    if url.startswith(EMULATOR_SCHEME):
+        if not url[len(EMULATOR_SCHEME) :].strip():
+            raise ConfigError(f"{source}: emulator: needs a tenant file, e.g. emulator:t.json", key=source)
+        return url
+    problem = graph_url_problem(url)
+    if problem is not None:
+        raise ConfigError(f"{source}: the Graph URL {redact_url(url)} {problem}", key=source)
+    return url
 
 
 def limits_from(config: Config | None) -> SafetyLimits:

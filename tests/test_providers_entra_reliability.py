@@ -1,0 +1,259 @@
+"""Issue 11, provider side: Graph outages, hostile answers, deleted-during-read, the loopback rule.
+
+Every test runs against the emulator (wrapped by :class:`Wrapped` to inject an answer Graph can give
+but the emulator's profile does not) on a virtual clock.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from entra_sync.cli.wiring import GraphOptions
+from providers.emulator import EmulatorTransport, Profile, Tenant
+from providers.emulator.faults import FaultRule
+from providers.entra.client import GraphClient, RetryPolicy
+from providers.entra.connect import ConnectionSettings
+from providers.entra.errors import (
+    CircuitOpenError,
+    GraphUnavailableError,
+    MalformedResponseError,
+    RetryBudgetExhaustedError,
+)
+from providers.entra.marker import marker_name
+from providers.entra.read import read_actual
+from providers.entra.urls import graph_url_problem, is_loopback_host
+from providers.entra.write import EntraWriter
+from reconciler.clock import VirtualClock
+from reconciler.errors import ConfigError
+from reconciler.model import DesiredState, Group
+
+APP = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+MARKER = marker_name(APP)
+BASE = "https://graph.microsoft.com/v1.0"
+
+Hook = Callable[[httpx.Request], httpx.Response | None]
+
+
+class Wrapped(httpx.BaseTransport):
+    """The emulator, with ``hook`` answering first when it returns a response; counts requests."""
+
+    def __init__(self, inner: httpx.BaseTransport, hook: Hook | None = None) -> None:
+        self.inner = inner
+        self.hook = hook
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.hook is not None:
+            answer = self.hook(request)
+            if answer is not None:
+                return answer
+        return self.inner.handle_request(request)
+
+
+def world(groups: int = 1) -> tuple[Tenant, VirtualClock, list[str], list[str]]:
+    clock = VirtualClock()
+    tenant = Tenant(seed=1, clock=clock)
+    tenant.register_extension(APP, "realsmartSyncKey")
+    users = [tenant.add_user(f"u{i}@oak.example") for i in range(6)]
+    gids = [
+        tenant.add_group(f"G{i}", mail_nickname=f"g{i}", owners=[users[0]], members=[users[1]],
+                         extensions={MARKER: f"class:{i}"})
+        for i in range(groups)
+    ]
+    return tenant, clock, users, gids
+
+
+def client(tenant: Tenant, clock: VirtualClock, profile: Profile | None = None, hook: Hook | None = None,
+           retry: RetryPolicy | None = None) -> tuple[GraphClient, Wrapped]:
+    wrapped = Wrapped(EmulatorTransport(tenant, clock=clock, profile=profile or Profile.ideal()), hook)
+    http = httpx.Client(transport=wrapped, base_url=BASE, headers={"Authorization": "Bearer t"})
+    return GraphClient(http, clock=clock, rng=random.Random(0), retry=retry), wrapped
+
+
+OUTAGE = Profile.ideal().with_(faults=(FaultRule(status=503, rate=1.0),))
+
+
+# ---- the circuit breaker and the run-wide budget -------------------------------------------------
+
+
+def test_a_persistent_503_outage_stops_the_run_within_a_bounded_number_of_requests() -> None:
+    # before: each "add a member" change made 100 PATCHes over 99 s, 20 changes 2,000 over 1,980 s
+    tenant, clock, users, gids = world(groups=20)
+    graph, wire = client(tenant, clock, OUTAGE)
+    writer = EntraWriter(graph, MARKER, clock=clock, graph_base=BASE)
+    start = clock.now()
+    errors = []
+    for gid in gids:
+        with pytest.raises(GraphUnavailableError) as caught:
+            writer.add_group_members(gid, users[2:4])
+        errors.append(caught.value)
+    assert isinstance(errors[0], CircuitOpenError)
+    assert "Graph looks unavailable" in str(errors[0]) and "stopping the run" in str(errors[-1])
+    assert len(wire.requests) <= 40  # 31 with the default policy: the other 19 changes send nothing
+    assert clock.now() - start <= 60.0
+    assert graph.health.open
+
+
+def test_the_circuit_stays_closed_through_short_503_storms() -> None:
+    tenant, clock, users, gids = world()
+    fails = iter(range(8))
+
+    def storm(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "PATCH" and next(fails, None) is not None:
+            return httpx.Response(503, headers={"Retry-After": "1"}, json={"error": {"code": "x"}})
+        return None
+
+    graph, _wire = client(tenant, clock, hook=storm)
+    writer = EntraWriter(graph, MARKER, clock=clock, graph_base=BASE)
+    assert writer.add_group_members(gids[0], users[2:4]) == []
+    assert not graph.health.open
+    assert {users[2], users[3]} <= set(tenant.groups[gids[0]].members)
+
+
+def test_a_run_wide_retry_budget_bounds_retries_across_requests() -> None:
+    tenant, clock, _users, gids = world(groups=3)
+    flip = iter(range(10**6))
+
+    def every_other_503(request: httpx.Request) -> httpx.Response | None:
+        # alternating answers never trip the breaker (no streak), but every 503 costs a retry
+        if next(flip) % 2 == 0:
+            return httpx.Response(503, headers={"Retry-After": "0.1"})
+        return None
+
+    graph, _ = client(tenant, clock, hook=every_other_503, retry=RetryPolicy(run_retry_budget=2))
+    writer = EntraWriter(graph, MARKER, clock=clock, graph_base=BASE)
+    writer.update_group(gids[0], {"description": "a"})
+    writer.update_group(gids[1], {"description": "b"})
+    with pytest.raises(RetryBudgetExhaustedError, match="retry budget"):
+        writer.update_group(gids[2], {"description": "c"})
+
+
+# ---- hostile answers ---------------------------------------------------------------------------
+
+
+def _answer(path_part: str, response: Callable[[], httpx.Response]) -> Hook:
+    def hook(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "GET" and request.url.path.endswith(path_part):
+            return response()
+        return None
+
+    return hook
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda: httpx.Response(200, json={}),
+        lambda: httpx.Response(200, json={"value": None}),
+        lambda: httpx.Response(200, json={"value": [None]}),
+        lambda: httpx.Response(200, json={"value": [{"displayName": "no id"}]}),
+        lambda: httpx.Response(200, json={"value": [{"id": 7}]}),
+        lambda: httpx.Response(200, json=[]),
+        lambda: httpx.Response(200, text="<html>gateway</html>"),
+    ],
+    ids=["empty-object", "null-value", "null-item", "no-id", "int-id", "array", "not-json"],
+)
+@pytest.mark.parametrize("path", ["/administrativeUnits", "/groups", "/users"])
+def test_a_malformed_collection_stops_the_read_instead_of_reading_as_empty(
+    path: str, answer: Callable[[], httpx.Response]
+) -> None:
+    # before: a {} answer to the AU list read as "no AUs" and a sync created 22 duplicates
+    tenant, clock, _, _ = world()
+    graph, _ = client(tenant, clock, hook=_answer(path, answer))
+    with pytest.raises(MalformedResponseError, match="malformed"):
+        read_actual(graph, MARKER)
+
+
+def test_a_malformed_batched_member_page_stops_the_read() -> None:
+    tenant, clock, _, _gids = world()
+
+    def bad_batch(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path.endswith("/$batch"):
+            import json
+
+            items = json.loads(request.content)["requests"]
+            return httpx.Response(200, json={"responses": [
+                {"id": i["id"], "status": 200, "body": {"value": [None]}} for i in items
+            ]})
+        return None
+
+    graph, _ = client(tenant, clock, hook=bad_batch)
+    with pytest.raises(MalformedResponseError):
+        read_actual(graph, MARKER)
+
+
+# ---- deleted during the read, non-user members ---------------------------------------------------
+
+
+def test_a_managed_group_deleted_during_the_read_is_skipped_not_a_failed_run() -> None:
+    tenant, clock, _, gids = world(groups=2)
+    gone = gids[1]
+
+    def deleted(request: httpx.Request) -> httpx.Response | None:
+        if (f"/groups/{gone}/" in request.url.path or (
+            request.url.path.endswith("/$batch") and gone in request.content.decode()
+        )) and gone in tenant.groups:
+            tenant.remove(tenant.groups[gone], soft=True)
+        return None
+
+    graph, _ = client(tenant, clock, hook=deleted)
+    state, managed = read_actual(graph, MARKER)
+    assert set(state.groups) == {"class:0"}
+    assert "class:1" not in state.ids and gone not in managed.groups
+
+
+def test_non_user_members_and_owners_of_a_group_are_left_alone() -> None:
+    tenant, clock, _users, gids = world()
+    nested = tenant.add_group("Nested", mail_nickname="nested", unified=False)
+    tenant.add_member(gids[0], nested)
+    graph, _ = client(tenant, clock)
+    desired = DesiredState(groups=(Group("class:0", "G0", "g0", members=frozenset({"u1@oak.example"}),
+                                         owners=frozenset({"u0@oak.example"})),))
+    state, _ = read_actual(graph, MARKER, desired=desired)
+    assert state.groups["class:0"].members == frozenset({"u1@oak.example"})
+
+
+# ---- the loopback rule --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["https://graph.microsoft.com", "http://127.0.0.1:8080", "http://127.5.6.7",
+                                 "http://[::1]:9000/v1.0", "http://localhost:8080", "http://LOCALHOST."])
+def test_the_loopback_rule_accepts_https_and_loopback_http(url: str) -> None:
+    assert graph_url_problem(url) is None
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1.nip.io", "http://127.evil.example", "http://10.0.0.1",
+                                 "http://localhost.evil.example", "http://graph.example.com",
+                                 "ftp://127.0.0.1", "http://u:p@127.0.0.1", "127.0.0.1:8080",
+                                 "http://127.0.0.1:99999"])
+def test_the_loopback_rule_refuses_everything_else(url: str) -> None:
+    assert graph_url_problem(url) is not None
+
+
+def test_loopback_hosts() -> None:
+    assert is_loopback_host("::ffff:127.0.0.1") and not is_loopback_host("127.0.0.1.nip.io")
+
+
+@pytest.mark.parametrize("source", ["flag", "env"])
+def test_flag_and_environment_are_held_to_the_loopback_rule(source: str) -> None:
+    # before: a warning, then the token went over plain http
+    url = "http://127.0.0.1.nip.io:8080"
+    opts = (GraphOptions(graph_url=url, env={}) if source == "flag"
+            else GraphOptions(env={"ENTRA_SYNC_GRAPH_URL": url}))
+    with pytest.raises(ConfigError, match="must use https"):
+        opts.effective_graph_url()
+    with pytest.raises(ConfigError, match="must use https"):
+        ConnectionSettings.from_env({"ENTRA_SYNC_ACCESS_TOKEN": "t", "ENTRA_SYNC_GRAPH_URL": url})
+
+
+def test_the_configuration_is_held_to_the_loopback_rule() -> None:
+    from entra_sync.config.load import loads_config
+
+    tenant = 'tenant_id = "contoso.onmicrosoft.com"\nclient_id = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"\n'
+    with pytest.raises(ConfigError, match="must use https"):
+        loads_config(f'[tenant]\n{tenant}graph_url = "http://127.0.0.1.nip.io"\n')
