@@ -257,3 +257,159 @@ def test_the_configuration_is_held_to_the_loopback_rule() -> None:
     tenant = 'tenant_id = "contoso.onmicrosoft.com"\nclient_id = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"\n'
     with pytest.raises(ConfigError, match="must use https"):
         loads_config(f'[tenant]\n{tenant}graph_url = "http://127.0.0.1.nip.io"\n')
+
+
+# ---- idempotent creates: throttled-but-applied, lag, long keys, the journal ----------------------
+
+
+def applied_but_refused(statuses: dict[str, list[int]]) -> Callable[[Wrapped], Hook]:
+    """A hook that lets the emulator APPLY a POST to a path, then answers it with the next status of
+    ``statuses[path]`` instead (429/503: throttled but applied; 0: the response is lost)."""
+
+    def make(wrapped: Wrapped) -> Hook:
+        def hook(request: httpx.Request) -> httpx.Response | None:
+            queue = statuses.get(request.url.path.removeprefix("/v1.0"))
+            if request.method != "POST" or not queue:
+                return None
+            status = queue.pop(0)
+            wrapped.inner.handle_request(request)  # Graph applied it ...
+            if status == 0:
+                raise httpx.ReadTimeout("lost", request=request)
+            return httpx.Response(status, headers={"Retry-After": "1"},  # ... and answered otherwise
+                                  json={"error": {"code": "TooManyRequests", "message": "throttled"}})
+
+        return hook
+
+    return make
+
+
+def lagging(tenant: Tenant, clock: VirtualClock, hook_for: Callable[[Wrapped], Hook] | None = None,
+            lag: float = 20.0) -> tuple[GraphClient, Wrapped]:
+    graph, wire = client(tenant, clock, Profile.ideal().with_(replication_lag=lag))
+    if hook_for is not None:
+        wire.hook = hook_for(wire)
+    return graph, wire
+
+
+def marked(tenant: Tenant, key: str) -> list[str]:
+    from providers.entra.marker import marker_value
+
+    return sorted(o.id for store in (tenant.groups, tenant.admin_units) for o in store.values()
+                  if (o.ext.get(MARKER) or o.props.get(MARKER)) == marker_value(key))
+
+
+@pytest.mark.parametrize("status", [429, 503, 0])
+@pytest.mark.parametrize("kind", ["group", "administrativeUnit"])
+def test_a_create_that_was_applied_but_answered_badly_is_not_sent_again(kind: str, status: int) -> None:
+    # before: a 429/503 got one immediate lookup (invisible under a 20 s lag), then a resend: two objects
+    from reconciler.model import AdministrativeUnit
+
+    tenant, clock, users, _ = world(groups=0)
+    path = "/groups" if kind == "group" else "/directory/administrativeUnits"
+    graph, wire = lagging(tenant, clock, applied_but_refused({path: [status]}))
+    writer = EntraWriter(graph, MARKER, clock=clock, graph_base=BASE)
+    if kind == "group":
+        oid = writer.create_group(Group("class:new", "New", "new"), [users[0]], [users[1]]).object_id
+    else:
+        oid = writer.create_administrative_unit(AdministrativeUnit("au:new", "New"), []).object_id
+    assert marked(tenant, "class:new" if kind == "group" else "au:new") == [oid]
+    assert sum(r.method == "POST" and r.url.path.endswith(path) for r in wire.requests) == 1
+
+
+def test_a_refused_create_that_was_not_applied_is_sent_again_after_the_lookup() -> None:
+    tenant, clock, users, _ = world(groups=0)
+    refusals = iter([True])
+
+    def refuse_once(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "POST" and request.url.path.endswith("/groups") and next(refusals, False):
+            return httpx.Response(503, headers={"Retry-After": "1"})
+        return None
+
+    graph, _ = client(tenant, clock, hook=refuse_once)
+    writer = EntraWriter(graph, MARKER, clock=clock, graph_base=BASE)
+    oid = writer.create_group(Group("class:new", "New", "new"), [users[0]], []).object_id
+    assert marked(tenant, "class:new") == [oid]
+
+
+@pytest.mark.parametrize("length", [121, 200])
+def test_a_long_key_is_stamped_so_a_lost_create_is_found_by_its_marker(length: int) -> None:
+    # before: a 121-200 character key could not be looked up ($filter eq values are at most 120)
+    from providers.entra.marker import marker_value
+
+    tenant, clock, users, _ = world(groups=0)
+    key = "class:" + "x" * (length - 6)
+    graph, _ = lagging(tenant, clock, applied_but_refused({"/groups": [0]}))
+    writer = EntraWriter(graph, MARKER, clock=clock, graph_base=BASE)
+    oid = writer.create_group(Group(key, "Long", "long"), [users[0]], []).object_id
+    assert marked(tenant, key) == [oid] and len(marker_value(key)) <= 120
+    # a read with the desired state names the object by its full key
+    clock.advance(30)
+    state, _ = read_actual(graph, MARKER, desired=DesiredState(groups=(Group(key, "Long", "long"),)))
+    assert set(state.groups) == {key}
+
+
+def test_an_object_stamped_with_its_full_long_key_before_stamping_still_reads(tmp_path) -> None:
+    tenant, clock, users, _ = world(groups=0)
+    key = "class:" + "y" * 150
+    gid = tenant.add_group("Old", mail_nickname="old", owners=[users[0]], extensions={MARKER: key})
+    graph, _ = client(tenant, clock)
+    state, _ = read_actual(graph, MARKER, desired=DesiredState(groups=(Group(key, "Old", "old"),)))
+    assert state.ids[key] == gid
+
+
+def journal(tmp_path, clock: VirtualClock):  # type: ignore[no-untyped-def]
+    from providers.entra.recent import CreateJournal
+
+    def now() -> float:
+        return 1e9 + clock.now()
+
+    return CreateJournal.for_scope(BASE, "tenant-1", MARKER, state_dir=tmp_path, now=now)
+
+
+def test_two_runs_inside_the_lag_without_a_configuration_make_one_object(tmp_path) -> None:
+    # before: without a run history (no --config) the second run saw no group and created another
+    from providers.entra.directory import EntraDirectory
+
+    tenant, clock, _, _ = world(groups=0)
+    desired = DesiredState(groups=(Group("class:new", "New", "new", owners=frozenset({"u0@oak.example"})),))
+    for _run in range(2):
+        graph, _ = lagging(tenant, clock, lag=60.0)
+        directory = EntraDirectory(graph, MARKER, journal=journal(tmp_path, clock))  # a new process
+        state = directory.read(desired)
+        if "class:new" not in state.groups:
+            directory.create_group(desired.groups[0], [tenant.sorted_ids("user")[0]], [])
+        clock.advance(5)
+    assert len(marked(tenant, "class:new")) == 1
+
+
+def test_a_run_killed_after_sending_a_create_leaves_an_intent_the_next_run_honours(tmp_path) -> None:
+    tenant, clock, users, _ = world(groups=0)
+    j = journal(tmp_path, clock)
+    graph, _ = lagging(tenant, clock, lag=20.0)
+    # the killed run: the intent is on disk, the POST reached Graph, the answer never arrived
+    j.intend("class:new", "group")
+    graph.post("/groups", json={"displayName": "New", "mailNickname": "new", "groupTypes": ["Unified"],
+                                "mailEnabled": True, "securityEnabled": False, MARKER: "class:new"})
+    graph2, _ = lagging(tenant, clock, lag=20.0)
+    writer = EntraWriter(graph2, MARKER, clock=clock, graph_base=BASE, journal=journal(tmp_path, clock))
+    oid = writer.create_group(Group("class:new", "New", "new"), [users[0]], []).object_id
+    assert marked(tenant, "class:new") == [oid]
+
+
+def test_the_journal_is_private_fsynced_lines_and_survives_a_torn_last_line(tmp_path) -> None:
+    import stat
+
+    clock = VirtualClock()
+    j = journal(tmp_path, clock)
+    j.intend("class:a", "group")
+    j.record("class:a", "group", "id-a")
+    j.record("k" * 150, "administrativeUnit", "id-b")
+    assert stat.S_IMODE(j.path.stat().st_mode) == 0o600
+    with j.path.open("ab") as f:
+        f.write(b'{"key": "class:c", "ki')  # killed mid-write
+    again = journal(tmp_path, clock)
+    assert again.recent_ids() == {"id-a": "group", "id-b": "administrativeUnit"}
+    assert not again.pending("class:a") and again.known_id("class:a") == "id-a"
+    assert list(again.long_keys().values()) == ["k" * 150]
+    clock.advance(2 * 86400)
+    assert journal(tmp_path, clock).recent_ids() == {}

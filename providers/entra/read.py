@@ -18,6 +18,7 @@ from typing import Any
 
 from providers.entra.client import BatchRequest, GraphClient, page_items
 from providers.entra.errors import BadRequestError, NotFoundError
+from providers.entra.marker import marker_value, unstamp
 from reconciler.errors import DirectoryError
 from reconciler.model import (
     ActualState,
@@ -249,6 +250,7 @@ def read_actual(
     desired: DesiredState | None = None,
     progress: Progress | None = None,
     recent: Mapping[str, str] | None = None,
+    long_keys: Mapping[str, str] | None = None,
 ) -> tuple[ActualState, ManagedIds]:
     """Read the users index and every managed object into an :class:`ActualState`.
 
@@ -259,7 +261,9 @@ def read_actual(
 
     ``recent`` (object id -> ``group`` / ``administrativeUnit``) names objects created by recent
     runs: any of them that the list queries do not show yet (replication lag) is read by id, so a
-    run shortly after another never creates them twice.
+    run shortly after another never creates them twice. A key longer than Graph can filter is
+    stamped as its hash (:func:`~providers.entra.marker.marker_value`); it reads back as the full
+    key when ``desired`` or ``long_keys`` (stamp -> key, from the journal) knows it.
     """
     report: Progress = progress or _noop
     users = _read_users(client, user_match, report)
@@ -270,6 +274,8 @@ def read_actual(
     report("groups", len(raw_groups), len(raw_groups))
     if recent:
         raw_aus, raw_groups = _with_recent(client, marker, recent, raw_aus, raw_groups)
+    raw_aus, raw_groups = _unstamped(raw_aus, marker, desired, long_keys), _unstamped(
+        raw_groups, marker, desired, long_keys)
 
     managed_aus = {str(a["id"]): a for a in raw_aus if _marker_value(a, marker)}
     managed_groups = {str(g["id"]): g for g in raw_groups if _marker_value(g, marker)}
@@ -349,6 +355,23 @@ def read_actual(
         unmanaged=unmanaged,
     )
     return state, ManagedIds(frozenset(managed_aus), frozenset(managed_groups))
+
+
+def _unstamped(
+    objs: list[dict[str, Any]], marker: str, desired: DesiredState | None, long_keys: Mapping[str, str] | None
+) -> list[dict[str, Any]]:
+    """The objects with a long key's stamp in the marker replaced by the full key, where known."""
+    known = dict(long_keys or {})
+    if desired is not None:
+        keys = [*(a.key for a in desired.administrative_units), *(g.key for g in desired.groups)]
+        known.update({marker_value(k): k for k in keys if marker_value(k) != k})
+    if not known:
+        return objs
+    out = []
+    for obj in objs:
+        value = _marker_value(obj, marker)
+        out.append({**obj, marker: unstamp(value, known)} if value else obj)
+    return out
 
 
 def _drop_gone(
