@@ -413,3 +413,31 @@ def test_the_journal_is_private_fsynced_lines_and_survives_a_torn_last_line(tmp_
     assert list(again.long_keys().values()) == ["k" * 150]
     clock.advance(2 * 86400)
     assert journal(tmp_path, clock).recent_ids() == {}
+
+
+def test_a_whole_apply_in_an_outage_stops_early_and_every_change_says_why() -> None:
+    # before: every change retried ~100 s (3 min with 5xx back-off): a run against a Graph that went
+    # away was still going at 900 s. Now the breaker opens once and the other changes send nothing.
+    from providers.entra.directory import EntraDirectory
+    from reconciler.apply.executor import apply as apply_plan
+    from reconciler.plan.diff import diff
+
+    tenant, clock, _, _ = world(groups=0)
+    people = frozenset(f"u{i}@oak.example" for i in range(6))
+    desired = DesiredState(groups=tuple(
+        Group(f"class:{n}", f"C{n}", f"c{n}", owners=frozenset({"u0@oak.example"}), members=people)
+        for n in range(15)
+    ))
+    graph, wire = client(tenant, clock)
+    directory = EntraDirectory(graph, MARKER, clock=clock)
+    actual = directory.read(desired)
+    plan = diff(desired, actual)
+    assert len(plan.changes) >= 15
+    wire.inner = EmulatorTransport(tenant, clock=clock, profile=OUTAGE)  # Graph goes away
+    sent, start = len(wire.requests), clock.now()
+    result = apply_plan(plan, directory, actual, max_workers=1)
+    assert not result.ok and result.counts["done"] == 0
+    assert all("Graph looks unavailable" in (r.message or "") for r in result.results)
+    assert len(wire.requests) - sent <= 40
+    assert clock.now() - start <= 120.0
+    assert tenant.groups == {}
