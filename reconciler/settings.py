@@ -33,6 +33,7 @@ __all__ = [
     "CredentialsConfig",
     "HistoryConfig",
     "NamingConfig",
+    "NotifyConfig",
     "SafetyConfig",
     "ScheduleConfig",
     "SourceConfig",
@@ -216,6 +217,43 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    """``[notify]``: who hears about a run that failed, was refused or left people unresolved.
+    Secrets (the SMTP password, webhook URLs, which carry their signature) only by reference."""
+
+    #: when to send: "failed", "partial", "refused", "unresolved", "conflicts" or "always"
+    on: tuple[str, ...] = ("failed", "partial", "refused", "unresolved")
+    email_to: tuple[str, ...] = ()
+    email_from: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password_env: str | None = None
+    smtp_password_file: Path | None = None
+    teams_webhook_url_env: str | None = None
+    teams_webhook_url_file: Path | None = None
+    webhook_url_env: str | None = None
+    webhook_url_file: Path | None = None
+    webhook_token_env: str | None = None
+    #: where the HTML reports can be opened, named in messages (optional, not a secret)
+    report_base_url: str | None = None
+    timeout_seconds: int = 15
+
+    @property
+    def email(self) -> bool:
+        return bool(self.email_to and self.smtp_host)
+
+    @property
+    def teams(self) -> bool:
+        return bool(self.teams_webhook_url_env or self.teams_webhook_url_file)
+
+    @property
+    def webhook(self) -> bool:
+        return bool(self.webhook_url_env or self.webhook_url_file)
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryConfig:
     """``[history]``: the SQLite file that records every run."""
 
@@ -237,3 +275,4 @@ class Config:
     removal: RemovalPolicy = field(default_factory=RemovalPolicy)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)

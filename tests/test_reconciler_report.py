@@ -93,7 +93,7 @@ def test_report_structure_and_content(run: RunDetail) -> None:
     assert not [a for a in parser.attrs if a[0] in ("src", "href")]
 
     sections = re.findall(r'<section id="([a-z]+)">', html)
-    assert sections == ["summary", "failed", "partial", "skipped", "deferred", "done", "warnings",
+    assert sections == ["summary", "needs", "failed", "partial", "skipped", "deferred", "done", "warnings",
                         "conflicts", "config"]
     assert "<h1>Entra Sync run 1 " in html
     assert 'class="status status-partial">partial<' in html
@@ -135,7 +135,7 @@ def test_planned_only_run_and_long_member_lists() -> None:
         h.record_plan(run_id, Plan(changes=(Change("add", "groupMembers", G1, members=refs),)))
         h.finish_run(run_id, "succeeded")
         html = render_run_report(h.get_run(run_id))
-    assert re.findall(r'<section id="([a-z]+)">', html) == ["summary", "planned"]
+    assert re.findall(r'<section id="([a-z]+)">', html) == ["summary", "needs", "planned"]
     assert "Planned, not applied (1)" in html
     assert f"<summary>{MAX_MEMBERS_SHOWN + 5} members</summary>" in html
     assert "… and 5 more" in html
@@ -156,3 +156,73 @@ def test_failed_run_shows_its_error() -> None:
                                                (3720, "1 h 2 min")])
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+# -- summary first, needs you next, grouped by school, done rows collapsed ---------------------
+
+def _two_school_run(refused: bool = False) -> RunDetail:
+    clock = VirtualClock(JULY)
+    xss = "<script>alert(1)</script>"
+    changes = [Change("create", "group", f"class:{school}:2026-27:c{n}",
+                      after={"displayName": xss if n == 0 else f"{school} class {n}", "owners": [TEA]})
+               for school in ("ELM", "OAK") for n in range(3)]
+    warnings = [Warning("unresolvedUser", f"user 'p{i}@x' ...: class:OAK:2026-27:c1", None, f"p{i}@x")
+                for i in range(3)]
+    if refused:
+        warnings.append(Warning("safetyRefusal", "40 groups would be deleted, more than the limit of 30% "
+                                "(use --force for one run, or raise safety.max_delete_fraction)"))
+    plan = Plan(changes=tuple(changes), warnings=tuple(warnings))
+    with History(":memory:", clock) as h:
+        run_id = h.start_run("sync")
+        h.record_plan(run_id, plan)
+        if refused:
+            h.finish_run(run_id, "refused", "refused by a safety limit")
+        else:
+            d = FakeDirectory([TEA])
+            d.fail_on("create_group", "class:OAK:2026-27:c2", RuntimeError("nickname taken"))
+            result = apply(plan, d, d.read(), max_workers=1)
+            h.record_results(run_id, result)
+            h.finish_run(run_id, run_status_for(result))
+        return h.get_run(run_id)
+
+
+def test_report_leads_with_the_school_summary_then_needs_you() -> None:
+    html = render_run_report(_two_school_run())
+    assert html.index('<section id="summary">') < html.index('<section id="needs">') \
+        < html.index('<section id="failed">') < html.index('<section id="done">')
+    summary = html[html.index('<section id="summary">'):html.index('<section id="needs">')]
+    assert "6 changes (6 memberships) across 2 schools: 5 done, 1 failed." in summary
+    assert re.search(r"<th>ELM</th><td>group</td><td>3</td><td>3</td><td>0</td>", summary)
+    assert re.search(r"<th>OAK</th><td>group</td><td>3</td><td>3</td><td>1</td>", summary)
+    needs = html[html.index('<section id="needs">'):html.index('<section id="failed">')]
+    assert "Not done: 1 failed" in needs
+    assert "3 people are not in Entra" in needs and "<tr><td>OAK</td><td>3</td></tr>" in needs
+
+
+def test_done_rows_are_collapsed_per_school_and_others_grouped_by_school() -> None:
+    html = render_run_report(_two_school_run())
+    done = html[html.index('<section id="done">'):]
+    assert '<details class="school"><summary>ELM: 3 done</summary>' in done
+    assert '<details class="school"><summary>OAK: 2 done</summary>' in done
+    failed = html[html.index('<section id="failed">'):html.index('<section id="done">')]
+    assert '<h3 class="school">OAK (1)</h3>' in failed and "nickname taken" in failed
+    parser = _Structure()
+    parser.feed(html)
+    assert parser.stack == []
+
+
+def test_a_refused_run_shows_the_refusal_with_its_limit_and_way_out() -> None:
+    html = render_run_report(_two_school_run(refused=True))
+    needs = html[html.index('<section id="needs">'):html.index('<section id="planned">')]
+    assert "Refused by a safety limit (1): nothing was changed" in needs
+    assert "more than the limit of 30% (use --force for one run, or raise safety.max_delete_fraction)" \
+        in needs
+
+
+def test_a_class_named_like_a_script_is_shown_escaped() -> None:
+    html = render_run_report(_two_school_run())
+    assert "<script>" not in html
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2  # one class per school
+    parser = _Structure()
+    parser.feed(html)
+    assert "script" not in parser.tags

@@ -20,6 +20,7 @@ from typing import Any
 
 from entra_sync.config import sections
 from entra_sync.config.checker import Checker
+from entra_sync.config.notify_section import read_notify
 from reconciler.errors import ConfigError, Finding
 from reconciler.settings import (
     ACADEMIC_YEAR,
@@ -96,6 +97,7 @@ def loads_config(text: str, *, file: str | Path = "entra-sync.toml") -> Config:
     removal = sections.read_removal(c, tables["removal"])
     safety = sections.read_safety(c, tables["safety"])
     schedule = sections.read_schedule(c, tables["schedule"])
+    notify = read_notify(c, tables["notify"])
     history = HistoryConfig(
         c.path(tables["history"], "path", "history.path") or config_file.parent / DEFAULT_HISTORY_FILE
     )
@@ -106,6 +108,7 @@ def loads_config(text: str, *, file: str | Path = "entra-sync.toml") -> Config:
     return Config(
         file=config_file, naming=naming, history=history, tenant=tenant, credentials=credentials,
         sync=sync, source=source, users=users, removal=removal, safety=safety, schedule=schedule,
+        notify=notify,
     )  # fmt: skip
 
 

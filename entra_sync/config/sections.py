@@ -13,6 +13,7 @@ from difflib import get_close_matches
 from typing import Any, cast
 
 from entra_sync.config.checker import Checker
+from entra_sync.config.notify_section import NOTIFY_KEYS
 from providers.entra.urls import graph_url_problem
 from reconciler.generate.naming import DEFAULT_TEMPLATES, TEMPLATE_VARIABLES, template_problems
 from reconciler.model import RemovalPolicy, TeamTemplate, UserMatch, Visibility
@@ -78,6 +79,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     ),
     "schedule": ("times", "timezone"),
     "history": ("path",),
+    "notify": NOTIFY_KEYS,
 }  # fmt: skip
 #: key -> the section it belongs to, to tell a user where a misplaced key goes
 HOME = {key: section for section, keys in reversed(SECTIONS.items()) for key in keys}

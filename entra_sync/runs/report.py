@@ -1,5 +1,8 @@
-"""The HTML report of one run: what changed, what failed and why, what was deferred or skipped, the
-plan's warnings and conflicts, and how long it took.
+"""The HTML report of one run. It leads with the summary (counts by school × kind × action, from
+:mod:`reconciler.render.summary`, the same model as the terminal and Markdown), then what needs
+you (safety refusals, people not in Entra per school, changes not done), then the changes by
+outcome, grouped by school, with the done ones collapsed per school; then the plan's warnings and
+conflicts, and how long it took.
 
 One self-contained page (inline CSS, no scripts, no external resources) rendered with Jinja2 from
 ``reconciler/templates/report.html.j2``. Autoescaping is on: names come from school data and may
@@ -23,7 +26,10 @@ import jinja2
 
 from entra_sync import __version__
 from entra_sync.runs.history import RunChange, RunDetail
+from entra_sync.runs.result_json import detail_plan
 from reconciler.apply.result import STATUSES, ApplyResult, ChangeResult
+from reconciler.render.summary import Summary, school_of, school_order, summarise
+from reconciler.render.summary_format import headline
 
 __all__ = ["MAX_MEMBERS_SHOWN", "format_duration", "render_run_report"]
 
@@ -119,6 +125,7 @@ def _count(n: int, plural: str) -> str:
 def _row(rc: RunChange) -> dict[str, Any]:
     result: ChangeResult | None = rc.result
     return {
+        "school": school_of(rc.change.key),
         "action": rc.change.action,
         "kind": rc.change.kind,
         "key": rc.change.key,
@@ -144,18 +151,45 @@ def _flatten(config: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str
     return out
 
 
+def _by_school(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Rows grouped by school (schools sorted, the rows of one school in plan order)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["school"], []).append(row)
+    return sorted(groups.items(), key=lambda kv: school_order(kv[0]))
+
+
+def _school_table(summary: Summary) -> dict[str, Any]:
+    """The summary's counts as a table: a row per school and kind, a column per action present."""
+    actions = [a for a in ("create", "update", "delete", "add", "remove", "archive", "unarchive")
+               if any(r.action == a for r in summary.counts)]
+    grouped: dict[tuple[str, str], dict[str, int]] = {}
+    for r in summary.counts:
+        cell = grouped.setdefault((r.school, r.kind), {"memberships": 0, "not_done": 0})
+        cell[r.action] = r.changes
+        cell["memberships"] += r.memberships
+        cell["not_done"] += r.not_done
+    rows = [{"school": s, "kind": k, "cells": [c.get(a, "") for a in actions],
+             "memberships": c["memberships"], "not_done": c["not_done"]} for (s, k), c in grouped.items()]
+    return {"actions": actions, "rows": rows, "applied": summary.applied}
+
+
 def render_run_report(run: RunDetail, *, tz: tzinfo | str = "Europe/London") -> str:
     """The run as one self-contained HTML page; times shown in ``tz`` (the school's time zone)."""
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    plan, result = detail_plan(run)
+    summary = summarise(plan, result)
     rows = [_row(rc) for rc in run.changes]
     by_status: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_status.setdefault(row["status"], []).append(row)
     sections = [
-        {"id": status, "title": title, "note": note, "rows": by_status[status]}
+        {"id": status, "title": title, "note": note, "count": len(by_status[status]),
+         "schools": _by_school(by_status[status]), "collapsed": status == "done"}
         for status, title, note in _SECTIONS
         if by_status.get(status)
     ]
+    needs = summary.needs_you
     counts = [(s, len(by_status[s])) for s in (*STATUSES, "planned") if by_status.get(s)]
     results = tuple(rc.result for rc in run.changes if rc.result is not None)
     s = run.summary
@@ -174,8 +208,14 @@ def render_run_report(run: RunDetail, *, tz: tzinfo | str = "Europe/London") -> 
         },
         durations=[(name, format_duration(v)) for name, v in run.durations().items()],
         summary_text=ApplyResult(results).summary_text() if results else "",
+        headline=headline(summary),
+        school_table=_school_table(summary),
+        needs={"refusals": list(needs.refusals), "unresolved": list(needs.unresolved),
+               "unresolved_people": needs.unresolved_people, "conflicts": len(needs.conflicts),
+               "not_done": [(s, len(by_status.get(s, ()))) for s in ("failed", "partial", "skipped")
+                            if by_status.get(s)],
+               "empty": needs.empty},
         counts=counts,
-        plan_summary=sorted(run.plan_summary.items()),
         sections=sections,
         warnings=[dict(w) | {"key": w.get("key"), "ref": w.get("ref")} for w in run.warnings],
         conflicts=list(run.conflicts),
