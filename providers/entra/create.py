@@ -18,7 +18,7 @@ looks by marker first.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from providers.entra.client import GraphClient
@@ -28,7 +28,11 @@ from providers.entra.recent import CreateJournal
 from reconciler.clock import Clock
 from reconciler.errors import DirectoryError
 
-__all__ = ["Creator"]
+__all__ = ["Creator", "LookupParams"]
+
+#: the query that finds a created object by its key (default: ``$filter`` on the marker's stamp);
+#: e.g. an education class is found by its ``externalId``
+LookupParams = Callable[[str], Mapping[str, str]]
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +56,16 @@ class Creator:
         self.attempts = attempts
         self.journal = journal
 
-    def lookup(self, path: str, key: str) -> dict[str, Any] | None:
-        """The object under ``path`` whose marker is ``key``'s stamp, waiting out list lag (every
-        wait of ``lookup_delays``); None only when none of the lookups found it."""
-        stamp = marker_value(key)
+    def marker_params(self, key: str) -> Mapping[str, str]:
+        return {"$filter": marker_filter(self.marker, marker_value(key)), "$select": f"id,{self.marker}"}
+
+    def lookup(self, path: str, key: str, params: LookupParams | None = None) -> dict[str, Any] | None:
+        """The object under ``path`` whose marker is ``key``'s stamp (or that ``params`` finds),
+        waiting out list lag (every wait of ``lookup_delays``); None only when none found it."""
+        query = (params or self.marker_params)(key)
         for delay in self.lookup_delays:
             self.clock.sleep(delay)
-            found = self.client.get_all(
-                path, params={"$filter": marker_filter(self.marker, stamp), "$select": f"id,{self.marker}"}
-            )
+            found = self.client.get_all(path, params=query)
             if found:
                 if len(found) > 1:
                     log.warning("%d objects carry key %r under %s", len(found), key, path)
@@ -78,40 +83,45 @@ class Creator:
             return isinstance(body, Mapping) and body.get(self.marker) in (marker_value(key), key)
         return False
 
-    def existing(self, path: str, key: str) -> str | None:
+    def existing(self, path: str, key: str, params: LookupParams | None = None) -> str | None:
         """Before a create: the object this machine created for ``key`` recently (known id, read by
-        id), or the one whose create was sent but never answered (found by marker)."""
+        id; marker-stamped creates only), or the one whose create was sent but never answered."""
         journal = self.journal
         if journal is None:
             return None
         known = journal.known_id(key)
-        if known is not None and self.exists_by_id(path, known, key):
+        if known is not None and params is None and self.exists_by_id(path, known, key):
             log.info("%r was created recently as %s (not listed yet); not creating it again", key, known)
             return known
-        if journal.pending(key):
-            found = self.lookup(path, key)
+        if journal.pending(key) or (known is not None and params is not None):
+            found = self.lookup(path, key, params)
             if found is not None:
                 log.info("an unanswered create of %r had taken effect: %s", key, found["id"])
                 return str(found["id"])
         return None
 
-    def create(self, path: str, body: Mapping[str, Any], key: str) -> str:
-        """POST ``body`` under ``path`` with the key's stamp as the marker; return the object id."""
-        kind = "group" if path == "/groups" else "administrativeUnit"
-        oid = self.existing(path, key)
+    def create(
+        self, path: str, body: Mapping[str, Any], key: str, *, params: LookupParams | None = None
+    ) -> str:
+        """POST ``body`` under ``path``; return the object id. Without ``params`` the key's stamp is
+        set as the marker and lookups filter on it; with ``params`` (an object found another way,
+        e.g. a class by its externalId) the body is sent as it is and ``params`` finds it."""
+        kind = "administrativeUnit" if path.endswith("/administrativeUnits") else "group"
+        oid = self.existing(path, key, params)
         sent = 0
         while oid is None:
             sent += 1
             if self.journal is not None:
                 self.journal.intend(key, kind)  # on disk before the POST is sent
             try:
-                resp = self.client.post(path, json={**body, self.marker: marker_value(key)})
+                sent_body = dict(body) if params is not None else {**body, self.marker: marker_value(key)}
+                resp = self.client.post(path, json=sent_body)
             except (ResponseLostError, ServerError) as exc:
                 # refused (RefusedWriteError), lost or failed: it may have been applied all the same
                 refused = isinstance(exc, RefusedWriteError)
                 log.warning("create of %r under %s: %s (attempt %d); looking for it before any resend",
                             key, path, type(exc).__name__, sent)
-                found = self.lookup(path, key)
+                found = self.lookup(path, key, params)
                 if found is not None:
                     log.info("create of %r under %s had taken effect: %s", key, path, found["id"])
                     oid = str(found["id"])
