@@ -441,3 +441,31 @@ def test_a_whole_apply_in_an_outage_stops_early_and_every_change_says_why() -> N
     assert len(wire.requests) - sent <= 40
     assert clock.now() - start <= 120.0
     assert tenant.groups == {}
+
+
+def test_a_read_in_an_outage_stops_with_graph_unavailable() -> None:
+    tenant, clock, _, _ = world()
+    graph, wire = client(tenant, clock, OUTAGE)
+    with pytest.raises(CircuitOpenError):
+        read_actual(graph, MARKER)
+    assert len(wire.requests) <= 40  # before: 100 GETs over 99 s, then a ServerError
+
+
+@pytest.mark.usefixtures("clean_env")
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_the_cli_refuses_a_plain_http_graph_url_off_loopback(
+    run_cli, how: str, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("ENTRA_SYNC_ACCESS_TOKEN", "not-a-real-token")
+    url = "http://127.0.0.1.nip.io:8080"
+    args = ["plan", "-d", str(ROOT / "desired-state.example.json")]
+    if how == "flag":
+        args += ["--graph-url", url]
+    else:
+        monkeypatch.setenv("ENTRA_SYNC_GRAPH_URL", url)
+    r = run_cli(*args)
+    assert r.exit_code != 0
+    assert "must use https" in r.output and "ENTRA_SYNC_GRAPH_URL" in r.output
+    assert "Traceback" not in r.output and "not-a-real-token" not in r.output

@@ -117,7 +117,8 @@ class GraphOptions:
         The flag and the variable are held to the same rule as the configuration (https, or http to
         a loopback address only): a ConfigError naming where the URL came from otherwise."""
         if self.graph_url:
-            return _checked_url(self.graph_url, "--graph-url")
+            # typer fills the flag from ENTRA_SYNC_GRAPH_URL too (its envvar), so name both
+            return _checked_url(self.graph_url, "--graph-url / ENTRA_SYNC_GRAPH_URL")
         if self.env.get("ENTRA_SYNC_GRAPH_URL"):
             return _checked_url(self.env["ENTRA_SYNC_GRAPH_URL"], "ENTRA_SYNC_GRAPH_URL")
         if self.config is not None and self.config.tenant is not None and self.config.tenant.graph_url:
@@ -144,11 +145,11 @@ def _checked_url(url: str, source: str) -> str:
 
     if url.startswith(EMULATOR_SCHEME):
         if not url[len(EMULATOR_SCHEME) :].strip():
-            raise ConfigError(f"{source}: emulator: needs a tenant file, e.g. emulator:t.json", key=source)
+            raise ConfigError("emulator: needs a tenant file, e.g. emulator:tenant.json", key=source)
         return url
     problem = graph_url_problem(url)
     if problem is not None:
-        raise ConfigError(f"{source}: the Graph URL {redact_url(url)} {problem}", key=source)
+        raise ConfigError(f"the Graph URL {redact_url(url)} {problem}", key=source)
     return url
 
 

@@ -15,6 +15,12 @@ Retry rules (graph-facts.md §5):
   before retrying. A connection that was never established (connect error/timeout) is retried for
   every method, since nothing was sent.
 - 401 refreshes the token once and retries.
+- Run-wide (:mod:`providers.entra.retry`, shared with ``$batch``): every re-send spends the run's
+  retry budget, and outage answers in a row (503, 5xx, no response) open a circuit breaker; then
+  :class:`~providers.entra.errors.GraphUnavailableError` stops the run instead of each change
+  retrying for minutes.
+- Collection pages are checked (:func:`page_items`): a ``value`` array of objects with string ids,
+  else :class:`~providers.entra.errors.MalformedResponseError` (never read as "no objects").
 - All of it within ``RetryPolicy.max_total_seconds``. ``max_attempts`` bounds the tries for errors and
   for refusals without ``Retry-After``; answers that say how long to wait (``Retry-After``) are
   followed while the time budget lasts ("keep retrying while 429s continue", graph-facts.md §5), up to
