@@ -469,3 +469,32 @@ def test_the_cli_refuses_a_plain_http_graph_url_off_loopback(
     assert r.exit_code != 0
     assert "must use https" in r.output and "ENTRA_SYNC_GRAPH_URL" in r.output
     assert "Traceback" not in r.output and "not-a-real-token" not in r.output
+
+
+def test_a_400_on_a_new_au_whose_member_list_is_not_readable_yet_is_retried_as_lag() -> None:
+    import json
+
+    from reconciler.model import AdministrativeUnit
+
+    tenant, clock, users, _ = world(groups=0)
+    state = {"batches": 0, "lists": 0}
+
+    def young(request: httpx.Request) -> httpx.Response | None:
+        path = request.url.path
+        if path.endswith("/$batch") and state["batches"] == 0:
+            state["batches"] += 1
+            items = json.loads(request.content)["requests"]
+            return httpx.Response(200, json={"responses": [
+                {"id": i["id"], "status": 400, "body": {"error": {"code": "Request_BadRequest",
+                                                                  "message": "try later"}}}
+                for i in items]})
+        if request.method == "GET" and path.endswith("/members") and state["lists"] == 0:
+            state["lists"] += 1
+            return httpx.Response(404, json={"error": {"code": "Request_ResourceNotFound"}})
+        return None
+
+    graph, _ = client(tenant, clock, hook=young)
+    writer = EntraWriter(graph, MARKER, clock=clock, graph_base=BASE)
+    result = writer.create_administrative_unit(AdministrativeUnit("au:new", "New"), [users[1]])
+    assert result.failures == ()
+    assert list(tenant.admin_units[result.object_id].members) == [users[1]]

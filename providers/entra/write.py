@@ -126,7 +126,9 @@ def _classify_add(result: BatchResult, new: bool) -> str | None:
 
 
 def _classify_add_error(err: GraphError, new: bool) -> str | None:
-    if new and (err.status == 404 or (err.status == 400 and _missing_refs(err))):
+    # on an object created in this run, a 400 (the list re-read did not hold the member) or a 404
+    # is replication lag until the lag delays run out, whatever the message says
+    if new and err.status in (400, 404):
         return "retry"
     if err.status == 404:
         return "Graph answered 404: the object (or its group / administrative unit) does not exist"
@@ -223,7 +225,10 @@ class EntraWriter:
         for oid, req, res in checks:
             collection = req.url.split("?", 1)[0].removesuffix("/$ref")
             if collection not in listed:
-                items = self.client.get_all(collection, params={"$select": "id", "$top": "999"})
+                try:
+                    items = self.client.get_all(collection, params={"$select": "id", "$top": "999"})
+                except NotFoundError:  # a container still replicating: nobody is in it yet
+                    items = []
                 listed[collection] = {str(i["id"]) for i in items}
             err = res.error
             assert err is not None
