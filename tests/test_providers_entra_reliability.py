@@ -533,7 +533,7 @@ def test_a_first_sync_with_throttled_but_applied_creates_and_lag_converges_witho
         return hook
 
     for run in range(3):
-        graph, wire = lagging(tenant, clock, make if run == 0 else None, lag=20.0)
+        graph, _ = lagging(tenant, clock, make if run == 0 else None, lag=20.0)
         directory = EntraDirectory(graph, MARKER, clock=clock, journal=journal(tmp_path, clock))
         actual = directory.read(desired)  # raises on two objects with one key
         plan = diff(desired, actual)
