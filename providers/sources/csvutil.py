@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -310,7 +311,14 @@ def _zip_items(path: Path) -> list[tuple[str, str, bytes | Path]]:
                 budget -= len(data)
                 out.append((m.name, f"{path}!{m}", data))
             return out
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        NotImplementedError,
+        EOFError,
+        OSError,
+    ) as exc:
         raise SourceError(f"the zip cannot be read ({exc}); export it again", file=label) from None
 
 
