@@ -1191,6 +1191,18 @@ CASES: list[Case] = [
         ("desired.json", "groups[0].displayName"),
     ),
     Case(
+        "ds-esc-in-description",
+        "desired",
+        desired(_set("groups.0.description", "x\x1b[2Jy")),
+        ("desired.json", "groups[0].description", "U+001B"),
+    ),
+    Case(
+        "ds-rlo-in-description",
+        "desired",
+        desired(_set("administrativeUnits.0.description", "x\u202ey")),
+        ("desired.json", "administrativeUnits[0].description", "U+202E"),
+    ),
+    Case(
         "ds-validate-rlo",
         "desired",
         desired(_set("groups.0.displayName", "x\u202ey"), command="validate"),

@@ -338,6 +338,20 @@ def _schema_findings(data: Any) -> list[tuple[JsonPath, str]]:
 # ----------------------------------------------------------------------------------- validate
 
 
+def _description_findings(data: Mapping[str, Any]) -> list[tuple[JsonPath, str]]:
+    """Descriptions are written to Entra and shown on terminals: no control characters (line
+    breaks and tabs allowed) and no bidirectional controls."""
+    found: list[tuple[JsonPath, str]] = []
+    for name in ("administrativeUnits", "groups"):
+        items = data.get(name)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            value = item.get("description") if isinstance(item, Mapping) else None
+            problem = rules.text_problem(value, newlines=True) if isinstance(value, str) else None
+            if problem is not None:
+                found.append(((name, i, "description"), problem))
+    return found
+
+
 def validate_document(data: Any) -> list[Finding]:
     """Every problem in the desired-state document ``data`` (parsed JSON); ``[]`` when it is valid.
 
@@ -355,7 +369,7 @@ def validate_document(data: Any) -> list[Finding]:
                 f"the document must be a JSON object ({{...}}), not {_TYPE_NAMES[_json_type(data)]}",
             )
         ]
-    found = _schema_findings(data) + semantic_findings(data)
+    found = _schema_findings(data) + semantic_findings(data) + _description_findings(data)
     unique = list(dict.fromkeys(found))
     return [Finding(format_path(path), message) for path, message in sort_findings(unique)]
 
