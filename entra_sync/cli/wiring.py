@@ -5,7 +5,8 @@ variables, then the configuration file (``--config``). Secrets come only from th
 files named there, never from flags.
 
 A Graph URL of the form ``emulator:PATH`` runs the built-in Graph emulator in-process over the
-tenant file PATH (created when missing, saved back after the run): no Azure account needed.
+tenant file PATH (which must exist: `emulator seed` or `demo` make one; saved back after the
+run): no Azure account needed.
 
 Every directory opened here carries the provider's journal of recent creates (one per Graph root,
 tenant and app, in ``ENTRA_SYNC_STATE_DIR`` / ``$XDG_STATE_HOME/entra-sync`` /
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from entra_sync.config.load import connection_kwargs, load_config
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, InputError
 from reconciler.model import UserMatch
 from reconciler.plan.safety import SafetyLimits
 from reconciler.settings import Config
@@ -273,14 +274,19 @@ def journal_for(opts: GraphOptions, conn: Connection) -> CreateJournal:
 
 @contextlib.contextmanager
 def _emulated(opts: GraphOptions, path: Path) -> Iterator[Connection]:
-    """The in-process emulator over a tenant file (created when missing, saved afterwards)."""
+    """The in-process emulator over an existing tenant file (saved afterwards)."""
     import httpx
 
     from providers.emulator import EmulatorTransport, Profile, Tenant
     from providers.entra.client import GraphClient
     from reconciler.clock import SystemClock
 
-    tenant = Tenant.load(path) if path.exists() else Tenant()
+    if not path.is_file():  # a typo must not sync into a new, empty tenant (`demo`/`emulator seed` make one)
+        raise InputError(
+            f"{path}: no such emulator tenant file; check the path, or create one with "
+            "`entra-sync emulator seed USERS.csv --state PATH` (or run `entra-sync demo`)"
+        )
+    tenant = Tenant.load(path)
     clock = SystemClock()
     transport = EmulatorTransport(tenant, clock=clock, profile=Profile.ideal())
     root = "https://graph.microsoft.com/v1.0"
