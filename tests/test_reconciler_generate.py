@@ -129,7 +129,9 @@ def test_class_groups_are_plain_groups_when_education_classes_are_off() -> None:
 
 
 def test_mentor_groups_are_classes_only_when_their_team_template_is_educationclass() -> None:
-    result = run('[sync]\nteams = true\nteams_for = ["mentor_groups"]\nmentor_team_template = "educationClass"\n')
+    result = run(
+        '[sync]\nteams = true\nteams_for = ["mentor_groups"]\nmentor_team_template = "educationClass"\n'
+    )
     m = {g.key: g for g in result.desired.groups}["mentor:S1:2026-27:7X"]
     assert m.education == EducationClass(
         external_id="mentor:S1:2026-27:7X", external_name="7X", term="2026-27"
@@ -219,8 +221,8 @@ def test_repeated_names_across_schools_get_unique_legal_nicknames() -> None:
     assert all(mail_nickname_problem(n) is None for n in nicknames)
     groups = {g.key: g.mail_nickname for g in result.desired.groups}
     # the two schools' same-named classes get a hash of their own key (never the other's school)
-    assert groups["class:10001:2017-18:10001-0"] == f"Subject-0-Level-0-{short_hash('class:10001:2017-18:10001-0')}"
-    assert groups["class:10002:2017-18:10002-0"] == f"Subject-0-Level-0-{short_hash('class:10002:2017-18:10002-0')}"
+    for key in ("class:10001:2017-18:10001-0", "class:10002:2017-18:10002-0"):
+        assert groups[key] == f"Subject-0-Level-0-{short_hash(key)}"
     assert_valid(result)
 
 
