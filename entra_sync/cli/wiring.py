@@ -225,12 +225,15 @@ def open_directory(opts: GraphOptions) -> Iterator[EntraDirectory]:
     """The Entra directory for these options, as a context manager."""
     from providers.entra.directory import EntraDirectory
     from providers.entra.marker import ensure_marker
+    from reconciler.settings import SyncConfig
 
     with open_connection(opts) as conn:
         if conn.emulated:  # a demo tenant: register the marker as `entra-sync setup` would
             ensure_marker(conn.client, conn.marker_app_id, graph_root=conn.graph_root)
+        sync = opts.config.sync if opts.config is not None else SyncConfig()
         yield EntraDirectory.for_app(
-            conn.client, conn.marker_app_id, user_match=opts.user_match, recent=_recent_creates(opts)
+            conn.client, conn.marker_app_id, user_match=opts.user_match, recent=_recent_creates(opts),
+            behavior_options=sync.resource_behavior_options(),
         )
 
 

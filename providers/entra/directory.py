@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from providers.entra.client import GraphClient
 from providers.entra.marker import marker_name
 from providers.entra.read import ManagedIds, read_actual
-from providers.entra.write import EntraWriter, WritePolicy
+from providers.entra.write import DEFAULT_BEHAVIOR_OPTIONS, EntraWriter, WritePolicy
 from reconciler.clock import Clock
 from reconciler.errors import DirectoryError
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, TeamTemplate, UserMatch
@@ -52,6 +52,8 @@ class EntraDirectory:
     client's base URL, so national clouds and the emulator just work). ``recent`` (object id ->
     kind, from the run history) names objects that recent runs created: a read looks up by id any
     that the list queries do not show yet, so replication lag never makes a duplicate.
+    ``behavior_options`` are the ``resourceBehaviorOptions`` new Microsoft 365 groups are created
+    with (``[sync]``: :meth:`reconciler.settings.SyncConfig.resource_behavior_options`).
     """
 
     def __init__(
@@ -64,12 +66,14 @@ class EntraDirectory:
         graph_base: str | None = None,
         policy: WritePolicy | None = None,
         recent: Mapping[str, str] | None = None,
+        behavior_options: Sequence[str] = DEFAULT_BEHAVIOR_OPTIONS,
     ) -> None:
         self.client = client
         self.marker = marker
         self.user_match: UserMatch = user_match
         base = graph_base or str(client.http.base_url)
-        self.writer = EntraWriter(client, marker, clock=clock or client.clock, graph_base=base, policy=policy)
+        self.writer = EntraWriter(client, marker, clock=clock or client.clock, graph_base=base, policy=policy,
+                                  behavior_options=behavior_options)
         self._managed = ManagedIds()
         self._created: dict[str, _Kind] = {}
         #: object id -> kind of objects created by recent runs (from the run history)
@@ -106,6 +110,8 @@ class EntraDirectory:
         state, managed = read_actual(self.client, self.marker, user_match=match, desired=desired,
                                      progress=progress, recent=recent)
         self._managed = managed
+        # a Team on a group younger than Graph's window is deferred without a request
+        self.writer.teams.group_created.update(managed.group_created)
         return state
 
     # -- administrative units --------------------------------------------------------------------
