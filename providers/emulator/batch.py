@@ -5,14 +5,12 @@ random when the profile says so). Each item is routed, throttled and counted on 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from providers.emulator.context import Emu
 from providers.emulator.router import normalise_path
 from providers.emulator.wire import GraphHttpError, Req, Resp, bad_request
-
-if TYPE_CHECKING:
-    from providers.emulator.engine import Engine
 
 __all__ = ["run_batch"]
 
@@ -57,7 +55,7 @@ def _validate(body: Any) -> list[dict[str, Any]]:
     return items
 
 
-def run_batch(emu: Engine, req: Req) -> Resp:
+def run_batch(emu: Emu, req: Req) -> Resp:
     emu.counters.requests[("POST", "/$batch")] += 1
     emu.counters.batch_calls += 1
     try:
@@ -99,7 +97,7 @@ def run_batch(emu: Engine, req: Req) -> Resp:
     return Resp(200, {"responses": responses})
 
 
-def _run_one(emu: Engine, outer: Req, item: dict[str, Any]) -> Resp:
+def _run_one(emu: Emu, outer: Req, item: dict[str, Any]) -> Resp:
     split = urlsplit("/" + str(item["url"]).lstrip("/"))
     headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
     body = item.get("body")

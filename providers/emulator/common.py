@@ -5,9 +5,10 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
+from providers.emulator.context import Emu
 from providers.emulator.query import (
     decode_token,
     encode_token,
@@ -19,9 +20,6 @@ from providers.emulator.query import (
 from providers.emulator.schema import KNOWN_PROPS, WRITABLE_PROPS, render, value_ok
 from providers.emulator.tenant import DirObject
 from providers.emulator.wire import GraphHttpError, Req, Resp, bad_request, not_found
-
-if TYPE_CHECKING:
-    from providers.emulator.engine import Engine
 
 __all__ = [
     "bind_ids",
@@ -44,13 +42,13 @@ _BIND_RE = re.compile(
 )
 
 
-def visible(emu: Engine, obj: DirObject) -> bool:
+def visible(emu: Emu, obj: DirObject) -> bool:
     """False while a new object is still replicating (hidden from list, filter and delta)."""
     lag = emu.profile.replication_lag
     return lag <= 0 or emu.age(obj.created) >= lag
 
 
-def get_obj(emu: Engine, kind: str, object_id: str) -> DirObject:
+def get_obj(emu: Emu, kind: str, object_id: str) -> DirObject:
     obj = emu.tenant.store(kind).get(object_id)
     if obj is None:
         raise not_found(object_id)
@@ -79,7 +77,7 @@ _CANONICAL: dict[str, dict[str, str]] = {
 }
 
 
-def known_prop(emu: Engine, kinds: Sequence[str]) -> Callable[[str], str | None]:
+def known_prop(emu: Emu, kinds: Sequence[str]) -> Callable[[str], str | None]:
     """Map a property name (any case) to its canonical spelling for one of ``kinds``, or None."""
 
     def known(name: str) -> str | None:
@@ -94,11 +92,11 @@ def known_prop(emu: Engine, kinds: Sequence[str]) -> Callable[[str], str | None]
     return known
 
 
-def select_for(emu: Engine, req: Req, kinds: Sequence[str]) -> list[str] | None:
+def select_for(emu: Emu, req: Req, kinds: Sequence[str]) -> list[str] | None:
     return parse_select(req.query.get("$select"), known_prop(emu, kinds))
 
 
-def check_body(emu: Engine, kind: str, body: Any, *, allowed_extra: Iterable[str] = ()) -> dict[str, Any]:
+def check_body(emu: Emu, kind: str, body: Any, *, allowed_extra: Iterable[str] = ()) -> dict[str, Any]:
     """The request body as a dict; unknown properties give 400 (if the profile says so).
 
     Extension values are checked against their definition (target type, data type).
@@ -204,7 +202,7 @@ def collection(
     return Resp(200, body)
 
 
-def list_objects(emu: Engine, req: Req, kind: str, context: str) -> Resp:
+def list_objects(emu: Emu, req: Req, kind: str, context: str) -> Resp:
     """``GET /users``, ``/groups``, ``/directory/administrativeUnits`` with select, filter, top, paging."""
     tenant = emu.tenant
     select = select_for(emu, req, [kind])
@@ -237,7 +235,7 @@ def list_objects(emu: Engine, req: Req, kind: str, context: str) -> Resp:
     return collection(req, context, values, token, count)
 
 
-def expand_members(emu: Engine, obj: DirObject) -> list[dict[str, Any]]:
+def expand_members(emu: Emu, obj: DirObject) -> list[dict[str, Any]]:
     """``$expand=members``: at most ``expand_cap`` members (20 on Graph), no nextLink."""
     cap = emu.profile.expand_cap
     out: list[dict[str, Any]] = []

@@ -22,6 +22,7 @@ class Counters:
     batch_calls: int = 0
     batch_items: int = 0
     faults: int = 0
+    welcome_emails: int = 0  # welcome messages Exchange would mail to new Microsoft 365 group members
 
     @property
     def total_requests(self) -> int:
@@ -39,10 +40,11 @@ class Counters:
             "batch_calls": self.batch_calls,
             "batch_items": self.batch_items,
             "faults": self.faults,
+            "welcome_emails": self.welcome_emails,
         }
 
     def reset(self) -> None:
         self.requests.clear()
         self.statuses.clear()
         self.resource_units = self.writes = self.throttled = 0
-        self.batch_calls = self.batch_items = self.faults = 0
+        self.batch_calls = self.batch_items = self.faults = self.welcome_emails = 0

@@ -13,29 +13,27 @@ changes younger than the lag are held back. Tokens older than ``delta_token_ttl`
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from providers.emulator.common import select_for, visible
+from providers.emulator.context import Emu
 from providers.emulator.query import decode_token, encode_token
 from providers.emulator.schema import ODATA_TYPE, render
 from providers.emulator.wire import GraphHttpError, Req, Resp
-
-if TYPE_CHECKING:
-    from providers.emulator.engine import Engine
 
 __all__ = ["delta_handler"]
 
 _CONTEXT = {"user": "users", "group": "groups", "administrativeUnit": "administrativeUnits"}
 
 
-def delta_handler(kind: str) -> Callable[[Engine, Req], Resp]:
-    def handler(emu: Engine, req: Req) -> Resp:
+def delta_handler(kind: str) -> Callable[[Emu, Req], Resp]:
+    def handler(emu: Emu, req: Req) -> Resp:
         return _delta(emu, req, kind)
 
     return handler
 
 
-def _check_token(emu: Engine, req: Req, data: dict[str, Any], kind: str) -> None:
+def _check_token(emu: Emu, req: Req, data: dict[str, Any], kind: str) -> None:
     ttl = emu.profile.delta_token_ttl
     if data.get("k") != kind:
         raise GraphHttpError(400, "Request_BadRequest", "The delta token belongs to another resource.")
@@ -49,7 +47,7 @@ def _check_token(emu: Engine, req: Req, data: dict[str, Any], kind: str) -> None
         )
 
 
-def _delta(emu: Engine, req: Req, kind: str) -> Resp:
+def _delta(emu: Emu, req: Req, kind: str) -> Resp:
     tenant = emu.tenant
     tenant.log.activate()
     upto_now = tenant.log.seq_at(emu.now - emu.profile.replication_lag)
@@ -106,7 +104,7 @@ def _page(
     return Resp(200, body)
 
 
-def _member_ref(emu: Engine, mid: str) -> dict[str, Any]:
+def _member_ref(emu: Emu, mid: str) -> dict[str, Any]:
     obj = emu.tenant.find(mid)
     if obj is None and mid in emu.tenant.deleted:
         obj = emu.tenant.deleted[mid].obj
@@ -114,9 +112,7 @@ def _member_ref(emu: Engine, mid: str) -> dict[str, Any]:
     return {"@odata.type": ODATA_TYPE[kind], "id": mid}
 
 
-def _full_item(
-    emu: Engine, kind: str, oid: str, select: list[str] | None, with_members: bool
-) -> dict[str, Any]:
+def _full_item(emu: Emu, kind: str, oid: str, select: list[str] | None, with_members: bool) -> dict[str, Any]:
     obj = emu.tenant.store(kind)[oid]
     out = render(kind, obj.props, obj.ext, select)
     if with_members and obj.members:
@@ -125,7 +121,7 @@ def _full_item(
 
 
 def _changes(
-    emu: Engine, kind: str, since: int, upto: int, select: list[str] | None, with_members: bool
+    emu: Emu, kind: str, since: int, upto: int, select: list[str] | None, with_members: bool
 ) -> list[dict[str, Any]]:
     tenant = emu.tenant
     touched: dict[str, dict[str, str]] = {}

@@ -18,8 +18,8 @@ from typing import Any
 
 from providers.emulator.counters import Counters
 from providers.emulator.profile import Profile
-from providers.emulator.router import Route, Router, normalise_path
-from providers.emulator.routes import ROUTES
+from providers.emulator.router import Route, normalise_path
+from providers.emulator.routes import build_router
 from providers.emulator.teams_ops import settle
 from providers.emulator.tenant import Tenant
 from providers.emulator.throttle import Throttle, request_cost
@@ -50,7 +50,7 @@ class Engine:
         self.rng = random.Random(self.profile.seed)
         self.counters = Counters()
         self.lock = threading.RLock()
-        self.router = Router(ROUTES)
+        self.router = build_router()
         self.now = self.clock.now()
         self._throttle: Throttle | None = None
         if self.profile.replication_lag > 0:

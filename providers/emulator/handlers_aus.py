@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from providers.emulator.common import check_body, get_obj, list_objects, select_for
+from providers.emulator.context import Emu
 from providers.emulator.delta import delta_handler
 from providers.emulator.handlers_groups import create_group
 from providers.emulator.membership import add_ref, list_links, remove_link
-from providers.emulator.router import Route
+from providers.emulator.router import Router
 from providers.emulator.schema import render
 from providers.emulator.wire import Req, Resp, bad_request
 
-if TYPE_CHECKING:
-    from providers.emulator.engine import Engine
-
-__all__ = ["ROUTES"]
+__all__ = ["register"]
 
 KIND = "administrativeUnit"
 BASE = "/directory/administrativeUnits"
 
 
-def list_aus(emu: Engine, req: Req) -> Resp:
+def list_aus(emu: Emu, req: Req) -> Resp:
     return list_objects(emu, req, KIND, "administrativeUnits")
 
 
-def post_au(emu: Engine, req: Req) -> Resp:
+def post_au(emu: Emu, req: Req) -> Resp:
     body = check_body(emu, KIND, req.body)
     name = body.get("displayName")
     if not isinstance(name, str) or not name or len(name) > 256:
@@ -41,13 +37,13 @@ def post_au(emu: Engine, req: Req) -> Resp:
     )
 
 
-def get_au(emu: Engine, req: Req) -> Resp:
+def get_au(emu: Emu, req: Req) -> Resp:
     obj = get_obj(emu, KIND, req.params["id"])
     body = render(KIND, obj.props, obj.ext, select_for(emu, req, [KIND]))
     return Resp(200, {"@odata.context": f"{req.base}/$metadata#administrativeUnits/$entity", **body})
 
 
-def patch_au(emu: Engine, req: Req) -> Resp:
+def patch_au(emu: Emu, req: Req) -> Resp:
     obj = get_obj(emu, KIND, req.params["id"])
     body = check_body(emu, KIND, req.body)
     if "isMemberManagementRestricted" in body and body["isMemberManagementRestricted"] != obj.props.get(
@@ -66,20 +62,20 @@ def patch_au(emu: Engine, req: Req) -> Resp:
     return Resp(204)
 
 
-def delete_au(emu: Engine, req: Req) -> Resp:
+def delete_au(emu: Emu, req: Req) -> Resp:
     emu.tenant.remove(get_obj(emu, KIND, req.params["id"]), soft=True)
     return Resp(204)
 
 
-def list_members(emu: Engine, req: Req) -> Resp:
+def list_members(emu: Emu, req: Req) -> Resp:
     return list_links(emu, req, get_obj(emu, KIND, req.params["id"]), "members")
 
 
-def add_member(emu: Engine, req: Req) -> Resp:
+def add_member(emu: Emu, req: Req) -> Resp:
     return add_ref(emu, get_obj(emu, KIND, req.params["id"]), "members", req.body)
 
 
-def create_member(emu: Engine, req: Req) -> Resp:
+def create_member(emu: Emu, req: Req) -> Resp:
     """``POST .../members`` without ``$ref``: create a group inside the AU (needs ``@odata.type``)."""
     au = get_obj(emu, KIND, req.params["id"])
     if not isinstance(req.body, dict) or req.body.get("@odata.type") != "#microsoft.graph.group":
@@ -96,20 +92,19 @@ def create_member(emu: Engine, req: Req) -> Resp:
     )
 
 
-def remove_member(emu: Engine, req: Req) -> Resp:
+def remove_member(emu: Emu, req: Req) -> Resp:
     return remove_link(emu, get_obj(emu, KIND, req.params["id"]), "members", req.params["mid"])
 
 
-ROUTES = [
-    Route("GET", BASE, list_aus),
-    Route("POST", BASE, post_au),
-    Route("GET", BASE + "/delta", delta_handler(KIND)),
-    Route("GET", "/administrativeUnits/delta", delta_handler(KIND)),
-    Route("GET", BASE + "/{id}", get_au),
-    Route("PATCH", BASE + "/{id}", patch_au),
-    Route("DELETE", BASE + "/{id}", delete_au),
-    Route("GET", BASE + "/{id}/members", list_members),
-    Route("POST", BASE + "/{id}/members", create_member),
-    Route("POST", BASE + "/{id}/members/$ref", add_member),
-    Route("DELETE", BASE + "/{id}/members/{mid}/$ref", remove_member),
-]
+def register(router: Router) -> None:
+    router.add("GET", BASE, list_aus)
+    router.add("POST", BASE, post_au)
+    router.add("GET", BASE + "/delta", delta_handler(KIND))
+    router.add("GET", "/administrativeUnits/delta", delta_handler(KIND))
+    router.add("GET", BASE + "/{id}", get_au)
+    router.add("PATCH", BASE + "/{id}", patch_au)
+    router.add("DELETE", BASE + "/{id}", delete_au)
+    router.add("GET", BASE + "/{id}/members", list_members)
+    router.add("POST", BASE + "/{id}/members", create_member)
+    router.add("POST", BASE + "/{id}/members/$ref", add_member)
+    router.add("DELETE", BASE + "/{id}/members/{mid}/$ref", remove_member)

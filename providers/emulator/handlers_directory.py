@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from providers.emulator.common import collection, select_for, wants_count
-from providers.emulator.router import Route
+from providers.emulator.context import Emu
+from providers.emulator.router import Router
 from providers.emulator.schema import ODATA_TYPE, render
 from providers.emulator.tenant import Application
 from providers.emulator.wire import GraphHttpError, Req, Resp, bad_request, not_found
 
-if TYPE_CHECKING:
-    from providers.emulator.engine import Engine
-
-__all__ = ["ROUTES"]
+__all__ = ["register"]
 
 _DATA_TYPES = ("String", "Binary", "Boolean", "DateTime", "Integer", "LargeInteger")
 _TARGETS = ("User", "Group", "AdministrativeUnit", "Application", "Device", "Organization")
@@ -26,7 +24,7 @@ _TYPE_KIND = {
 }
 
 
-def _app(emu: Engine, key: str) -> Application:
+def _app(emu: Emu, key: str) -> Application:
     """``appId=...`` resolves any appId (created on first use); a bare key must be an object id."""
     if key.startswith("appId="):
         return emu.tenant.app(key[len("appId=") :])
@@ -36,7 +34,7 @@ def _app(emu: Engine, key: str) -> Application:
     raise not_found(key)
 
 
-def get_app(emu: Engine, req: Req) -> Resp:
+def get_app(emu: Emu, req: Req) -> Resp:
     app = _app(emu, req.params["app"])
     return Resp(
         200,
@@ -49,13 +47,13 @@ def get_app(emu: Engine, req: Req) -> Resp:
     )
 
 
-def list_ext(emu: Engine, req: Req) -> Resp:
+def list_ext(emu: Emu, req: Req) -> Resp:
     app = _app(emu, req.params["app"])
     values = [dict(v) for _, v in sorted(app.extensions.items())]
     return collection(req, f"applications('{app.object_id}')/extensionProperties", values, None)
 
 
-def post_ext(emu: Engine, req: Req) -> Resp:
+def post_ext(emu: Emu, req: Req) -> Resp:
     app = _app(emu, req.params["app"])
     body = req.body
     if not isinstance(body, dict):
@@ -90,7 +88,7 @@ def post_ext(emu: Engine, req: Req) -> Resp:
     )
 
 
-def delete_ext(emu: Engine, req: Req) -> Resp:
+def delete_ext(emu: Emu, req: Req) -> Resp:
     app = _app(emu, req.params["app"])
     for full, definition in list(app.extensions.items()):
         if definition["id"] == req.params["ext"]:
@@ -99,7 +97,7 @@ def delete_ext(emu: Engine, req: Req) -> Resp:
     raise not_found(req.params["ext"])
 
 
-def list_deleted(emu: Engine, req: Req) -> Resp:
+def list_deleted(emu: Emu, req: Req) -> Resp:
     kind = _TYPE_KIND.get(req.params["id"].lower())
     if kind is None:
         raise GraphHttpError(400, "BadRequest", f"Resource not found for the segment '{req.params['id']}'.")
@@ -110,7 +108,7 @@ def list_deleted(emu: Engine, req: Req) -> Resp:
     return collection(req, _CONTEXT[kind], values, None, count)
 
 
-def get_deleted(emu: Engine, req: Req) -> Resp:
+def get_deleted(emu: Emu, req: Req) -> Resp:
     """``GET /directory/deletedItems/{id}``, or the list when the segment is a type cast."""
     if req.params["id"].lower().startswith("microsoft.graph."):
         return list_deleted(emu, req)
@@ -128,7 +126,7 @@ def get_deleted(emu: Engine, req: Req) -> Resp:
     )
 
 
-def restore(emu: Engine, req: Req) -> Resp:
+def restore(emu: Emu, req: Req) -> Resp:
     obj = emu.tenant.restore(req.params["id"])
     if obj is None:
         raise not_found(req.params["id"])
@@ -142,7 +140,7 @@ def restore(emu: Engine, req: Req) -> Resp:
     )
 
 
-def purge(emu: Engine, req: Req) -> Resp:
+def purge(emu: Emu, req: Req) -> Resp:
     item = emu.tenant.deleted.pop(req.params["id"], None)
     if item is None:
         raise not_found(req.params["id"])
@@ -150,7 +148,7 @@ def purge(emu: Engine, req: Req) -> Resp:
     return Resp(204)
 
 
-def get_by_ids(emu: Engine, req: Req) -> Resp:
+def get_by_ids(emu: Emu, req: Req) -> Resp:
     body: Any = req.body
     if not isinstance(body, dict) or not isinstance(body.get("ids"), list) or len(body["ids"]) > 1000:
         raise bad_request("'ids' must be a list of at most 1000 object ids.")
@@ -163,13 +161,12 @@ def get_by_ids(emu: Engine, req: Req) -> Resp:
     return collection(req, "directoryObjects", values, None)
 
 
-ROUTES = [
-    Route("GET", "/applications/{app}", get_app),
-    Route("GET", "/applications/{app}/extensionProperties", list_ext),
-    Route("POST", "/applications/{app}/extensionProperties", post_ext),
-    Route("DELETE", "/applications/{app}/extensionProperties/{ext}", delete_ext),
-    Route("GET", "/directory/deletedItems/{id}", get_deleted),
-    Route("POST", "/directory/deletedItems/{id}/restore", restore),
-    Route("DELETE", "/directory/deletedItems/{id}", purge),
-    Route("POST", "/directoryObjects/getByIds", get_by_ids, write=False),
-]
+def register(router: Router) -> None:
+    router.add("GET", "/applications/{app}", get_app)
+    router.add("GET", "/applications/{app}/extensionProperties", list_ext)
+    router.add("POST", "/applications/{app}/extensionProperties", post_ext)
+    router.add("DELETE", "/applications/{app}/extensionProperties/{ext}", delete_ext)
+    router.add("GET", "/directory/deletedItems/{id}", get_deleted)
+    router.add("POST", "/directory/deletedItems/{id}/restore", restore)
+    router.add("DELETE", "/directory/deletedItems/{id}", purge)
+    router.add("POST", "/directoryObjects/getByIds", get_by_ids, write=False)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from providers.emulator.common import bind_ids, check_body, expand_members, get_obj, list_objects, select_for
+from providers.emulator.context import Emu
 from providers.emulator.delta import delta_handler
+from providers.emulator.groups_rules import check_behavior_options, check_nickname, is_unified
 from providers.emulator.membership import (
     add_links,
     add_ref,
@@ -15,48 +16,28 @@ from providers.emulator.membership import (
     list_links,
     remove_link,
 )
-from providers.emulator.router import Route
+from providers.emulator.router import Router
 from providers.emulator.schema import render
 from providers.emulator.tenant import DirObject
 from providers.emulator.wire import Req, Resp, bad_request
 
-if TYPE_CHECKING:
-    from providers.emulator.engine import Engine
-
-__all__ = ["ROUTES"]
+__all__ = ["register"]
 
 BINDS = ("members@odata.bind", "owners@odata.bind")
-_NICK_BAD = re.compile(r"[@()\\\[\]\";:<>, \s]|[^\x00-\x7f]")
 
 
-def _is_unified(obj: DirObject) -> bool:
-    return "Unified" in (obj.props.get("groupTypes") or [])
-
-
-def _bind_lists(emu: Engine, body: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _bind_lists(emu: Emu, body: dict[str, Any]) -> tuple[list[str], list[str]]:
     members = bind_ids(body[BINDS[0]], BINDS[0]) if BINDS[0] in body else []
     owners = bind_ids(body[BINDS[1]], BINDS[1]) if BINDS[1] in body else []
     check_bind_count(emu, len(members) + len(owners))
     return members, owners
 
 
-def _check_nickname(emu: Engine, nick: Any, unified: bool, own_id: str | None) -> None:
-    if not isinstance(nick, str) or not nick or len(nick) > 64 or _NICK_BAD.search(nick):
-        raise bad_request("Invalid value specified for property 'mailNickname' of resource 'Group'.")
-    if unified:
-        holder = emu.tenant.nickname_index.get(nick.lower())
-        if holder is not None and holder != own_id:
-            raise bad_request(
-                "Another object with the same value for property mailNickname already exists.",
-                "Request_MultipleObjectsWithSameKeyValue",
-            )
-
-
 def _props(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in BINDS and k != "@odata.type"}
 
 
-def create_group(emu: Engine, body: Any) -> DirObject:
+def create_group(emu: Emu, body: Any) -> DirObject:
     """Create a group from a POST body; binds are checked before anything is created."""
     body = check_body(emu, "group", body, allowed_extra=BINDS)
     for name in ("displayName", "mailEnabled", "mailNickname", "securityEnabled"):
@@ -65,8 +46,9 @@ def create_group(emu: Engine, body: Any) -> DirObject:
     display = body["displayName"]
     if not isinstance(display, str) or not display or len(display) > 256:
         raise bad_request("Invalid value specified for property 'displayName' of resource 'Group'.")
+    check_behavior_options(body, creating=True)
     unified = "Unified" in (body.get("groupTypes") or [])
-    _check_nickname(emu, body["mailNickname"], unified, None)
+    check_nickname(emu, body["mailNickname"], unified, None)
     members, owners = _bind_lists(emu, body)
     props = _props(body)
     if props.get("visibility") is None:
@@ -80,13 +62,13 @@ def create_group(emu: Engine, body: Any) -> DirObject:
     return obj
 
 
-def post_groups(emu: Engine, req: Req) -> Resp:
+def post_groups(emu: Emu, req: Req) -> Resp:
     obj = create_group(emu, req.body)
     body = render("group", obj.props, {}, None)
     return Resp(201, {"@odata.context": f"{req.base}/$metadata#groups/$entity", **body})
 
 
-def get_group(emu: Engine, req: Req) -> Resp:
+def get_group(emu: Emu, req: Req) -> Resp:
     obj = get_obj(emu, "group", req.params["id"])
     body = render("group", obj.props, obj.ext, select_for(emu, req, ["group"]))
     if req.query.get("$expand", "").split("(")[0] == "members":
@@ -94,13 +76,14 @@ def get_group(emu: Engine, req: Req) -> Resp:
     return Resp(200, {"@odata.context": f"{req.base}/$metadata#groups/$entity", **body})
 
 
-def patch_group(emu: Engine, req: Req) -> Resp:
+def patch_group(emu: Emu, req: Req) -> Resp:
     obj = get_obj(emu, "group", req.params["id"])
     body = check_body(emu, "group", req.body, allowed_extra=BINDS)
+    check_behavior_options(body, creating=False)
     members, owners = _bind_lists(emu, body)
     props = _props(body)
     if "mailNickname" in props:
-        _check_nickname(emu, props["mailNickname"], _is_unified(obj), obj.id)
+        check_nickname(emu, props["mailNickname"], is_unified(obj), obj.id)
     if owners:
         check_links(emu, obj, "owners", owners)
     if members:
@@ -127,41 +110,41 @@ def patch_group(emu: Engine, req: Req) -> Resp:
     return Resp(204)
 
 
-def delete_group(emu: Engine, req: Req) -> Resp:
+def delete_group(emu: Emu, req: Req) -> Resp:
     obj = get_obj(emu, "group", req.params["id"])
-    emu.tenant.remove(obj, soft=_is_unified(obj))
+    emu.tenant.remove(obj, soft=is_unified(obj))
     return Resp(204)
 
 
-def list_groups(emu: Engine, req: Req) -> Resp:
+def list_groups(emu: Emu, req: Req) -> Resp:
     return list_objects(emu, req, "group", "groups")
 
 
-def list_members(emu: Engine, req: Req) -> Resp:
+def list_members(emu: Emu, req: Req) -> Resp:
     return list_links(emu, req, get_obj(emu, "group", req.params["id"]), "members")
 
 
-def list_owners(emu: Engine, req: Req) -> Resp:
+def list_owners(emu: Emu, req: Req) -> Resp:
     return list_links(emu, req, get_obj(emu, "group", req.params["id"]), "owners")
 
 
-def add_member(emu: Engine, req: Req) -> Resp:
+def add_member(emu: Emu, req: Req) -> Resp:
     return add_ref(emu, get_obj(emu, "group", req.params["id"]), "members", req.body)
 
 
-def add_owner(emu: Engine, req: Req) -> Resp:
+def add_owner(emu: Emu, req: Req) -> Resp:
     return add_ref(emu, get_obj(emu, "group", req.params["id"]), "owners", req.body)
 
 
-def remove_member(emu: Engine, req: Req) -> Resp:
+def remove_member(emu: Emu, req: Req) -> Resp:
     return remove_link(emu, get_obj(emu, "group", req.params["id"]), "members", req.params["mid"])
 
 
-def remove_owner(emu: Engine, req: Req) -> Resp:
+def remove_owner(emu: Emu, req: Req) -> Resp:
     return remove_link(emu, get_obj(emu, "group", req.params["id"]), "owners", req.params["mid"])
 
 
-def delete_member_object(emu: Engine, req: Req) -> Resp:
+def delete_member_object(emu: Emu, req: Req) -> Resp:
     """``DELETE /groups/{id}/members/{mid}`` WITHOUT ``/$ref``: Graph deletes the member object
     itself when the app may write that type. Kept so a client bug shows up here, not in a school."""
     group = get_obj(emu, "group", req.params["id"])
@@ -173,22 +156,21 @@ def delete_member_object(emu: Engine, req: Req) -> Resp:
     member = emu.tenant.find(mid)
     if member is None:
         return remove_link(emu, group, "members", mid)
-    emu.tenant.remove(member, soft=member.kind == "user" or _is_unified(member))
+    emu.tenant.remove(member, soft=member.kind == "user" or is_unified(member))
     return Resp(204)
 
 
-ROUTES = [
-    Route("GET", "/groups", list_groups),
-    Route("POST", "/groups", post_groups),
-    Route("GET", "/groups/delta", delta_handler("group")),
-    Route("GET", "/groups/{id}", get_group),
-    Route("PATCH", "/groups/{id}", patch_group),
-    Route("DELETE", "/groups/{id}", delete_group),
-    Route("GET", "/groups/{id}/members", list_members),
-    Route("GET", "/groups/{id}/owners", list_owners),
-    Route("POST", "/groups/{id}/members/$ref", add_member),
-    Route("POST", "/groups/{id}/owners/$ref", add_owner),
-    Route("DELETE", "/groups/{id}/members/{mid}/$ref", remove_member),
-    Route("DELETE", "/groups/{id}/owners/{mid}/$ref", remove_owner),
-    Route("DELETE", "/groups/{id}/members/{mid}", delete_member_object),
-]
+def register(router: Router) -> None:
+    router.add("GET", "/groups", list_groups)
+    router.add("POST", "/groups", post_groups)
+    router.add("GET", "/groups/delta", delta_handler("group"))
+    router.add("GET", "/groups/{id}", get_group)
+    router.add("PATCH", "/groups/{id}", patch_group)
+    router.add("DELETE", "/groups/{id}", delete_group)
+    router.add("GET", "/groups/{id}/members", list_members)
+    router.add("GET", "/groups/{id}/owners", list_owners)
+    router.add("POST", "/groups/{id}/members/$ref", add_member)
+    router.add("POST", "/groups/{id}/owners/$ref", add_owner)
+    router.add("DELETE", "/groups/{id}/members/{mid}/$ref", remove_member)
+    router.add("DELETE", "/groups/{id}/owners/{mid}/$ref", remove_owner)
+    router.add("DELETE", "/groups/{id}/members/{mid}", delete_member_object)

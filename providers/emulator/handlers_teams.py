@@ -3,19 +3,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import re
+from typing import Any
 
 from providers.emulator.common import get_obj, odata_id
-from providers.emulator.router import Route
+from providers.emulator.context import Emu
+from providers.emulator.router import Router
 from providers.emulator.teams_ops import operation_json
 from providers.emulator.tenant import DirObject, Operation, Team
 from providers.emulator.wire import GraphHttpError, Req, Resp, bad_request, iso
 
-if TYPE_CHECKING:
-    from providers.emulator.engine import Engine
+__all__ = ["register"]
 
-__all__ = ["ROUTES"]
-
+_TEMPLATE_RE = re.compile(r"teamsTemplates(?:\('([^']+)'\)|/([^/?]+))", re.IGNORECASE)
 _FROM_GROUP_FORBIDDEN = ("displayName", "visibility", "specialization", "members@odata.bind", "members")
 DEFAULT_SETTINGS: dict[str, Any] = {
     "memberSettings": {
@@ -43,7 +43,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 
 
-def _check_group_for_team(emu: Engine, group: DirObject) -> None:
+def _check_group_for_team(emu: Emu, group: DirObject) -> None:
     age = emu.profile.team_min_group_age
     if age > 0 and emu.age(group.created) < age:
         raise GraphHttpError(
@@ -60,7 +60,41 @@ def _check_group_for_team(emu: Engine, group: DirObject) -> None:
         raise GraphHttpError(409, "Conflict", "Team already exists.")
 
 
-def _start(emu: Engine, team_id: str, op_type: str) -> Resp:
+def template_name(bind: Any) -> str:
+    """``teamsTemplates('educationClass')`` or ``.../teamsTemplates/educationClass``: the name."""
+    if not isinstance(bind, str):
+        raise bad_request("Invalid value for 'template@odata.bind'.", "BadRequest")
+    m = _TEMPLATE_RE.search(bind)
+    if m is None:
+        raise bad_request(f"Invalid template reference '{bind}'.", "BadRequest")
+    return m.group(1) or m.group(2)
+
+
+def class_template_error(emu: Emu, group_id: str) -> GraphHttpError:
+    """Graph's answer (msgraph-sdk-dotnet#532, o365-moodle#2114): the Teams templates backend's
+    error wrapped in a 400 BadRequest."""
+    operation = emu.rng.getrandbits(128).to_bytes(16, "big").hex()
+    inner = (
+        '{"errors":[{"message":"Team with template \'educationClass\' can not be provisioned using a '
+        'group which does not belong to a class.","errorCode":"Unknown"}],'
+        f'"operationId":"{operation}"}}'
+    )
+    return bad_request(
+        "Failed to execute Templates backend request CreateTeamFromGroupWithTemplateRequest. "
+        f"Request Url: https://teams.microsoft.com/fabric/emea/templates/api/groups/{group_id}/team, "
+        "Request Method: PUT, Response Status Code: BadRequest, "
+        f"Response Headers: x-operationid: {operation}\r\n, ErrorMessage : {inner}",
+        "BadRequest",
+    )
+
+
+def _check_template(emu: Emu, group: DirObject, bind: Any) -> None:
+    name = template_name(bind)
+    if name == "educationClass" and emu.profile.education_rules and group.id not in emu.tenant.classes:
+        raise class_template_error(emu, group.id)
+
+
+def _start(emu: Emu, team_id: str, op_type: str) -> Resp:
     op = Operation(emu.new_id(), team_id, op_type, emu.now, emu.now + emu.profile.team_provision_delay)
     emu.tenant.start_operation(op)
     from providers.emulator.teams_ops import settle
@@ -78,7 +112,7 @@ def _start(emu: Engine, team_id: str, op_type: str) -> Resp:
     )
 
 
-def post_teams(emu: Engine, req: Req) -> Resp:
+def post_teams(emu: Emu, req: Req) -> Resp:
     body = req.body
     if not isinstance(body, dict) or "template@odata.bind" not in body:
         raise bad_request("'template@odata.bind' is required.", "BadRequest")
@@ -93,6 +127,7 @@ def post_teams(emu: Engine, req: Req) -> Resp:
             raise bad_request(f"'{name}' cannot be set when creating a team from a group.", "BadRequest")
     group = get_obj(emu, "group", odata_id(body["group@odata.bind"]))
     _check_group_for_team(emu, group)
+    _check_template(emu, group, body["template@odata.bind"])
     delay = emu.profile.team_provision_delay
     emu.tenant.teams[group.id] = Team(group.id, emu.now, emu.now + delay, settings=_settings(body))
     return _start(emu, group.id, "createTeam")
@@ -106,7 +141,7 @@ def _settings(body: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def put_team(emu: Engine, req: Req) -> Resp:
+def put_team(emu: Emu, req: Req) -> Resp:
     group = get_obj(emu, "group", req.params["id"])
     _check_group_for_team(emu, group)
     team = Team(
@@ -117,14 +152,14 @@ def put_team(emu: Engine, req: Req) -> Resp:
     return Resp(201, {"@odata.context": f"{req.base}/$metadata#teams/$entity", **_team_json(emu, team)})
 
 
-def _team(emu: Engine, team_id: str) -> Team:
+def _team(emu: Emu, team_id: str) -> Team:
     team = emu.tenant.teams.get(team_id)
     if team is None or team.ready_at > emu.now or team_id not in emu.tenant.groups:
         raise GraphHttpError(404, "NotFound", f"No team found with Group Id {team_id}")
     return team
 
 
-def _team_json(emu: Engine, team: Team) -> dict[str, Any]:
+def _team_json(emu: Emu, team: Team) -> dict[str, Any]:
     group = emu.tenant.groups[team.id]
     return {
         "id": team.id,
@@ -143,12 +178,12 @@ def _team_json(emu: Engine, team: Team) -> dict[str, Any]:
     }
 
 
-def get_team(emu: Engine, req: Req) -> Resp:
+def get_team(emu: Emu, req: Req) -> Resp:
     team = _team(emu, req.params["id"])
     return Resp(200, {"@odata.context": f"{req.base}/$metadata#teams/$entity", **_team_json(emu, team)})
 
 
-def get_operation(emu: Engine, req: Req) -> Resp:
+def get_operation(emu: Emu, req: Req) -> Resp:
     op = emu.tenant.operations.get(req.params["op"])
     if op is None or op.team_id != req.params["id"]:
         raise GraphHttpError(404, "NotFound", f"Operation '{req.params['op']}' not found.")
@@ -161,7 +196,7 @@ def get_operation(emu: Engine, req: Req) -> Resp:
     )
 
 
-def archive(emu: Engine, req: Req) -> Resp:
+def archive(emu: Emu, req: Req) -> Resp:
     team = _team(emu, req.params["id"])
     if isinstance(req.body, dict) and req.body.get("shouldSetSpoSiteReadOnlyForMembers"):
         raise bad_request(
@@ -171,17 +206,16 @@ def archive(emu: Engine, req: Req) -> Resp:
     return _start(emu, team.id, "archiveTeam")
 
 
-def unarchive(emu: Engine, req: Req) -> Resp:
+def unarchive(emu: Emu, req: Req) -> Resp:
     team = _team(emu, req.params["id"])
     return _start(emu, team.id, "unarchiveTeam")
 
 
-ROUTES = [
-    Route("POST", "/teams", post_teams),
-    Route("PUT", "/groups/{id}/team", put_team),
-    Route("GET", "/groups/{id}/team", get_team),
-    Route("GET", "/teams/{id}", get_team),
-    Route("GET", "/teams/{id}/operations/{op}", get_operation),
-    Route("POST", "/teams/{id}/archive", archive),
-    Route("POST", "/teams/{id}/unarchive", unarchive),
-]
+def register(router: Router) -> None:
+    router.add("POST", "/teams", post_teams)
+    router.add("PUT", "/groups/{id}/team", put_team)
+    router.add("GET", "/groups/{id}/team", get_team)
+    router.add("GET", "/teams/{id}", get_team)
+    router.add("GET", "/teams/{id}/operations/{op}", get_operation)
+    router.add("POST", "/teams/{id}/archive", archive)
+    router.add("POST", "/teams/{id}/unarchive", unarchive)

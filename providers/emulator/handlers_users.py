@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from providers.emulator.common import check_body, list_objects, select_for
+from providers.emulator.context import Emu
 from providers.emulator.delta import delta_handler
-from providers.emulator.router import Route
+from providers.emulator.router import Router
 from providers.emulator.schema import render
 from providers.emulator.tenant import DirObject
 from providers.emulator.wire import Req, Resp, bad_request, not_found
 
-if TYPE_CHECKING:
-    from providers.emulator.engine import Engine
-
-__all__ = ["ROUTES"]
+__all__ = ["register"]
 
 
-def _user(emu: Engine, key: str) -> DirObject:
+def _user(emu: Emu, key: str) -> DirObject:
     obj = emu.tenant.users.get(key)
     if obj is None and "@" in key:
         oid = emu.tenant.user_index["userPrincipalName"].get(key.lower())
@@ -27,17 +23,17 @@ def _user(emu: Engine, key: str) -> DirObject:
     return obj
 
 
-def list_users(emu: Engine, req: Req) -> Resp:
+def list_users(emu: Emu, req: Req) -> Resp:
     return list_objects(emu, req, "user", "users")
 
 
-def get_user(emu: Engine, req: Req) -> Resp:
+def get_user(emu: Emu, req: Req) -> Resp:
     obj = _user(emu, req.params["id"])
     body = render("user", obj.props, obj.ext, select_for(emu, req, ["user"]))
     return Resp(200, {"@odata.context": f"{req.base}/$metadata#users/$entity", **body})
 
 
-def post_user(emu: Engine, req: Req) -> Resp:
+def post_user(emu: Emu, req: Req) -> Resp:
     body = check_body(emu, "user", req.body, allowed_extra=("passwordProfile",))
     upn = body.get("userPrincipalName")
     if not isinstance(upn, str) or "@" not in upn:
@@ -56,7 +52,7 @@ def post_user(emu: Engine, req: Req) -> Resp:
     )
 
 
-def patch_user(emu: Engine, req: Req) -> Resp:
+def patch_user(emu: Emu, req: Req) -> Resp:
     obj = _user(emu, req.params["id"])
     body = check_body(emu, "user", req.body)
     old = dict(obj.props)
@@ -70,16 +66,15 @@ def patch_user(emu: Engine, req: Req) -> Resp:
     return Resp(204)
 
 
-def delete_user(emu: Engine, req: Req) -> Resp:
+def delete_user(emu: Emu, req: Req) -> Resp:
     emu.tenant.remove(_user(emu, req.params["id"]), soft=True)
     return Resp(204)
 
 
-ROUTES = [
-    Route("GET", "/users", list_users),
-    Route("POST", "/users", post_user),
-    Route("GET", "/users/delta", delta_handler("user")),
-    Route("GET", "/users/{id}", get_user),
-    Route("PATCH", "/users/{id}", patch_user),
-    Route("DELETE", "/users/{id}", delete_user),
-]
+def register(router: Router) -> None:
+    router.add("GET", "/users", list_users)
+    router.add("POST", "/users", post_user)
+    router.add("GET", "/users/delta", delta_handler("user"))
+    router.add("GET", "/users/{id}", get_user)
+    router.add("PATCH", "/users/{id}", patch_user)
+    router.add("DELETE", "/users/{id}", delete_user)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from providers.emulator.common import collection, count_of, odata_id, page_ids, select_for, wants_count
+from providers.emulator.context import Emu
+from providers.emulator.groups_rules import count_welcome
 from providers.emulator.query import parse_top
 from providers.emulator.schema import render
 from providers.emulator.tenant import DirObject
 from providers.emulator.wire import GraphHttpError, Req, Resp, bad_request, not_found
-
-if TYPE_CHECKING:
-    from providers.emulator.engine import Engine
 
 __all__ = ["add_links", "add_ref", "check_bind_count", "check_links", "list_links", "remove_link"]
 
@@ -24,7 +23,7 @@ NEW_GROUP = (
 )
 
 
-def check_bind_count(emu: Engine, count: int) -> None:
+def check_bind_count(emu: Emu, count: int) -> None:
     limit = emu.profile.max_binds
     if limit is not None and count > limit:
         raise bad_request(
@@ -50,7 +49,7 @@ def _check_member_type(container: DirObject, member: DirObject, relation: str) -
 
 
 def check_links(
-    emu: Engine, container: DirObject, relation: str, ids: Sequence[str], *, new: bool = False
+    emu: Emu, container: DirObject, relation: str, ids: Sequence[str], *, new: bool = False
 ) -> None:
     """Raise the error Graph gives for adding ``ids``; change nothing.
 
@@ -77,17 +76,21 @@ def check_links(
 
 
 def add_links(
-    emu: Engine, container: DirObject, relation: str, ids: Sequence[str], *, new: bool = False
+    emu: Emu, container: DirObject, relation: str, ids: Sequence[str], *, new: bool = False
 ) -> None:
     """Add members or owners, all or nothing (see :func:`check_links`)."""
     check_links(emu, container, relation, ids, new=new)
     links = getattr(container, relation)
+    added = 0
     for mid in ids:
         if mid not in links:
             emu.tenant.link(container, relation, mid)
+            added += 1
+    if relation == "members":
+        count_welcome(emu, container, added)
 
 
-def add_ref(emu: Engine, container: DirObject, relation: str, body: Any) -> Resp:
+def add_ref(emu: Emu, container: DirObject, relation: str, body: Any) -> Resp:
     if not isinstance(body, dict) or "@odata.id" not in body:
         raise bad_request(
             'The request body must be {"@odata.id": "https://graph.microsoft.com/v1.0/'
@@ -97,7 +100,7 @@ def add_ref(emu: Engine, container: DirObject, relation: str, body: Any) -> Resp
     return Resp(204)
 
 
-def remove_link(emu: Engine, container: DirObject, relation: str, member_id: str) -> Resp:
+def remove_link(emu: Emu, container: DirObject, relation: str, member_id: str) -> Resp:
     links = getattr(container, relation)
     if relation == "members" and "DynamicMembership" in (container.props.get("groupTypes") or []):
         raise bad_request("Members cannot be added to or removed from a group with dynamic membership.")
@@ -111,7 +114,7 @@ def remove_link(emu: Engine, container: DirObject, relation: str, member_id: str
     return Resp(204)
 
 
-def list_links(emu: Engine, req: Req, container: DirObject, relation: str) -> Resp:
+def list_links(emu: Emu, req: Req, container: DirObject, relation: str, *, edu_type: bool = False) -> Resp:
     """``GET .../members`` or ``.../owners``: paged (default 100, ``$top`` ≤ 999), with ``@odata.type``."""
     select = select_for(emu, req, ["user", "group"])
     top = parse_top(req.query.get("$top"), 100, 999)
@@ -127,5 +130,8 @@ def list_links(emu: Engine, req: Req, container: DirObject, relation: str) -> Re
     for oid in page:
         obj = tenant.find(oid)
         if obj is not None:
-            values.append(render(obj.kind, obj.props, obj.ext, select, with_type=True))
-    return collection(req, "directoryObjects", values, token, count)
+            value = render(obj.kind, obj.props, obj.ext, select, with_type=True)
+            if edu_type and obj.kind == "user":
+                value["@odata.type"] = "#microsoft.graph.educationUser"
+            values.append(value)
+    return collection(req, "educationUsers" if edu_type else "directoryObjects", values, token, count)

@@ -10,10 +10,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from providers.emulator.changelog import ChangeLog
-from providers.emulator.tenant import Application, DeletedItem, DirObject, Operation, Team, Tenant
+from providers.emulator.records import Application, DeletedItem, DirObject, Operation, Team
+from providers.emulator.state import TenantState
 from reconciler.clock import Clock
 from reconciler.errors import InputError
 
@@ -21,6 +22,7 @@ __all__ = ["FORMAT", "TenantFileError", "load_tenant", "save_tenant"]
 
 FORMAT = "entra-sync-emulator-tenant"
 VERSION = 1
+T = TypeVar("T", bound=TenantState)
 
 
 class TenantFileError(InputError):
@@ -52,7 +54,7 @@ def _load_team(raw: dict[str, Any]) -> Team:
     return Team(raw["id"], raw["created"], raw["readyAt"], raw["archived"], raw["settings"])
 
 
-def to_json(tenant: Tenant) -> dict[str, Any]:
+def to_json(tenant: TenantState) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -103,6 +105,8 @@ def to_json(tenant: Tenant) -> dict[str, Any]:
             }
             for _, d in sorted(tenant.deleted.items())
         ],
+        "classes": {cid: tenant.classes[cid] for cid in sorted(tenant.classes)},
+        "welcomeEmails": tenant.welcome_emails,
         "log": {
             "seq": tenant.log.seq,
             "active": tenant.log.active,
@@ -111,7 +115,7 @@ def to_json(tenant: Tenant) -> dict[str, Any]:
     }
 
 
-def save_tenant(tenant: Tenant, path: str | os.PathLike[str]) -> None:
+def save_tenant(tenant: TenantState, path: str | os.PathLike[str]) -> None:
     """Write the tenant to ``path`` atomically (a temp file renamed over it)."""
     target = Path(path)
     text = json.dumps(to_json(tenant), sort_keys=True, separators=(",", ":"))
@@ -132,7 +136,7 @@ def _load_obj(kind: str, raw: dict[str, Any]) -> DirObject:
     return obj
 
 
-def load_tenant(path: str | os.PathLike[str], clock: Clock | None = None) -> Tenant:
+def load_tenant(path: str | os.PathLike[str], clock: Clock | None, factory: type[T]) -> T:
     """Read a tenant saved by :func:`save_tenant`."""
     name = str(path)
     try:
@@ -150,13 +154,13 @@ def load_tenant(path: str | os.PathLike[str], clock: Clock | None = None) -> Ten
             name, f"unsupported version {data.get('version')!r} (this build reads {VERSION})."
         )
     try:
-        return _build(data, clock)
+        return _build(data, clock, factory)
     except (KeyError, TypeError, ValueError) as exc:
         raise TenantFileError(name, f"damaged tenant file ({type(exc).__name__}: {exc}).") from None
 
 
-def _build(data: dict[str, Any], clock: Clock | None) -> Tenant:
-    tenant = Tenant(seed=data.get("seed"), clock=clock)
+def _build(data: dict[str, Any], clock: Clock | None, factory: type[T]) -> T:
+    tenant = factory(seed=data.get("seed"), clock=clock)
     tenant.domain = data.get("domain") or tenant.domain
     tenant.tenant_id = data.get("tenantId") or tenant.tenant_id
     for kind, key in (("user", "users"), ("group", "groups"), ("administrativeUnit", "administrativeUnits")):
@@ -187,6 +191,8 @@ def _build(data: dict[str, Any], clock: Clock | None) -> Tenant:
         tenant.deleted[obj.id] = DeletedItem(
             obj, raw["deletedAt"], list(raw["memberOf"]), list(raw.get("ownerOf") or []), team
         )
+    tenant.classes = {str(k): dict(v) for k, v in (data.get("classes") or {}).items()}
+    tenant.welcome_emails = int(data.get("welcomeEmails") or 0)
     log = data["log"]
     tenant.log = ChangeLog(active=bool(log["active"]), seq=int(log["seq"]))
     tenant.log.events = [tuple(e) for e in log["events"]]

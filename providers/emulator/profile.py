@@ -43,6 +43,9 @@ class Profile:
     reject_unknown_properties: bool = True
     delete_member_without_ref_deletes_object: bool = True
     delta_token_ttl: float | None = 7 * 86400.0
+    # --- education (graph-facts "Class Teams need an education class")
+    education_rules: bool = False  # Teams `educationClass` template refused on a group that is not a class
+    class_welcome_emails: bool = False  # whether a class's group mails welcome messages (undocumented)
     # --- batches
     shuffle_batch_responses: bool = False
     # --- faults and latency
@@ -73,6 +76,11 @@ class Profile:
             ),
             latency=(0.05, 0.4),
         )
+
+    @classmethod
+    def strict(cls, seed: int = 0) -> Profile:
+        """:meth:`realistic` plus the rules the product does not pass yet (``education_rules``)."""
+        return replace(cls.realistic(seed), education_rules=True)
 
     def with_(self, **changes: Any) -> Profile:
         """A copy with some fields changed: ``Profile.ideal().with_(throttle=True)``."""

@@ -9,16 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from providers.emulator.context import Emu
 from providers.emulator.wire import GraphHttpError, Req, Resp
-
-if TYPE_CHECKING:
-    from providers.emulator.engine import Engine
 
 __all__ = ["Handler", "Route", "Router", "normalise_path"]
 
-Handler = Callable[["Engine", Req], Resp]
+Handler = Callable[[Emu, Req], Resp]
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
@@ -42,11 +39,22 @@ def normalise_path(path: str) -> str:
 
 
 class Router:
-    def __init__(self, routes: list[Route]) -> None:
+    """Handlers modules register on a router they are given (``register(router)``); the engine
+    builds one (see :mod:`providers.emulator.routes`)."""
+
+    def __init__(self, routes: list[Route] | None = None) -> None:
         self._by_len: dict[int, list[tuple[list[str], Route]]] = {}
-        for route in routes:
-            segs = route.template.strip("/").split("/")
-            self._by_len.setdefault(len(segs), []).append(([s.lower() for s in segs], route))
+        self.routes: list[Route] = []
+        for route in routes or ():
+            self.add_route(route)
+
+    def add(self, method: str, template: str, handler: Handler, *, write: bool | None = None) -> None:
+        self.add_route(Route(method, template, handler, write))
+
+    def add_route(self, route: Route) -> None:
+        segs = route.template.strip("/").split("/")
+        self._by_len.setdefault(len(segs), []).append(([s.lower() for s in segs], route))
+        self.routes.append(route)
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         """The route and its parameters; 400 for an unknown path, 405 for a wrong method."""

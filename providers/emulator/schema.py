@@ -78,7 +78,13 @@ GROUP_DEFAULT = (
     "visibility",
     "onPremisesProvisioningErrors",
 )
-GROUP_EXTRA = ("uniqueName",)
+GROUP_EXTRA = (
+    "uniqueName",
+    "allowExternalSenders",
+    "autoSubscribeNewMembers",
+    "hideFromAddressLists",
+    "hideFromOutlookClients",
+)
 AU_DEFAULT = (
     "id",
     "deletedDateTime",
@@ -122,6 +128,10 @@ WRITABLE_PROPS: dict[str, frozenset[str]] = {
             "theme",
             "visibility",
             "uniqueName",
+            "allowExternalSenders",
+            "autoSubscribeNewMembers",
+            "hideFromAddressLists",
+            "hideFromOutlookClients",
         }
     ),
     "administrativeUnit": frozenset(
@@ -154,6 +164,10 @@ _BOOLS = frozenset(
         "isMemberManagementRestricted",
         "accountEnabled",
         "onPremisesSyncEnabled",
+        "allowExternalSenders",
+        "autoSubscribeNewMembers",
+        "hideFromAddressLists",
+        "hideFromOutlookClients",
     }
 )
 
