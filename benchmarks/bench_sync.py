@@ -2,6 +2,10 @@
 the Graph emulator (virtual clock): wall time, simulated Graph time, requests, writes, 429s.
 
     python benchmarks/bench_sync.py [--schools 10] [--learners 1500] [--classes 120] [--profile realistic]
+        [--served [--save-interval 1.0]]
+
+``--served`` runs the same sync over HTTP against ``EmulatorServer`` on 127.0.0.1 with a tenant
+file (as ``entra-sync emulator serve`` does); ``--save-interval 0`` saves after every write.
 """
 
 from __future__ import annotations
@@ -9,11 +13,14 @@ from __future__ import annotations
 import argparse
 import random
 import resource
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 
 from providers.emulator import EmulatorTransport, Profile, Tenant
+from providers.emulator.server import EmulatorServer
 from providers.entra.client import GraphClient
 from providers.entra.directory import EntraDirectory
 from providers.entra.marker import ensure_marker
@@ -60,6 +67,8 @@ def main() -> None:
     ap.add_argument("--learners", type=int, default=1500)
     ap.add_argument("--classes", type=int, default=120)
     ap.add_argument("--profile", choices=("ideal", "realistic"), default="realistic")
+    ap.add_argument("--served", action="store_true", help="over HTTP against EmulatorServer")
+    ap.add_argument("--save-interval", type=float, default=1.0, help="served: seconds between saves")
     args = ap.parse_args()
 
     rng = random.Random(1)
@@ -69,12 +78,24 @@ def main() -> None:
     for ref in people:
         tenant.add_user(ref)
     profile = Profile.realistic(seed=1) if args.profile == "realistic" else Profile.ideal()
-    transport = EmulatorTransport(tenant, clock=clock, profile=profile)
-    http = httpx.Client(
-        transport=transport,
-        base_url="https://graph.microsoft.com/v1.0",
-        headers={"Authorization": "Bearer b"},
-    )
+    server: EmulatorServer | None = None
+    if args.served:
+        state = Path(tempfile.mkdtemp(prefix="bench-sync-")) / "tenant.json"
+        tenant.save(state)
+        server = EmulatorServer(
+            tenant, port=0, state_path=state, profile=profile, clock=clock, save_interval=args.save_interval
+        )
+        server.start()
+        counters = server.engine.counters
+        http = httpx.Client(base_url=server.url, headers={"Authorization": "Bearer b"}, timeout=60)
+    else:
+        transport = EmulatorTransport(tenant, clock=clock, profile=profile)
+        counters = transport.counters
+        http = httpx.Client(
+            transport=transport,
+            base_url="https://graph.microsoft.com/v1.0",
+            headers={"Authorization": "Bearer b"},
+        )
     client = GraphClient(http, clock=clock, rng=random.Random(2))
     ensure_marker(client, APP)
     d = EntraDirectory.for_app(client, APP)
@@ -84,23 +105,30 @@ def main() -> None:
     print(
         f"trust: {args.schools} schools, {len(people)} users, {len(desired.groups)} groups, "
         f"{len(desired.administrative_units)} AUs, {len(desired.teams)} Teams, {memberships} memberships; "
-        f"profile {args.profile}"
+        f"profile {args.profile}; "
+        + (f"served over HTTP, save interval {args.save_interval:g} s" if server else "in-process transport")
     )
 
     for run in (1, 2, 3):
-        transport.counters.reset()
+        counters.reset()
+        saves0 = server.saves if server else 0
         v0, w0 = clock.now(), time.perf_counter()
         actual = d.read(desired)
         plan = diff(desired, actual)
         result = apply(plan, d, actual, max_workers=4)
         wall, virtual = time.perf_counter() - w0, clock.now() - v0
-        c = transport.counters
+        c = counters
+        saved = f", tenant saves {server.saves - saves0}" if server else ""
         print(
             f"run {run}: {len(plan.changes)} changes ({result.summary_text()}) "
             f"wall {wall:.1f} s, simulated Graph {virtual / 60:.1f} min, requests {c.total_requests}, "
-            f"writes {c.writes}, 429s {c.throttled}, faults {c.faults}"
+            f"writes {c.writes}, 429s {c.throttled}, faults {c.faults}{saved}"
         )
         clock.advance(4 * 3600)  # the next scheduled run
+    if server is not None:
+        w0 = time.perf_counter()
+        server.stop()
+        print(f"final save on stop: {time.perf_counter() - w0:.2f} s, {server.saves} saves in all")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (maxrss): {rss:.0f} MiB")
 

@@ -326,3 +326,26 @@ def test_class_lists_404_for_a_plain_group(path: str) -> None:
     gid = http.post("/groups", json=unified_body("plain", [uid(tenant, "teacher@oak.example")])).json()["id"]
     r = http.get(path.format(id=gid))
     assert r.status_code == 404 and error_of(r)["code"] == "Request_ResourceNotFound"
+
+
+def test_patch_and_delete_class() -> None:
+    tenant, http, _, _ = setup()
+    cls = make_class(http)
+    cid = cls["id"]
+    r = http.patch(
+        f"/education/classes/{cid}", json={"displayName": "Oak 7A Maths (set 1)", "classCode": "7A/Ma9"}
+    )
+    assert r.status_code == 204, r.text
+    got = http.get(f"/education/classes/{cid}").json()
+    assert got["displayName"] == "Oak 7A Maths (set 1)" and got["classCode"] == "7A/Ma9"
+    assert got["externalId"] == "oak:7A-Ma1"
+    assert http.get(f"/groups/{cid}").json()["displayName"] == "Oak 7A Maths (set 1)"
+    bad = http.patch(f"/education/classes/{cid}", json={"externalSource": "other"})
+    assert bad.status_code == 400 and "externalSource" in error_of(bad)["message"]
+    assert http.delete(f"/education/classes/{cid}").status_code == 204
+    assert http.get(f"/education/classes/{cid}").status_code == 404
+    assert http.get(f"/groups/{cid}").status_code == 404
+    assert cid in tenant.deleted
+    restored = http.post(f"/directory/deletedItems/{cid}/restore")
+    assert restored.status_code == 200, restored.text
+    assert http.get(f"/education/classes/{cid}").json()["classCode"] == "7A/Ma9"

@@ -201,3 +201,52 @@ def test_objects_from_a_later_clock_count_as_old(tmp_path: Path) -> None:
     http = httpx.Client(transport=transport, base_url=GRAPH, headers={"Authorization": "Bearer t"})
     assert len(http.get("/groups").json()["value"]) == 1
     assert http.put("/groups/00000000-0000-4000-8000-000000000001/team", json={}).status_code == 201
+
+
+def _burst(server: EmulatorServer, n: int) -> None:
+    with httpx.Client(base_url=server.url, timeout=10, headers={"Authorization": "Bearer x"}) as http:
+        for i in range(n):
+            r = http.post("/users", json={"userPrincipalName": f"burst{i}@oak.example"})
+            assert r.status_code == 201, r.text
+        assert http.post("/users", json={"userPrincipalName": "bad"}).status_code == 400
+
+
+def test_served_writes_are_batched_into_one_save_and_flushed_on_stop(tmp_path: Path) -> None:
+    state = tmp_path / "tenant.json"
+    build().save(state)
+    before = state.read_text()
+    server = EmulatorServer(Tenant.load(state), port=0, state_path=state, save_interval=600.0)
+    server.start()
+    try:
+        _burst(server, 30)
+        assert server.saves == 0 and state.read_text() == before  # gathered, not yet written
+    finally:
+        server.stop()
+    assert server.saves == 1
+    upns = {u.props["userPrincipalName"] for u in Tenant.load(state).users.values()}
+    assert {f"burst{i}@oak.example" for i in range(30)} <= upns
+
+
+def test_served_flush_saves_pending_writes_while_serving(tmp_path: Path) -> None:
+    state = tmp_path / "tenant.json"
+    server = EmulatorServer(build(), port=0, state_path=state, save_interval=600.0)
+    server.start()
+    try:
+        _burst(server, 3)
+        server.flush()
+        assert server.saves == 1 and len(Tenant.load(state).users) == len(build().users) + 3
+        server.flush()
+        assert server.saves == 1  # nothing pending: no second write
+    finally:
+        server.stop()
+
+
+def test_save_interval_zero_saves_after_every_write(tmp_path: Path) -> None:
+    state = tmp_path / "tenant.json"
+    server = EmulatorServer(build(), port=0, state_path=state, save_interval=0)
+    server.start()
+    try:
+        _burst(server, 5)
+        assert server.saves == 5  # the refused write saved nothing
+    finally:
+        server.stop()

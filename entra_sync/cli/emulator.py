@@ -2,7 +2,7 @@
 
 - ``entra-sync emulator serve --state FILE --port N [--profile ideal|realistic]`` serves the tenant
   in FILE over HTTP on 127.0.0.1 at ``/v1.0/...`` (any bearer token; a missing one gets 401),
-  saving it back to FILE after each write; Ctrl-C stops it.
+  saving it back to FILE (batched: at most one save a second, and on exit); Ctrl-C stops it.
 - ``entra-sync emulator seed --state FILE USERS`` adds users from a CSV (``userPrincipalName``
   column, optional ``displayName``, ``mail``, ``employeeId``) or a JSON list to FILE (created if
   missing); users whose UPN already exists are skipped.
@@ -80,6 +80,7 @@ def run_server(
         pass
     finally:
         server.httpd.server_close()
+        server.close_saver()
         server.save()
 
 

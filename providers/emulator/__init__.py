@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from providers.emulator.counters import Counters
 from providers.emulator.engine import Engine
-from providers.emulator.faults import FaultRule
+from providers.emulator.faults import FaultRule, Outage
 from providers.emulator.profile import Profile
 from providers.emulator.tenant import Tenant
 from providers.emulator.transport import AsyncEmulatorTransport, EmulatorTransport
@@ -25,6 +25,7 @@ __all__ = [
     "EmulatorTransport",
     "Engine",
     "FaultRule",
+    "Outage",
     "Profile",
     "Tenant",
 ]

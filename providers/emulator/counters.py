@@ -22,6 +22,9 @@ class Counters:
     batch_calls: int = 0
     batch_items: int = 0
     faults: int = 0
+    applied_despite_error: int = 0  # writes applied but answered 429/5xx (injected)
+    outage_answers: int = 0  # answers given by an Outage window
+    malformed_answers: int = 0  # collection answers damaged on purpose
     welcome_emails: int = 0  # welcome messages Exchange would mail to new Microsoft 365 group members
 
     @property
@@ -40,6 +43,9 @@ class Counters:
             "batch_calls": self.batch_calls,
             "batch_items": self.batch_items,
             "faults": self.faults,
+            "applied_despite_error": self.applied_despite_error,
+            "outage_answers": self.outage_answers,
+            "malformed_answers": self.malformed_answers,
             "welcome_emails": self.welcome_emails,
         }
 
@@ -48,3 +54,4 @@ class Counters:
         self.statuses.clear()
         self.resource_units = self.writes = self.throttled = 0
         self.batch_calls = self.batch_items = self.faults = self.welcome_emails = 0
+        self.applied_despite_error = self.outage_answers = self.malformed_answers = 0

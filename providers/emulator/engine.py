@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from providers.emulator.counters import Counters
+from providers.emulator.injection import inject_status, malform, outage_error, throttled_after_apply
 from providers.emulator.profile import Profile
 from providers.emulator.router import Route, normalise_path
 from providers.emulator.routes import build_router
@@ -52,6 +53,7 @@ class Engine:
         self.lock = threading.RLock()
         self.router = build_router()
         self.now = self.clock.now()
+        self.started = self.now
         self._throttle: Throttle | None = None
         if self.profile.replication_lag > 0:
             # Objects created over HTTP while hidden by lag must reach a later delta round, so the
@@ -118,7 +120,8 @@ class Engine:
             route, params = self.router.match(req.method, req.path)
             req.template, req.params = route.template, params
             self.counters.requests[(req.method, route.template)] += 1
-            self._inject_status(req)
+            outage_error(self, req, self.now - self.started)
+            inject_status(self, req)
             cost = request_cost(req.method, route.template, req.query)
             throttled = self._check_throttle(route, cost)
             if throttled is not None:
@@ -127,6 +130,8 @@ class Engine:
             if route.is_write:
                 self.counters.writes += 1
             resp = route.handler(self, req)
+            resp = throttled_after_apply(self, req, resp, route.is_write)
+            resp = malform(self, req, resp)
         except GraphHttpError as exc:
             if not req.template:
                 self.counters.requests[(req.method, "(unknown)")] += 1
@@ -202,18 +207,6 @@ class Engine:
         except GraphHttpError:
             return req.path
 
-    def _inject_status(self, req: Req) -> None:
-        for rule in self.profile.faults:
-            if rule.rate > 0 and rule.matches(req.method, req.template) and self.rng.random() < rule.rate:
-                self.counters.faults += 1
-                headers = {"Retry-After": "1"} if rule.status == 503 else {}
-                raise GraphHttpError(
-                    rule.status,
-                    _FAULT_CODES.get(rule.status, "serviceError"),
-                    "Injected fault: the service is temporarily unavailable.",
-                    headers,
-                )
-
     def _check_throttle(self, route: Route, cost: int) -> Resp | None:
         p = self.profile
         if not p.throttle:
@@ -256,6 +249,3 @@ def _iso(ts: float) -> str:
     from providers.emulator.wire import iso
 
     return iso(ts)
-
-
-_FAULT_CODES = {500: "generalException", 502: "badGateway", 503: "serviceNotAvailable", 504: "gatewayTimeout"}

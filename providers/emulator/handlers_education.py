@@ -236,6 +236,33 @@ def list_teachers(emu: Emu, req: Req) -> Resp:
     return list_links(emu, req, _class_group(emu, req.params["id"]), "owners", edu_type=True)
 
 
+def patch_class(emu: Emu, req: Req) -> Resp:
+    """``PATCH /education/classes/{id}``: the class's properties (names go to its group)."""
+    group = _class_group(emu, req.params["id"])
+    if not isinstance(req.body, dict):
+        raise bad_request("Request body must be a JSON object.", "BadRequest")
+    checked = _check_class_body({"displayName": "x", "mailNickname": "x", **req.body})
+    body = {k: v for k, v in checked.items() if k in req.body}
+    if "mailNickname" in body:
+        check_nickname(emu, body["mailNickname"], True, group.id)
+    emu.tenant.unindex(group)
+    for name, value in body.items():
+        if name in ("displayName", "mailNickname", "description"):
+            group.props[name] = value
+        elif name != "@odata.type":
+            emu.tenant.classes[group.id][name] = value
+    emu.tenant.index(group)
+    emu.tenant.log.record(emu.now, "group", group.id, "upd")
+    return Resp(204)
+
+
+def delete_class(emu: Emu, req: Req) -> Resp:
+    """``DELETE /education/classes/{id}``: deletes the class and its group (soft, restorable)."""
+    group = _class_group(emu, req.params["id"])
+    emu.tenant.remove(group, soft=True)
+    return Resp(204)
+
+
 def get_class_group(emu: Emu, req: Req) -> Resp:
     from providers.emulator.schema import render
 
@@ -248,6 +275,8 @@ def register(router: Router) -> None:
     router.add("GET", "/education/classes", list_classes)
     router.add("POST", "/education/classes", post_class)
     router.add("GET", "/education/classes/{id}", get_class)
+    router.add("PATCH", "/education/classes/{id}", patch_class)
+    router.add("DELETE", "/education/classes/{id}", delete_class)
     router.add("GET", "/education/classes/{id}/group", get_class_group)
     router.add("GET", "/education/classes/{id}/members", list_class_members)
     router.add("GET", "/education/classes/{id}/teachers", list_teachers)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from providers.emulator.faults import FaultRule
+from providers.emulator.faults import FaultRule, Outage
 
 __all__ = ["Profile"]
 
@@ -50,6 +50,7 @@ class Profile:
     shuffle_batch_responses: bool = False
     # --- faults and latency
     faults: tuple[FaultRule, ...] = ()
+    outages: tuple[Outage, ...] = ()  # windows of persistent 503s (or 5xx storms) on the clock
     latency: tuple[float, float] = (0.0, 0.0)  # uniform seconds added to the clock per request
     # --- paging
     delta_page_size: int = 200
@@ -79,8 +80,15 @@ class Profile:
 
     @classmethod
     def strict(cls, seed: int = 0) -> Profile:
-        """:meth:`realistic` plus the rules the product does not pass yet (``education_rules``)."""
-        return replace(cls.realistic(seed), education_rules=True)
+        """:meth:`realistic` plus what the product does not pass yet: ``education_rules``, 2 % of
+        writes answered 429 although applied, and a 20 s read lag (issue 11's reproduction)."""
+        base = cls.realistic(seed)
+        return replace(
+            base,
+            education_rules=True,
+            replication_lag=20.0,
+            faults=(*base.faults, FaultRule(method="*", applied_error_rate=0.02, applied_status=429)),
+        )
 
     def with_(self, **changes: Any) -> Profile:
         """A copy with some fields changed: ``Profile.ideal().with_(throttle=True)``."""

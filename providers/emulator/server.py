@@ -1,7 +1,12 @@
 """Serve the emulator over plain HTTP on 127.0.0.1 at ``/v1.0/...`` (for curl, the CLI, the demo).
 
-Any bearer token is accepted (unless the profile pins tokens); a missing one gets 401. After each
-write (POST, PATCH, PUT, DELETE) that did not fail, the tenant is saved back to ``state_path``.
+Any bearer token is accepted (unless the profile pins tokens); a missing one gets 401.
+
+Saving: a write (POST, PATCH, PUT, DELETE) that did not fail marks the tenant dirty; a background
+saver writes it back to ``state_path`` (atomically) at most once per ``save_interval`` seconds, so a
+burst of writes costs one save, not one per write. :meth:`EmulatorServer.stop` and
+:meth:`EmulatorServer.flush` save what is pending. A killed process loses at most the last
+``save_interval`` seconds of writes; ``save_interval=0`` saves after every write (the old way).
 A dropped-connection fault closes the socket without an answer. Uses the real clock unless given another.
 """
 
@@ -37,9 +42,17 @@ class EmulatorServer:
         state_path: str | os.PathLike[str] | None = None,
         profile: Profile | None = None,
         clock: Clock | None = None,
+        save_interval: float = 1.0,
     ) -> None:
         self.engine = Engine(tenant, clock or SystemClock(), profile)
         self.state_path = state_path
+        self.save_interval = save_interval
+        self.saves = 0  # tenant files written (for benchmarks and tests)
+        self._dirty = False
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._saver: threading.Thread | None = None
+        self._save_lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_class(self))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -75,11 +88,59 @@ class EmulatorServer:
         self.httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.close_saver()
 
     def save(self) -> None:
-        if self.state_path is not None:
+        """Write the tenant file now (under the engine lock, so the file is one consistent state)."""
+        if self.state_path is None:
+            return
+        with self._save_lock:
             with self.engine.lock:
+                self._dirty = False
                 self.engine.tenant.save(self.state_path)
+            self.saves += 1
+
+    def flush(self) -> None:
+        """Save now if a write is pending."""
+        if self._dirty:
+            self.save()
+
+    def written(self) -> None:
+        """A write was applied: save now (``save_interval`` 0) or let the saver batch it."""
+        if self.state_path is None:
+            return
+        if self.save_interval <= 0:
+            self.save()
+            return
+        self._dirty = True
+        if self._saver is None:
+            with self._save_lock:
+                if self._saver is None:
+                    self._saver = threading.Thread(target=self._save_loop, name="emulator-saver", daemon=True)
+                    self._saver.start()
+        self._wake.set()
+
+    def close_saver(self) -> None:
+        """Stop the background saver and save what is pending."""
+        self._closing.set()
+        self._wake.set()
+        if self._saver is not None:
+            self._saver.join(timeout=30)
+        self.flush()
+
+    def _save_loop(self) -> None:
+        while not self._closing.is_set():
+            self._wake.wait()
+            if self._closing.is_set():
+                return
+            self._closing.wait(self.save_interval)  # let a burst of writes gather
+            self._wake.clear()  # writes during the save below wake the loop again
+            if self._closing.is_set():
+                return
+            try:
+                self.flush()
+            except OSError:
+                log.exception("emulator: saving %s failed", self.state_path)
 
 
 def _handler_class(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
@@ -103,7 +164,7 @@ def _handler_class(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             )
             failed = outcome.resp is not None and outcome.resp.status >= 400
             if self.command in WRITES and not failed:
-                server.save()
+                server.written()
             if outcome.delay > 0:
                 server.engine.clock.sleep(outcome.delay)
             if outcome.resp is None or outcome.drop is not None:
