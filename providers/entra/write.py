@@ -86,6 +86,11 @@ def _already(err: GraphError | None) -> bool:
     return "already exist" in _text(err)
 
 
+def _duplicate(err: GraphError) -> bool:
+    t = _text(err)
+    return "same value for property" in t or "multipleobjectswithsamekeyvalue" in (err.code or "").lower()
+
+
 def _missing_refs(err: GraphError | None) -> bool:
     t = _text(err)
     return "don't exist" in t or "do not exist" in t or "does not exist" in t
@@ -211,11 +216,25 @@ class EntraWriter:
         while True:
             try:
                 resp = self.client.post(path, json=dict(body))
+            except BadRequestError as exc:
+                # a resent create refused as a duplicate (same mailNickname): the earlier attempt,
+                # refused or lost, took effect after all; find it (lists lag: the full waits)
+                if not (lost or refused) or not _duplicate(exc):
+                    raise
+                found = self._lookup(path, key)
+                if found is None:
+                    raise
+                log.info("create of %r under %s had taken effect (resend refused as a duplicate): %s",
+                         key, path, found["id"])
+                oid = str(found["id"])
+                break
             except RefusedWriteError:
                 refused += 1
                 if refused >= self.client.retry.max_throttled_attempts:
                     raise
-                found = self._lookup(path, key, delays=(0.0,))
+                # a throttled write may still have been applied, and lists lag new objects: look
+                # with the same waits as after a lost response before sending it again
+                found = self._lookup(path, key)
                 if found is not None:
                     log.info("refused create of %r under %s had taken effect: %s", key, path, found["id"])
                     oid = str(found["id"])
