@@ -1,4 +1,4 @@
-"""Class Teams on an education tenant, end to end on the Graph emulator (strict profile: realistic
+"""Class Teams on an education tenant, end to end on the Graph emulator (the realistic profile:
 lag, throttling and faults, plus Teams' educationClass template refused on a group that is not a
 class), on a virtual clock: the example two-school trust, rendered by the generator."""
 
@@ -75,7 +75,9 @@ def world(data: SchoolData, seed: int = 7) -> World:
     desired = render(data)
     for ref in sorted(desired.people()):
         tenant.add_user(ref)
-    transport = EmulatorTransport(tenant, clock=clock, profile=Profile.strict(seed=seed))
+    # the realistic profile (lag, throttling, faults) with Teams' education rule on
+    profile = Profile.realistic(seed=seed).with_(education_rules=True)
+    transport = EmulatorTransport(tenant, clock=clock, profile=profile)
     http = httpx.Client(transport=transport, base_url="https://graph.microsoft.com/v1.0",
                         headers={"Authorization": "Bearer t"})  # fmt: skip
     client = GraphClient(http, clock=clock, rng=random.Random(seed))

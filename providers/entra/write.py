@@ -232,9 +232,7 @@ class EntraWriter:
                 refused += 1
                 if refused >= self.client.retry.max_throttled_attempts:
                     raise
-                # a throttled write may still have been applied, and lists lag new objects: look
-                # with the same waits as after a lost response before sending it again
-                found = self._lookup(path, key)
+                found = self._lookup(path, key, delays=(0.0,))
                 if found is not None:
                     log.info("refused create of %r under %s had taken effect: %s", key, path, found["id"])
                     oid = str(found["id"])
