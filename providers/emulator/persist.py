@@ -18,7 +18,7 @@ from providers.emulator.state import TenantState
 from reconciler.clock import Clock
 from reconciler.errors import InputError
 
-__all__ = ["FORMAT", "TenantFileError", "load_tenant", "save_tenant"]
+__all__ = ["FORMAT", "TenantFileError", "load_tenant", "save_tenant", "to_json", "write_snapshot"]
 
 FORMAT = "entra-sync-emulator-tenant"
 VERSION = 1
@@ -32,7 +32,8 @@ class TenantFileError(InputError):
 
 
 def _obj(o: DirObject) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": o.id, "created": o.created, "props": o.props, "ext": o.ext}
+    # Copies, so a snapshot taken under the engine lock can be written after the lock is released.
+    out: dict[str, Any] = {"id": o.id, "created": o.created, "props": dict(o.props), "ext": dict(o.ext)}
     if o.kind != "user":
         out["members"] = list(o.members)
     if o.kind == "group":
@@ -46,7 +47,7 @@ def _team(t: Team) -> dict[str, Any]:
         "created": t.created,
         "readyAt": t.ready_at,
         "archived": t.archived,
-        "settings": t.settings,
+        "settings": {k: dict(v) if isinstance(v, dict) else v for k, v in t.settings.items()},
     }
 
 
@@ -69,7 +70,7 @@ def to_json(tenant: TenantState) -> dict[str, Any]:
                 "appId": a.app_id,
                 "objectId": a.object_id,
                 "displayName": a.display_name,
-                "extensions": [a.extensions[k] for k in sorted(a.extensions)],
+                "extensions": [dict(a.extensions[k]) for k in sorted(a.extensions)],
             }
             for _, a in sorted(tenant.apps.items())
         ],
@@ -79,7 +80,7 @@ def to_json(tenant: TenantState) -> dict[str, Any]:
                 "created": t.created,
                 "readyAt": t.ready_at,
                 "archived": t.archived,
-                "settings": t.settings,
+                "settings": {k: dict(v) if isinstance(v, dict) else v for k, v in t.settings.items()},
             }
             for _, t in sorted(tenant.teams.items())
         ],
@@ -105,7 +106,7 @@ def to_json(tenant: TenantState) -> dict[str, Any]:
             }
             for _, d in sorted(tenant.deleted.items())
         ],
-        "classes": {cid: tenant.classes[cid] for cid in sorted(tenant.classes)},
+        "classes": {cid: dict(tenant.classes[cid]) for cid in sorted(tenant.classes)},
         "welcomeEmails": tenant.welcome_emails,
         "log": {
             "seq": tenant.log.seq,
@@ -117,8 +118,13 @@ def to_json(tenant: TenantState) -> dict[str, Any]:
 
 def save_tenant(tenant: TenantState, path: str | os.PathLike[str]) -> None:
     """Write the tenant to ``path`` atomically (a temp file renamed over it)."""
+    write_snapshot(to_json(tenant), path)
+
+
+def write_snapshot(data: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write a :func:`to_json` snapshot to ``path`` atomically; needs no lock on the tenant."""
     target = Path(path)
-    text = json.dumps(to_json(tenant), sort_keys=True, separators=(",", ":"))
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent or Path("."))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

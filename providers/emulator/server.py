@@ -16,11 +16,13 @@ import json
 import logging
 import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from providers.emulator.engine import Engine
+from providers.emulator.persist import to_json, write_snapshot
 from providers.emulator.profile import Profile
 from providers.emulator.tenant import Tenant
 from reconciler.clock import Clock, SystemClock
@@ -48,6 +50,7 @@ class EmulatorServer:
         self.state_path = state_path
         self.save_interval = save_interval
         self.saves = 0  # tenant files written (for benchmarks and tests)
+        self.last_save_seconds = 0.0
         self._dirty = False
         self._wake = threading.Event()
         self._closing = threading.Event()
@@ -91,13 +94,17 @@ class EmulatorServer:
         self.close_saver()
 
     def save(self) -> None:
-        """Write the tenant file now (under the engine lock, so the file is one consistent state)."""
+        """Write the tenant file now: a snapshot taken under the engine lock (one consistent
+        state), encoded and written after the lock is released so requests go on meanwhile."""
         if self.state_path is None:
             return
         with self._save_lock:
+            started = time.perf_counter()
             with self.engine.lock:
                 self._dirty = False
-                self.engine.tenant.save(self.state_path)
+                data = to_json(self.engine.tenant)
+            write_snapshot(data, self.state_path)
+            self.last_save_seconds = time.perf_counter() - started
             self.saves += 1
 
     def flush(self) -> None:
@@ -133,7 +140,9 @@ class EmulatorServer:
             self._wake.wait()
             if self._closing.is_set():
                 return
-            self._closing.wait(self.save_interval)  # let a burst of writes gather
+            # Let a burst of writes gather; a big tenant (seconds per save) waits longer, so saving
+            # never takes more than about a fifth of the time.
+            self._closing.wait(max(self.save_interval, 4 * self.last_save_seconds))
             self._wake.clear()  # writes during the save below wake the loop again
             if self._closing.is_set():
                 return
