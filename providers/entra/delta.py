@@ -260,6 +260,7 @@ def _delta_round(
     """Follow the three deltaLinks and apply them to a copy of the snapshot."""
     old = snap.raw
     users = dict(old.users)
+    client.pacer.tenant_users(len(users))  # the tenant's size sets its resource-unit quota
     aus = {k: dict(v) for k, v in old.aus.items()}
     groups = {k: dict(v) for k, v in old.groups.items()}
     relations = {k: list(v) for k, v in old.relations.items()}

@@ -326,6 +326,7 @@ def read_raw(
     """The full read: every list, and the member/owner lists and Teams of every managed object."""
     report: Progress = progress or _noop
     users = _read_raw_users(client, user_match, report)
+    client.pacer.tenant_users(len(users))  # the tenant's size sets its resource-unit quota
     raw_aus = _list(client, "/directory/administrativeUnits", AU_SELECT, marker)
     report("administrativeUnits", len(raw_aus), len(raw_aus))
     raw_groups = _list(client, "/groups", GROUP_SELECT, marker)
