@@ -4,8 +4,8 @@ tables (schema 5).
 
 Must: replace a scope's snapshot and drop the notes folded into it in one transaction (a run that
 dies half-way leaves the old snapshot and its notes, which the next read folds in again); keep the
-snapshot compressed (a trust's is ~10 MB). Must not: hold a secret (ids, names and links only; a
-deltaLink carries no credential).
+snapshot compressed (a 30-school trust's is 15 MB of base64). Must not: hold a secret (ids,
+names and links only; a deltaLink carries no credential).
 """
 
 from __future__ import annotations

@@ -116,7 +116,13 @@ def _delta(emu: Emu, req: Req, kind: str) -> Resp:
         values = [_full_item(emu, kind, i, props_select, with_members) for i in window]
         more = offset + size < len(listed)
     else:
-        items = _changes(emu, kind, since, upto, props_select, with_members)
+        key = (kind, since, upto, raw_select, tenant.log.seq)
+        cached = tenant.log.round_cache.get(key)
+        if cached is None:
+            cached = _changes(emu, kind, since, upto, props_select, with_members)
+            tenant.log.round_cache.clear()
+            tenant.log.round_cache[key] = cached
+        items: list[dict[str, Any]] = list(cached)
         if only is not None:
             items = [i for i in items if i["id"] in only]
         size = emu.profile.delta_page_size

@@ -92,7 +92,7 @@ class PacingPolicy:
     ru_small: int = 3500
     ru_medium: int = 5000
     ru_large: int = 8000
-    margin: float = 0.97
+    margin: float = 0.99
 
     def ru_for(self, users: int) -> int:
         return self.ru_small if users < 50 else self.ru_medium if users <= 500 else self.ru_large
