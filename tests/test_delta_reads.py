@@ -58,12 +58,13 @@ class MemoryDeltaStore:
 
 
 class World:
-    def __init__(self, store: Any = None, *, runs: int = 1000, seconds: float = 1e9, seed: int = 3) -> None:
+    def __init__(self, store: Any = None, *, runs: int = 1000, seconds: float = 1e9, seed: int = 3,
+                 profile: Profile | None = None) -> None:  # fmt: skip
         self.clock = VirtualClock()
         self.tenant = Tenant(seed=seed, clock=self.clock)
         for ref in PEOPLE:
             self.tenant.add_user(ref)
-        self.transport = EmulatorTransport(self.tenant, clock=self.clock, profile=Profile.ideal())
+        self.transport = EmulatorTransport(self.tenant, clock=self.clock, profile=profile or Profile.ideal())
         http = httpx.Client(transport=self.transport, base_url=GRAPH, headers={"Authorization": "Bearer t"})
         self.http = http
         self.client = GraphClient(http, clock=self.clock, rng=random.Random(seed))
@@ -270,3 +271,26 @@ def _by_hand(w: World, op: str, a: int, b: int) -> None:
         w.http.delete(f"/groups/{gid}")
     elif op == "unmark":
         w.http.patch(f"/groups/{gid}", json={MARKER: None})
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(start=desired_states(), target=desired_states(), seed=st.integers(0, 1000))
+def test_delta_reads_converge_on_a_realistic_tenant(
+    start: DesiredState, target: DesiredState, seed: int
+) -> None:
+    """Throttling, replication lag (new objects unlisted, delta held back), Team windows, 5xx and
+    lost responses: runs a scheduled gap apart converge through delta reads, and the last delta
+    read plans what a full read plans (nothing)."""
+    w = World(seed=seed, profile=Profile.realistic(seed=seed))
+    for desired in (start, target):
+        for _ in range(3):
+            d = w.delta_dir()
+            actual = d.read(desired)
+            plan = diff(desired, actual)
+            if plan.empty:
+                break
+            apply(plan, d, actual, max_workers=4)
+            d.flush_notes()
+            w.clock.advance(4 * 3600)
+    by_delta, by_full, _ = w.plans(target)
+    assert by_delta == by_full == []
