@@ -244,6 +244,18 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DeltaConfig:
+    """``[delta]``: read only what changed in Entra since the last run (Graph delta queries, the
+    last-known state kept in the run history), with a full read every ``full_every_runs`` runs and
+    at least every ``full_every_days`` days as a safety net (owners and Teams changed by hand are
+    seen then). Off, or without a run history, every read is full."""
+
+    enabled: bool = True
+    full_every_runs: int = 50
+    full_every_days: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class NotifyConfig:
     """``[notify]``: who hears about a run that failed, was refused or left people unresolved.
     Secrets (the SMTP password, webhook URLs, which carry their signature) only by reference."""
@@ -303,3 +315,4 @@ class Config:
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    delta: DeltaConfig = field(default_factory=DeltaConfig)

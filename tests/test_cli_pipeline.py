@@ -264,6 +264,8 @@ def _age_groups(server: EmulatorServer, *, minutes: int) -> None:
         for g in server.engine.tenant.groups.values():
             when = datetime.strptime(str(g.props["createdDateTime"]), "%Y-%m-%dT%H:%M:%SZ")
             g.props["createdDateTime"] = (when - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            # a delta read sees the group again (as it would see time pass: the age is now - created)
+            server.engine.tenant.log.record(server.engine.tenant.clock.now(), "group", g.id, "upd")
 
 
 @pytest.mark.parametrize("kill_after", [3, 40])

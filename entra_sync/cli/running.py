@@ -61,12 +61,19 @@ def cli_pipeline(opts: GraphOptions) -> Iterator[RunPipeline]:
         yield RunPipeline(lambda: open_directory(opts))
         return
     with History(cfg.history.path) as store:
-        yield RunPipeline(
-            lambda: open_directory(opts),
-            store=store,
-            lock=RunLock(lock_path(cfg)),
-            report=html_report_writer(cfg.history.path.parent / "reports", cfg.schedule.timezone),
-        )
+        from entra_sync.store.delta import SqlDeltaStore
+
+        delta = SqlDeltaStore(cfg.history.path) if cfg.delta.enabled else None
+        try:
+            yield RunPipeline(
+                lambda: open_directory(opts, delta),
+                store=store,
+                lock=RunLock(lock_path(cfg)),
+                report=html_report_writer(cfg.history.path.parent / "reports", cfg.schedule.timezone),
+            )
+        finally:
+            if delta is not None:
+                delta.close()
 
 
 class RecordedNote:

@@ -34,6 +34,7 @@ from reconciler.settings import Config
 if TYPE_CHECKING:
     from providers.entra.client import GraphClient
     from providers.entra.connect import ConnectionSettings
+    from providers.entra.delta import DeltaStore
     from providers.entra.directory import EntraDirectory
     from providers.entra.recent import CreateJournal
 
@@ -248,10 +249,12 @@ def open_connection(opts: GraphOptions) -> Iterator[Connection]:
 
 
 @contextlib.contextmanager
-def open_directory(opts: GraphOptions) -> Iterator[EntraDirectory]:
-    """The Entra directory for these options, as a context manager."""
+def open_directory(opts: GraphOptions, delta: DeltaStore | None = None) -> Iterator[EntraDirectory]:
+    """The Entra directory for these options, as a context manager. With ``delta`` (the run
+    store's delta state) and ``[delta] enabled``, reads follow Graph's delta links."""
+    from providers.entra.delta import DeltaPolicy
     from providers.entra.directory import EntraDirectory
-    from providers.entra.marker import ensure_marker
+    from providers.entra.marker import ensure_marker, marker_name
     from providers.entra.teams import TeamPolicy
     from providers.entra.write import WritePolicy
     from reconciler.settings import SyncConfig
@@ -262,10 +265,22 @@ def open_directory(opts: GraphOptions) -> Iterator[EntraDirectory]:
         sync = opts.config.sync if opts.config is not None else SyncConfig()
         # the in-process demo tenant (ideal profile) has no Team window: no Team waits for it there
         policy = WritePolicy(teams=TeamPolicy(min_group_age=0.0)) if conn.emulated else None
-        yield EntraDirectory.for_app(
+        delta_policy = None
+        settings = opts.config.delta if opts.config is not None else None
+        if delta is not None and settings is not None and settings.enabled:
+            scope = f"{conn.graph_root}|{conn.tenant}|{marker_name(conn.marker_app_id)}"
+            delta_policy = DeltaPolicy(
+                delta, scope, conn.client.clock, full_every_runs=settings.full_every_runs,
+                full_every_seconds=settings.full_every_days * 86400.0,
+            )  # fmt: skip
+        directory = EntraDirectory.for_app(
             conn.client, conn.marker_app_id, user_match=opts.user_match, journal=journal_for(opts, conn),
-            behavior_options=sync.resource_behavior_options(), policy=policy,
-        )
+            behavior_options=sync.resource_behavior_options(), policy=policy, delta=delta_policy,
+        )  # fmt: skip
+        try:
+            yield directory
+        finally:
+            directory.flush_notes()
 
 
 def journal_for(opts: GraphOptions, conn: Connection) -> CreateJournal:

@@ -102,6 +102,7 @@ def loads_config(text: str, *, file: str | Path = "entra-sync.toml") -> Config:
     safety = sections.read_safety(c, tables["safety"])
     schedule = sections.read_schedule(c, tables["schedule"])
     notify = read_notify(c, tables["notify"])
+    delta = sections.read_delta(c, tables["delta"])
     history = HistoryConfig(
         c.path(tables["history"], "path", "history.path") or config_file.parent / DEFAULT_HISTORY_FILE
     )
@@ -112,7 +113,7 @@ def loads_config(text: str, *, file: str | Path = "entra-sync.toml") -> Config:
     return Config(
         file=config_file, naming=naming, history=history, tenant=tenant, credentials=credentials,
         sync=sync, source=source, users=users, removal=removal, safety=safety, schedule=schedule,
-        notify=notify,
+        notify=notify, delta=delta,
     )  # fmt: skip
 
 

@@ -26,6 +26,7 @@ from reconciler.settings import (
     Cloud,
     CredentialMethod,
     CredentialsConfig,
+    DeltaConfig,
     NamingConfig,
     SafetyConfig,
     ScheduleConfig,
@@ -42,6 +43,7 @@ __all__ = [
     "HOME",
     "SECTIONS",
     "read_credentials",
+    "read_delta",
     "read_naming",
     "read_removal",
     "read_safety",
@@ -80,6 +82,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     ),
     "schedule": ("times", "timezone", "catch_up_minutes"),
     "history": ("path",),
+    "delta": ("enabled", "full_every_runs", "full_every_days"),
     "notify": NOTIFY_KEYS,
 }  # fmt: skip
 #: key -> the section it belongs to, to tell a user where a misplaced key goes
@@ -351,3 +354,18 @@ def read_schedule(c: Checker, t: Mapping[str, Any]) -> ScheduleConfig:
         timezone=zone or d.timezone,
         catch_up_minutes=catch_up,
     )
+
+
+def read_delta(c: Checker, t: Mapping[str, Any]) -> DeltaConfig:
+    d = DeltaConfig()
+    enabled = c.boolean(t, "enabled", "delta.enabled", d.enabled)
+    runs = c.integer(t, "full_every_runs", "delta.full_every_runs", d.full_every_runs, minimum=1)
+    days = c._typed(t, "full_every_days", "delta.full_every_days", (int, float), "a number of days")
+    if days is None:
+        days = d.full_every_days
+    elif not 0 < float(days) <= 7:
+        # Graph keeps a delta link for about 7 days: a longer gap always ends in a full read anyway
+        c.add("delta.full_every_days", f"must be more than 0 and at most 7 (Graph keeps delta links "
+                                       f"about 7 days), got {days}")
+        days = d.full_every_days
+    return DeltaConfig(enabled=enabled, full_every_runs=runs, full_every_days=float(days))

@@ -26,7 +26,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["JSONText", "changes", "dumps", "metadata", "person_changes", "runs", "schema_version"]
+__all__ = [
+    "JSONText",
+    "changes",
+    "delta_notes",
+    "delta_snapshots",
+    "dumps",
+    "metadata",
+    "person_changes",
+    "runs",
+    "schema_version",
+]
 
 
 def dumps(value: Any) -> str:
@@ -113,4 +123,27 @@ person_changes = Table(
     Column("message", Text),
     PrimaryKeyConstraint("run_id", "change_id", "kind", "person_norm"),
     Index("person_changes_by_person", "person_norm", "run_id"),
+)
+
+#: delta reads (providers.entra.delta): one last-known snapshot and its deltaLinks per scope (Graph
+#: root, tenant and marker), compressed JSON
+delta_snapshots = Table(
+    "delta_snapshots",
+    metadata,
+    Column("scope", Text, primary_key=True),
+    Column("snapshot", Text, nullable=False),
+    Column("saved_at", Float, nullable=False),
+)
+
+#: changes this tool made that delta does not report (owners, Teams), folded into the next snapshot
+delta_notes = Table(
+    "delta_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("object_id", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Index("delta_notes_by_scope", "scope", "id"),
+    sqlite_autoincrement=True,
 )

@@ -22,6 +22,9 @@ class ChangeLog:
     events: list[Event] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     keep_seconds: float = 8 * 86400.0
+    #: the last delta round's computed changes (key -> items), so that its pages do not each
+    #: recompute the whole window; any new change invalidates it (the key holds ``seq``)
+    round_cache: dict[tuple[object, ...], list[dict[str, object]]] = field(default_factory=dict, repr=False)
 
     def record(self, now: float, kind: str, object_id: str, op: str, member_id: str = "") -> None:
         """Note one change: ``op`` is ``new`` (created or restored), ``upd``, ``del`` (soft), ``purge``,

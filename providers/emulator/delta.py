@@ -8,10 +8,17 @@ in the window lists all its members), and removed objects as
 ``{"id", "@removed": {"reason": "changed"}}`` (restorable) or ``"deleted"``. With replication lag,
 changes younger than the lag are held back. Tokens older than ``delta_token_ttl`` (7 days) get
 ``410 Gone`` with code ``syncStateNotFound`` and a ``Location`` to restart from.
+
+As strict as Graph about the query (graph-facts §6): ``$expand``, ``$top``, ``$orderby``,
+``$search`` and ``$count`` are refused (400 ``Request_UnsupportedQuery``); ``$filter`` takes only
+``id eq '...'`` terms joined by ``or`` (at most 50 for groups). The only relationship delta tracks is
+``members`` (groups and administrative units): ``owners`` in ``$select`` is accepted and not tracked
+(no ``owners@delta``, as the public reports of v1.0 describe), so a reader must read owners another way.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,11 +26,36 @@ from providers.emulator.common import select_for, visible
 from providers.emulator.context import Emu
 from providers.emulator.query import decode_token, encode_token
 from providers.emulator.schema import ODATA_TYPE, render
-from providers.emulator.wire import GraphHttpError, Req, Resp
+from providers.emulator.wire import GraphHttpError, Req, Resp, bad_request
 
 __all__ = ["delta_handler"]
 
 _CONTEXT = {"user": "users", "group": "groups", "administrativeUnit": "administrativeUnits"}
+#: query options delta refuses on directory objects (graph-facts §6)
+_UNSUPPORTED = ("$expand", "$top", "$orderby", "$search", "$count", "$skip")
+_ID_TERM = re.compile(r"\s*id\s+eq\s+'([^']+)'\s*", re.IGNORECASE)
+#: the most ids a group delta's $filter may name
+MAX_FILTER_IDS = 50
+
+
+def _check_query(query: dict[str, str], kind: str) -> frozenset[str] | None:
+    """Refuse what delta does not support; the ids of an ``id eq`` filter (None: no filter)."""
+    for name in _UNSUPPORTED:
+        if name in query:
+            raise bad_request("Unsupported Query.", "Request_UnsupportedQuery")
+    raw = query.get("$filter")
+    if raw is None:
+        return None
+    terms = re.split(r"\s+or\s+", raw.strip(), flags=re.IGNORECASE)
+    ids = []
+    for term in terms:
+        m = _ID_TERM.fullmatch(term)
+        if m is None:
+            raise bad_request("Unsupported Query.", "Request_UnsupportedQuery")
+        ids.append(m.group(1))
+    if kind == "group" and len(ids) > MAX_FILTER_IDS:
+        raise bad_request("Unsupported Query.", "Request_UnsupportedQuery")
+    return frozenset(ids)
 
 
 def delta_handler(kind: str) -> Callable[[Emu, Req], Resp]:
@@ -52,8 +84,11 @@ def _delta(emu: Emu, req: Req, kind: str) -> Resp:
     tenant.log.activate()
     upto_now = tenant.log.seq_at(emu.now - emu.profile.replication_lag)
     q = req.query
+    ids = _check_query(q, kind)
+    flt = sorted(ids) if ids is not None else None
     if "$deltatoken" in q and q["$deltatoken"] == "latest":
-        return _page(req, kind, [], None, {"k": kind, "s": upto_now, "t": emu.now, "sel": q.get("$select")})
+        return _page(req, kind, [], None, {"k": kind, "s": upto_now, "t": emu.now, "sel": q.get("$select"),
+                                           "ids": flt})
     if "$deltatoken" in q or "$skiptoken" in q:
         data = decode_token(q.get("$deltatoken") or q["$skiptoken"])
         _check_token(emu, req, data, kind)
@@ -62,25 +97,38 @@ def _delta(emu: Emu, req: Req, kind: str) -> Resp:
         upto = int(data["u"]) if "u" in data else upto_now
         offset = int(data.get("o", 0))
         raw_select = data.get("sel")
+        flt = data.get("ids")
         issued = float(data.get("t", emu.now)) if "$skiptoken" in q else emu.now
     else:
         full, since, upto, offset, raw_select, issued = True, 0, upto_now, 0, q.get("$select"), emu.now
     sel_req = Req(req.method, req.path, {"$select": raw_select} if raw_select else {}, req.headers)
     select = select_for(emu, sel_req, [kind]) if raw_select else None
     with_members = kind != "user" and (select is None or "members" in select)
-    props_select = [s for s in select if s != "members"] if select else None
+    # owners are accepted in $select and not tracked (no owners@delta)
+    props_select = [s for s in select if s not in ("members", "owners")] if select else None
+    only = frozenset(flt) if flt is not None else None
     if full:
         store = tenant.store(kind)
-        ids = [i for i in tenant.sorted_ids(kind) if visible(emu, store[i])]
+        listed = [i for i in tenant.sorted_ids(kind) if visible(emu, store[i]) and (only is None or i in only)
+                  ]  # fmt: skip
         size = emu.profile.delta_page_size
-        values = [_full_item(emu, kind, i, props_select, with_members) for i in ids[offset : offset + size]]
-        more = offset + size < len(ids)
+        window = listed[offset : offset + size]
+        values = [_full_item(emu, kind, i, props_select, with_members) for i in window]
+        more = offset + size < len(listed)
     else:
-        items = _changes(emu, kind, since, upto, props_select, with_members)
+        key = (kind, since, upto, raw_select, tenant.log.seq)
+        cached = tenant.log.round_cache.get(key)
+        if cached is None:
+            cached = _changes(emu, kind, since, upto, props_select, with_members)
+            tenant.log.round_cache.clear()
+            tenant.log.round_cache[key] = cached
+        items: list[dict[str, Any]] = list(cached)
+        if only is not None:
+            items = [i for i in items if i["id"] in only]
         size = emu.profile.delta_page_size
         values = items[offset : offset + size]
         more = offset + size < len(items)
-    base_token: dict[str, Any] = {"k": kind, "t": issued, "sel": raw_select}
+    base_token: dict[str, Any] = {"k": kind, "t": issued, "sel": raw_select, "ids": flt}
     if more:
         nxt = {**base_token, "f": full, "s": since, "u": upto, "o": offset + size}
         return _page(req, kind, values, nxt, None)

@@ -60,6 +60,12 @@ class Profile:
         return cls()
 
     @classmethod
+    def quota(cls, seed: int = 0) -> Profile:
+        """:meth:`ideal` with Graph's documented quotas enforced (throttling on, nothing random):
+        what pacing and request counts are measured against."""
+        return cls(seed=seed, throttle=True)
+
+    @classmethod
     def realistic(cls, seed: int = 0) -> Profile:
         return cls(
             seed=seed,

@@ -140,6 +140,8 @@ def _send_once(client: BatchClient, reqs: Sequence[BatchRequest]) -> list[BatchR
     """One ``POST /$batch``; results in the order of ``reqs``."""
     payload = {"requests": [_item_json(str(i + 1), r) for i, r in enumerate(reqs)]}
     safe_to_repeat = all(_retry_safe(r, 504) for r in reqs)
+    pacer = getattr(client, "pacer", None)
+    estimates = pacer.reserve_many([(r.method, r.url) for r in reqs]) if pacer is not None else []
     resp = client.request("POST", "/$batch", json=payload, idempotent=safe_to_repeat)
     answers: dict[str, dict[str, Any]] = {}
     responses = resp.body.get("responses") if isinstance(resp.body, dict) else None
@@ -161,6 +163,10 @@ def _send_once(client: BatchClient, reqs: Sequence[BatchRequest]) -> list[BatchR
         except (TypeError, ValueError):
             status = 0
         results.append(BatchResult(status, headers, _item_body(item.get("body")), r.method.upper(), r.url))
+        if pacer is not None:
+            pacer.after(headers, estimates[i])
+            if status == 429:
+                pacer.throttled(headers, parse_retry_after(headers.get("retry-after"), client.clock.now()))
     return results
 
 
@@ -192,7 +198,9 @@ def _run_chunk(client: BatchClient, reqs: Sequence[BatchRequest]) -> list[BatchR
         if rounds >= limit or client.clock.now() + wait > deadline:
             log.warning("giving up on %d batch item(s) after %d round(s)", len(retry), rounds)
             break
-        client.health.spend(f"$batch ({len(retry)} item(s))")
+        if not (waits and all(getattr(results[i], "status", 0) == 429 for i in retry)):
+            # throttling that says how long to wait is Graph working: no budget spent
+            client.health.spend(f"$batch ({len(retry)} item(s))")
         log.debug("retrying %d of %d batch item(s) in %.3f s", len(retry), len(pending), wait)
         client.clock.sleep(wait)
         pending = retry

@@ -54,6 +54,7 @@ from providers.entra.errors import (
     error_from_response,
     redact_path,
 )
+from providers.entra.pacing import Pacer, PacingPolicy
 from providers.entra.retry import (
     IDEMPOTENT_METHODS,
     LOST_STATUSES,
@@ -212,6 +213,7 @@ class GraphClient:
         max_in_flight: int = 4,
         rng: random.Random | None = None,
         close_http: bool = False,
+        pacing: PacingPolicy | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -221,6 +223,8 @@ class GraphClient:
         self.retry = retry or RetryPolicy()
         #: the run-wide retry budget and circuit breaker (one client = one run)
         self.health = RunHealth(self.retry)
+        #: paces requests to Graph's quotas (providers.entra.pacing)
+        self.pacer = Pacer(self.clock, pacing)
         self.max_in_flight = max_in_flight
         self.rng = rng or random.Random()
         self._close_http = close_http
@@ -397,6 +401,8 @@ class GraphClient:
             health.check()  # an open circuit: nothing more is sent in this run
             attempt += 1
             sent_headers = self._headers(headers)
+            # the $batch envelope costs nothing itself: batch.py paces its inner requests
+            estimate = self.pacer.reserve(method, url) if url.split("?")[0] != "/$batch" else 0
             t0 = self.clock.now()
             try:
                 with self._slots:
@@ -425,6 +431,10 @@ class GraphClient:
             rid = rheaders.get("request-id") or rheaders.get("client-request-id") or "-"
             status = resp.status_code
             log.info("%s %s -> %d in %.0f ms (request-id %s)", method, shown, status, ms, rid)
+            self.pacer.after(rheaders, estimate)
+            if status == 429:
+                told = parse_retry_after(rheaders.get("retry-after"), self.clock.now())
+                self.pacer.throttled(rheaders, told)
             if status in OUTAGE_STATUSES:
                 health.outage(self.clock.now(), f"{method} {shown}: {status}")
             else:
@@ -460,7 +470,9 @@ class GraphClient:
                 else:
                     wait, allowed = hint, attempt < policy.max_throttled_attempts
                 if allowed and self.clock.now() + wait <= deadline:
-                    health.spend(f"{method} {shown}: {status}")
+                    if not (status == 429 and hint is not None):
+                        # throttling that says how long to wait is Graph working: no budget spent
+                        health.spend(f"{method} {shown}: {status}")
                     log.debug("retrying %s %s in %.3f s (attempt %d)", method, shown, wait, attempt + 1)
                     self.clock.sleep(wait)
                     continue

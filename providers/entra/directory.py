@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from providers.entra.client import GraphClient
+from providers.entra.delta import DeltaPolicy, Note, ReadMode, read_with_delta
 from providers.entra.marker import marker_name, marker_value
-from providers.entra.read import ManagedIds, read_actual
+from providers.entra.read import ManagedIds, assemble, read_actual
 from providers.entra.recent import CreateJournal
 from providers.entra.write import DEFAULT_BEHAVIOR_OPTIONS, EntraWriter, WritePolicy
 from reconciler.clock import Clock
@@ -70,6 +71,7 @@ class EntraDirectory:
         recent: Mapping[str, str] | None = None,
         journal: CreateJournal | None = None,
         behavior_options: Sequence[str] = DEFAULT_BEHAVIOR_OPTIONS,
+        delta: DeltaPolicy | None = None,
     ) -> None:
         self.client = client
         self.marker = marker
@@ -83,6 +85,11 @@ class EntraDirectory:
         self._created: dict[str, _Kind] = {}
         #: object id -> kind of objects created by recent runs (from the run history)
         self._recent = {**(journal.recent_ids() if journal is not None else {}), **dict(recent or {})}
+        #: read through delta links and a last-known snapshot (None: every read is full)
+        self.delta = delta
+        #: how the last read was made, and why when it was full
+        self.last_read: tuple[ReadMode, str] | None = None
+        self._notes: list[Note] = []
 
     @classmethod
     def for_app(cls, client: GraphClient, app_id: str, **kwargs: Any) -> EntraDirectory:
@@ -113,8 +120,17 @@ class EntraDirectory:
         match = desired.user_match if desired is not None else self.user_match
         recent = {**self._recent, **{oid: kind for oid, kind in self._created.items() if kind != "team"}}
         long_keys = self.journal.long_keys() if self.journal is not None else None
-        state, managed = read_actual(self.client, self.marker, user_match=match, desired=desired,
-                                     progress=progress, recent=recent, long_keys=long_keys)
+        if self.delta is None:
+            state, managed = read_actual(self.client, self.marker, user_match=match, desired=desired,
+                                         progress=progress, recent=recent, long_keys=long_keys)
+            self.last_read = ("full", "no delta state")
+        else:
+            self.flush_notes()
+            outcome = read_with_delta(self.client, self.marker, self.delta, user_match=match,
+                                      progress=progress, recent=recent)
+            state, managed = assemble(outcome.raw, self.marker, user_match=match, desired=desired,
+                                      long_keys=long_keys)
+            self.last_read = (outcome.mode, outcome.reason)
         self._managed = managed
         # a Team on a group younger than Graph's window is deferred without a request
         self.writer.teams.group_created.update(managed.group_created)
@@ -143,6 +159,26 @@ class EntraDirectory:
             log.info("%d class(es) created by an interrupted run are completed, not reported as collisions",
                      len(state.unmanaged) - len(kept))
         return dataclasses.replace(state, unmanaged=kept)
+
+    # -- what delta does not report --------------------------------------------------------------
+
+    def _note(self, *notes: Note) -> None:
+        if self.delta is None:
+            return
+        self._notes.extend(notes)
+        if len(self._notes) >= 500:
+            self.flush_notes()
+
+    def flush_notes(self) -> None:
+        """Write down the owner and Team changes made so far (delta does not report them)."""
+        if self.delta is not None and self._notes:
+            notes, self._notes = self._notes, []
+            self.delta.store.add_notes(self.delta.scope, notes)
+
+    def _note_owners(self, kind: str, group_id: str, owner_ids: Sequence[str],
+                     failures: Sequence[ItemFailure]) -> None:  # fmt: skip
+        failed = {f.object_id for f in failures}
+        self._note(*(Note(kind, group_id, o) for o in owner_ids if o not in failed))  # type: ignore[arg-type]
 
     # -- administrative units --------------------------------------------------------------------
 
@@ -174,6 +210,8 @@ class EntraDirectory:
     def create_group(self, group: Group, owner_ids: Sequence[str], member_ids: Sequence[str]) -> CreateResult:
         result = self.writer.create_group(group, owner_ids, member_ids)
         self._created[result.object_id] = "group"
+        self._note(Note("created", result.object_id, ""))
+        self._note_owners("owner+", result.object_id, owner_ids, result.failures)
         return result
 
     def update_group(self, object_id: str, fields: Mapping[str, Any]) -> None:
@@ -194,25 +232,34 @@ class EntraDirectory:
 
     def add_group_owners(self, group_id: str, owner_ids: Sequence[str]) -> Sequence[ItemFailure]:
         self._guard("group", group_id, "add owners to")
-        return self.writer.add_group_owners(group_id, owner_ids)
+        failures = self.writer.add_group_owners(group_id, owner_ids)
+        self._note_owners("owner+", group_id, owner_ids, failures)
+        return failures
 
     def remove_group_owners(self, group_id: str, owner_ids: Sequence[str]) -> Sequence[ItemFailure]:
         self._guard("group", group_id, "remove owners from")
-        return self.writer.remove_group_owners(group_id, owner_ids)
+        failures = self.writer.remove_group_owners(group_id, owner_ids)
+        self._note_owners("owner-", group_id, owner_ids, failures)
+        return failures
 
     # -- teams -----------------------------------------------------------------------------------
 
     def create_team(self, group_id: str, template: TeamTemplate) -> TeamOutcome:
         self._guard("group", group_id, "create a Team from")
-        return self.writer.create_team(group_id, template)
+        outcome = self.writer.create_team(group_id, template)
+        if outcome.status == "created":
+            self._note(Note("team", group_id, "active"))
+        return outcome
 
     def archive_team(self, team_id: str) -> None:
         self._guard("team", team_id, "archive")
         self.writer.archive_team(team_id)
+        self._note(Note("team", team_id, "archived"))
 
     def unarchive_team(self, team_id: str) -> None:
         self._guard("team", team_id, "unarchive")
         self.writer.unarchive_team(team_id)
+        self._note(Note("team", team_id, "active"))
 
     # -- adoption ---------------------------------------------------------------------------------
 

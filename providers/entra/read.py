@@ -33,7 +33,18 @@ from reconciler.model import (
 )
 from reconciler.ports import Progress
 
-__all__ = ["GROUP_SELECT", "ManagedIds", "read_actual"]
+__all__ = [
+    "AU_SELECT",
+    "GROUP_SELECT",
+    "ManagedIds",
+    "RawRead",
+    "assemble",
+    "read_actual",
+    "read_raw",
+    "read_relations",
+    "read_teams",
+    "with_recent",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +81,25 @@ def _noop(stage: str, done: int, total: int | None = None) -> None:
     return None
 
 
-def _read_users(client: GraphClient, match: UserMatch, progress: Progress) -> _Users:
-    users = _Users()
-    seen: dict[str, list[str]] = {}
+def _read_raw_users(client: GraphClient, match: UserMatch, progress: Progress) -> dict[str, str | None]:
+    """user id -> the value of the match attribute (None when it has none)."""
+    out: dict[str, str | None] = {}
     params = {"$select": f"id,{match}", "$top": PAGE}
     for page in client.iter_pages("/users", params=params):
         for u in page:
-            uid = str(u["id"])
-            users.all_ids.add(uid)
             value = u.get(match)
-            if isinstance(value, str) and value.strip():
-                seen.setdefault(normalise_ref(value), []).append(uid)
-        progress("users", len(users.all_ids), None)
+            out[str(u["id"])] = value if isinstance(value, str) else None
+        progress("users", len(out), None)
+    return out
+
+
+def _users_index(raw: Mapping[str, str | None], match: UserMatch) -> _Users:
+    users = _Users()
+    seen: dict[str, list[str]] = {}
+    for uid, value in raw.items():
+        users.all_ids.add(uid)
+        if isinstance(value, str) and value.strip():
+            seen.setdefault(normalise_ref(value), []).append(uid)
     for ref, ids in seen.items():
         if len(ids) > 1:
             # two users share the match attribute: naming either would be a guess
@@ -104,7 +122,7 @@ def _list(client: GraphClient, path: str, select: str, marker: str) -> list[dict
         raise
 
 
-def _with_recent(
+def with_recent(
     client: GraphClient,
     marker: str,
     recent: Mapping[str, str],
@@ -147,7 +165,7 @@ def _page_items(body: Any, path: str) -> tuple[list[dict[str, Any]], str | None]
     return items, (link if isinstance(link, str) and link else None)
 
 
-def _read_relations(
+def read_relations(
     client: GraphClient, paths: Sequence[str], progress: Progress, stage: str
 ) -> dict[str, list[dict[str, Any]]]:
     """Every item of each relation list: first pages through ``$batch``, the rest by nextLink.
@@ -180,7 +198,7 @@ def _read_relations(
     return out
 
 
-def _read_teams(
+def read_teams(
     client: GraphClient, group_ids: Sequence[str], progress: Progress
 ) -> dict[str, bool]:
     """group id -> isArchived, for groups that say they have a team."""
@@ -268,18 +286,80 @@ def read_actual(
     stamped as its hash (:func:`~providers.entra.marker.marker_value`); it reads back as the full
     key when ``desired`` or ``long_keys`` (stamp -> key, from the journal) knows it.
     """
-    report: Progress = progress or _noop
-    users = _read_users(client, user_match, report)
+    raw = read_raw(client, marker, user_match=user_match, progress=progress, recent=recent)
+    return assemble(raw, marker, user_match=user_match, desired=desired, long_keys=long_keys)
 
+
+@dataclass(slots=True)
+class RawRead:
+    """What a read fetched, before it is made into an :class:`ActualState`: every user's match
+    attribute, every AU's and group's selected properties (managed or not: collisions need them),
+    the member and owner lists of the managed ones (by path), and the Team of each managed group
+    that has one (archived or not). A full read and a delta read both produce one."""
+
+    users: dict[str, str | None] = field(default_factory=dict)
+    aus: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    relations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    teams: dict[str, bool] = field(default_factory=dict)
+
+
+def au_members_path(au_id: str) -> str:
+    return f"/directory/administrativeUnits/{au_id}/members"
+
+
+def relation_paths(aus: Iterable[str], groups: Iterable[str]) -> list[str]:
+    """The member/owner list paths of these managed AUs and groups (AUs first, then groups)."""
+    group_paths = [f"/groups/{gid}/{rel}" for gid in sorted(groups) for rel in ("members", "owners")]
+    return [*(au_members_path(aid) for aid in sorted(aus)), *group_paths]
+
+
+def has_team(group: Mapping[str, Any]) -> bool:
+    return "Team" in (group.get("resourceProvisioningOptions") or ())
+
+
+def read_raw(
+    client: GraphClient,
+    marker: str,
+    *,
+    user_match: UserMatch = "userPrincipalName",
+    progress: Progress | None = None,
+    recent: Mapping[str, str] | None = None,
+) -> RawRead:
+    """The full read: every list, and the member/owner lists and Teams of every managed object."""
+    report: Progress = progress or _noop
+    users = _read_raw_users(client, user_match, report)
+    client.pacer.tenant_users(len(users))  # the tenant's size sets its resource-unit quota
     raw_aus = _list(client, "/directory/administrativeUnits", AU_SELECT, marker)
     report("administrativeUnits", len(raw_aus), len(raw_aus))
     raw_groups = _list(client, "/groups", GROUP_SELECT, marker)
     report("groups", len(raw_groups), len(raw_groups))
     if recent:
-        raw_aus, raw_groups = _with_recent(client, marker, recent, raw_aus, raw_groups)
-    raw_aus, raw_groups = _unstamped(raw_aus, marker, desired, long_keys), _unstamped(
-        raw_groups, marker, desired, long_keys)
+        raw_aus, raw_groups = with_recent(client, marker, recent, raw_aus, raw_groups)
+    aus = {str(a["id"]): a for a in raw_aus}
+    groups = {str(g["id"]): g for g in raw_groups}
+    managed_aus = [aid for aid, a in aus.items() if _marker_value(a, marker)]
+    managed_groups = [gid for gid, g in groups.items() if _marker_value(g, marker)]
+    relations = read_relations(client, relation_paths(managed_aus, managed_groups), report, "members")
+    team_groups = sorted(
+        gid for gid in managed_groups
+        if has_team(groups[gid]) and all(f"/groups/{gid}/{r}" in relations for r in ("members", "owners"))
+    )  # fmt: skip
+    return RawRead(users, aus, groups, relations, read_teams(client, team_groups, report))
 
+
+def assemble(
+    raw: RawRead,
+    marker: str,
+    *,
+    user_match: UserMatch = "userPrincipalName",
+    desired: DesiredState | None = None,
+    long_keys: Mapping[str, str] | None = None,
+) -> tuple[ActualState, ManagedIds]:
+    """Make a read's raw answers into the :class:`ActualState` (the same for a full or delta read)."""
+    users = _users_index(raw.users, user_match)
+    raw_aus = _unstamped(list(raw.aus.values()), marker, desired, long_keys)
+    raw_groups = _unstamped(list(raw.groups.values()), marker, desired, long_keys)
     managed_aus = {str(a["id"]): a for a in raw_aus if _marker_value(a, marker)}
     managed_groups = {str(g["id"]): g for g in raw_groups if _marker_value(g, marker)}
     all_group_ids = {str(g["id"]) for g in raw_groups}
@@ -294,9 +374,7 @@ def read_actual(
             )
         ids[key] = oid
 
-    group_paths = [f"/groups/{gid}/{rel}" for gid in sorted(managed_groups) for rel in ("members", "owners")]
-    au_paths = [f"/directory/administrativeUnits/{aid}/members" for aid in sorted(managed_aus)]
-    relations = _read_relations(client, [*au_paths, *group_paths], report, "members")
+    relations = raw.relations
     _drop_gone(relations, managed_aus, managed_groups, ids, marker)
 
     placements: dict[str, set[str]] = {gid: set() for gid in managed_groups}
@@ -319,10 +397,7 @@ def read_actual(
             members=_member_refs(user_items, users),
         )
 
-    team_groups = sorted(
-        gid for gid, g in managed_groups.items() if "Team" in (g.get("resourceProvisioningOptions") or ())
-    )
-    archived = _read_teams(client, team_groups, report)
+    archived = raw.teams
 
     groups: dict[str, Group] = {}
     teams: dict[str, Team] = {}
