@@ -27,8 +27,9 @@ PASSWORD = "correct horse battery staple"
 KEY = Fernet.generate_key()
 
 
-def school(d: Path, *, teams: bool = False) -> Path:
-    """A school's configuration over an in-process emulator tenant file; returns the config path."""
+def school(d: Path, *, teams: bool = False, missing: int = 0) -> tuple[Path, list[str]]:
+    """A school's configuration over an in-process emulator tenant file, every person but the last
+    ``missing`` seeded as a user; returns the configuration's path and the people left out."""
     d.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(example_export_path(), d / "realsmart-export.json")
     cfg = d / "entra-sync.toml"
@@ -39,9 +40,11 @@ def school(d: Path, *, teams: bool = False) -> Path:
         f"[sync]\nteams = {'true' if teams else 'false'}\n"
     )
     tenant = Tenant()
-    seed_users(tenant, [SeedUser(ref) for ref in sorted(render_config(load_config(cfg)).desired.people())])
+    people = sorted(render_config(load_config(cfg)).desired.people())
+    kept = people[: len(people) - missing]
+    seed_users(tenant, [SeedUser(ref) for ref in kept])
     tenant.save(d / "tenant.json")
-    return cfg
+    return cfg, people[len(kept) :]
 
 
 def drop_classes(cfg: Path, keep: int) -> None:
@@ -58,6 +61,8 @@ class Setup:
     box: SecretBox
     jobs: Jobs
     root: Path
+    #: per tenant, the people who have no account in its emulator tenant
+    missing: dict[str, list[str]]
 
     def user(self, name: str, roles: dict[str, Role]) -> int:
         uid = self.store.add_user(name, hash_password(PASSWORD))
@@ -71,13 +76,14 @@ class Setup:
         )
 
 
-def make_setup(root: Path, target: str | None = None) -> Setup:
+def make_setup(root: Path, target: str | None = None, *, missing: int = 0) -> Setup:
     store = ConsoleStore(target or root / "console.db")
     box = SecretBox(KEY)
+    left_out = {}
     for slug in ("oak", "elm"):
-        cfg = school(root / slug)
+        cfg, left_out[slug] = school(root / slug, missing=missing)
         store.add_tenant(slug, f"{slug.title()} Academy", cfg)
-    return Setup(store, box, Jobs(store, box, env={}), root)
+    return Setup(store, box, Jobs(store, box, env={}), root, left_out)
 
 
 def csrf_of(html: str) -> str:

@@ -65,9 +65,14 @@ def test_held_plans_approvals_and_login_attempts(target: str, tmp_path: Path) ->
 
 
 def test_a_tenants_runs_are_its_own_and_the_run_page_pages(target: str) -> None:
-    plan = Plan(changes=tuple(
-        Change("add", "groupMembers", f"class:SCH{i % 3 + 1}:2026-27:7A-Ma{i}", members=(f"p{i}@x", "q@x"))
-        for i in range(120)))
+    plan = Plan(
+        changes=tuple(
+            Change(
+                "add", "groupMembers", f"class:SCH{i % 3 + 1}:2026-27:7A-Ma{i}", members=(f"p{i}@x", "q@x")
+            )
+            for i in range(120)
+        )
+    )
     with TenantHistory(target, "oak") as h:
         run = h.start_run("console sync")
         h.record_plan(run, plan)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, and_, case, func, or_, select
+from sqlalchemy import Engine, Text, and_, case, func, or_, select, type_coerce
 
 from entra_sync.store.tables import changes, person_changes, runs
 from reconciler.model import normalise_ref
@@ -259,7 +259,7 @@ class RunQueries:
             where.append(
                 or_(
                     changes.c.key.like(like, escape="\\"),
-                    changes.c.change.like(like, escape="\\"),
+                    type_coerce(changes.c.change, Text).like(like, escape="\\"),
                     changes.c.change_id.in_(people),
                 )
             )
