@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_summary import first_sync
 from cryptography.fernet import Fernet
+
 with warnings.catch_warnings():  # newer Starlette prefers its httpx fork; httpx works the same
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
