@@ -22,6 +22,7 @@ from tests.console_support import PASSWORD, drop_classes, make_setup  # noqa: E4
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--extra", type=Path, help="also the held plan, settings and history pages, here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         setup = make_setup(Path(tmp) / "site", missing=3)
@@ -40,6 +41,11 @@ def main() -> None:
             browser.set_window_size(1280, 1500)
             browser.get(base + "/t/oak/runs/1")
             browser.save_screenshot(str(args.out / "console-run.png"))
+            if args.extra is not None:  # the pages the docs do not show, to look at
+                for name, path in (("held", "/t/oak/held/1"), ("settings", "/t/oak/settings"),
+                                   ("history", "/t/oak/history?key=class:8804012:2026-27:cls-oak-7a-ma1")):
+                    browser.get(base + path)
+                    browser.save_screenshot(str(args.extra / f"console-{name}.png"))
     print(f"wrote {args.out / 'console-dashboard.png'} and {args.out / 'console-run.png'}")
 
 

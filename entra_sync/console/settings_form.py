@@ -20,6 +20,7 @@ import tomli_w
 
 from entra_sync.config.load import ConfigFindingsError, loads_config
 from reconciler.errors import ConfigError
+from reconciler.settings import SafetyConfig
 
 __all__ = ["SECRET_ENV", "FormResult", "form_values", "save_form"]
 
@@ -67,6 +68,7 @@ def form_values(path: Path) -> dict[str, Any]:
         "max_deletes": safety.get("max_deletes", ""),
         "max_delete_fraction": safety.get("max_delete_fraction", ""),
         "max_member_removal_fraction": safety.get("max_member_removal_fraction", ""),
+        "defaults": {k: getattr(SafetyConfig(), k) for k in ("max_deletes", *_FRACTIONS)},
     }
 
 
