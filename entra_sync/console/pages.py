@@ -60,7 +60,7 @@ async def dashboard(ctx: Ctx) -> Response:
     t = ctx.tenant
     assert t is not None
     c = ctx.console
-    recent = History_runs(ctx)
+    recent = _recent_runs(ctx)
     held = c.store.held_plans(t.slug, status="held")
     last = c.queries.run_row(t.slug, recent[0].run_id) if recent else None
     facts = c.queries.facts(last) if last is not None else None
@@ -83,7 +83,7 @@ async def dashboard(ctx: Ctx) -> Response:
     )
 
 
-def History_runs(ctx: Ctx, limit: int = 15) -> list[Any]:
+def _recent_runs(ctx: Ctx, limit: int = 15) -> list[Any]:
     assert ctx.tenant is not None
     with History(ctx.console.store.target) as h:
         return h.list_runs(limit, tenant=ctx.tenant.slug)
