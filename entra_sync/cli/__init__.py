@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 from entra_sync import __version__
+from entra_sync.cli import console as _console
 from entra_sync.cli import emulator as _emulator
 from entra_sync.cli import graph as _graph
 from entra_sync.cli import runs as _runs
@@ -70,7 +71,7 @@ def _root(
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
-for _module in (_validate, _runs, _graph, _setup, _emulator):
+for _module in (_validate, _runs, _graph, _setup, _emulator, _console):
     _module.register(app)
 
 

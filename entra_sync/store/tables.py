@@ -27,14 +27,9 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
-    "JSONText",
-    "changes",
-    "delta_notes",
-    "delta_snapshots",
-    "dumps",
-    "metadata",
-    "person_changes",
-    "runs",
+    "JSONText", "changes", "console_approvals", "console_held_plans", "console_login_attempts",
+    "console_roles", "console_tenants", "console_users", "delta_notes", "delta_snapshots", "dumps",
+    "metadata", "person_changes", "runs",
     "schema_version",
 ]
 
@@ -147,3 +142,92 @@ delta_notes = Table(
     Index("delta_notes_by_scope", "scope", "id"),
     sqlite_autoincrement=True,
 )
+
+# -- the web console (entra_sync.console): its people, tenants, held plans and approvals ---------
+
+#: local accounts of the console (the password as an argon2 hash, never in clear)
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", Text, nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("disabled", Integer, nullable=False, server_default="0"),
+)
+
+#: a tenant is one configuration file; the fleet work adds schedule / paused / health columns
+console_tenants = Table(
+    "console_tenants",
+    metadata,
+    Column("slug", Text, primary_key=True),
+    Column("display_name", Text, nullable=False),
+    Column("config_path", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    #: 1: whoever approves a held plan must not be who asked for the run
+    Column("require_other_approver", Integer, nullable=False, server_default="0"),
+    #: the client secret typed in the console, encrypted (Fernet); never in clear
+    Column("secret_enc", Text),
+)
+
+#: a role per tenant: viewer, approver or admin
+console_roles = Table(
+    "console_roles",
+    metadata,
+    Column("user_id", Integer, ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False),
+    Column("tenant", Text, ForeignKey("console_tenants.slug", ondelete="CASCADE"), nullable=False),
+    Column("role", Text, nullable=False),
+    PrimaryKeyConstraint("user_id", "tenant"),
+)
+
+#: a plan a safety limit refused, held for an approver (the plan as its JSON document)
+console_held_plans = Table(
+    "console_held_plans",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", Text, ForeignKey("console_tenants.slug", ondelete="CASCADE"), nullable=False),
+    #: the refused run, in the tenant's run history
+    Column("run_id", Integer),
+    Column("plan", Text, nullable=False),
+    Column("checksum", Text, nullable=False),
+    Column("reasons", JSONText, nullable=False, server_default="[]"),
+    Column("requested_by", Text),
+    Column("created_at", Float, nullable=False),
+    #: held, applied, failed, stale or rejected
+    Column("status", Text, nullable=False, server_default="held"),
+    #: the run that applied it
+    Column("outcome_run_id", Integer),
+    Column("decided_at", Float),
+    Index("console_held_by_tenant", "tenant", "status"),
+)
+
+console_approvals = Table(
+    "console_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("held_plan_id", Integer, ForeignKey("console_held_plans.id", ondelete="CASCADE"), nullable=False),
+    Column("approver", Text, nullable=False),
+    Column("decided_at", Float, nullable=False),
+    #: approved, rejected
+    Column("decision", Text, nullable=False),
+    #: the outcome of applying it: applied, failed, stale, partial ...
+    Column("outcome", Text),
+    Column("message", Text),
+)
+
+console_login_attempts = Table(
+    "console_login_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", Text, nullable=False),
+    Column("ip", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("ok", Integer, nullable=False),
+    Index("console_logins_by_user", "username", "at"),
+    Index("console_logins_by_ip", "ip", "at"),
+)
+
+#: the console's run page: a run's changes by status (failed first), page by page
+Index("changes_by_run_status", changes.c.run_id, changes.c.status, changes.c.seq)
+#: ... and in plan order, page by page
+Index("changes_by_run_seq", changes.c.run_id, changes.c.seq)

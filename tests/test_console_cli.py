@@ -1,0 +1,44 @@
+"""``entra-sync console add-tenant / add-user / grant``: the first admin from the command line,
+a broken configuration refused with the loader's message, and the user able to sign in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from entra_sync.console.security import check_password
+from entra_sync.console.store import ConsoleStore
+from tests.console_support import school
+
+pytestmark = pytest.mark.usefixtures("clean_env")
+
+
+def test_add_tenant_and_the_first_admin(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg, _ = school(tmp_path / "oak")
+    store = tmp_path / "console.db"
+    r = run_cli("console", "--store", store, "add-tenant", "oak", "--config", cfg, "--name", "Oak Academy")
+    assert r.exit_code == 0, r.stderr
+    monkeypatch.setenv("ENTRA_SYNC_CONSOLE_PASSWORD", "a password of some length")
+    r = run_cli("console", "--store", store, "add-user", "ada", "--tenant", "oak", "--role", "admin")
+    assert r.exit_code == 0 and "ada created, admin of oak" in r.stdout, r.stderr
+    s = ConsoleStore(store)
+    user = s.user("ada")
+    assert user is not None and check_password(user.password_hash, "a password of some length")
+    assert s.role(user.id, "oak") == "admin"
+    assert "a password of some length" not in store.read_bytes().decode("latin-1")
+    r = run_cli("console", "--store", store, "add-user", "ada")
+    assert r.exit_code != 0 and "exists already" in r.stderr
+    r = run_cli("console", "--store", store, "add-user", "bob", "--tenant", "nope")
+    assert r.exit_code != 0 and "no tenant 'nope'" in r.stderr and s.user("bob") is None
+    assert run_cli("console", "--store", store, "grant", "ada", "oak", "viewer").exit_code == 0
+    assert s.role(user.id, "oak") == "viewer"
+    s.close()
+
+
+def test_a_broken_configuration_is_refused_with_the_loaders_message(run_cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[schedule]\ntimes = ["25:00"]\n')
+    r = run_cli("console", "--store", tmp_path / "c.db", "add-tenant", "oak", "--config", bad)
+    assert r.exit_code != 0 and 'must be a 24-hour local time "HH:MM"' in r.stderr
+    assert "Traceback" not in r.stderr
