@@ -16,6 +16,7 @@ import typer
 
 from entra_sync import __version__
 from entra_sync.cli import emulator as _emulator
+from entra_sync.cli import fleet as _fleet
 from entra_sync.cli import graph as _graph
 from entra_sync.cli import runs as _runs
 from entra_sync.cli import setup as _setup
@@ -65,7 +66,7 @@ def _root(
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
-for _module in (_validate, _runs, _graph, _setup, _emulator):
+for _module in (_validate, _runs, _graph, _setup, _emulator, _fleet):
     _module.register(app)
 
 
