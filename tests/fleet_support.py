@@ -24,7 +24,9 @@ import pytest
 from providers.emulator import Tenant
 from tests.postgres import _free_port
 
-__all__ = ["SCHEDULE", "Worker", "duplicates", "redis_server", "served_tenant", "small_export", "write_tenant"]
+__all__ = [
+    "SCHEDULE", "Worker", "duplicates", "redis_server", "served_tenant", "small_export", "write_tenant",
+]
 
 #: local times of the tenants' slots (Europe/London)
 SCHEDULE = ("04:00", "08:00", "12:00")
@@ -179,8 +181,8 @@ def served_tenant(folder: Path, classes: int = 3) -> Tenant:
     seed_users(tenant, [SeedUser(p) for p in people])
     root = "https://graph.microsoft.com/v1.0"
     clock = SystemClock()
-    http = httpx.Client(transport=EmulatorTransport(tenant, clock=clock, profile=Profile.ideal()), base_url=root,
-                        headers={"Authorization": "Bearer setup"})  # fmt: skip
+    transport = EmulatorTransport(tenant, clock=clock, profile=Profile.ideal())
+    http = httpx.Client(transport=transport, base_url=root, headers={"Authorization": "Bearer setup"})
     client = GraphClient(http, token=None, clock=clock)
     try:
         ensure_marker(client, DEMO_CLIENT_ID, graph_root=root)

@@ -36,9 +36,10 @@ tenants_app = typer.Typer(help="The fleet's tenant registry: add, import, list, 
 
 def _store(store: str | None) -> FleetStore:
     from entra_sync.fleet.registry import FleetStore
+    from entra_sync.fleet.settings import FleetSettings
 
-    if not store:
-        raise InputError("name the fleet's store with --store or ENTRA_SYNC_FLEET_STORE")
+    if not store:  # ENTRA_SYNC_FLEET_STORE_FILE, or a message naming the variables
+        store = FleetSettings.from_env().store
     return FleetStore(store)
 
 

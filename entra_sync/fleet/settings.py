@@ -1,7 +1,8 @@
 """The fleet's settings, from ``ENTRA_SYNC_FLEET_*`` variables (the same for beat and every worker).
 
 - ``ENTRA_SYNC_FLEET_STORE``: the shared store, ``postgresql://user@host/db`` (a SQLite path on
-  one host); required;
+  one host); or ``ENTRA_SYNC_FLEET_STORE_FILE``, a file holding it (a container secret: the URL
+  carries the database password); one of them is required;
 - ``ENTRA_SYNC_FLEET_BROKER``: the Redis broker, also holding the tenants' leases
   (``redis://127.0.0.1:6379/0``);
 - ``ENTRA_SYNC_FLEET_LEASE``: seconds a tenant's lease lasts unless renewed (60);
@@ -62,6 +63,13 @@ class FleetSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> FleetSettings:
         env = os.environ if env is None else env
         store = env.get(_PREFIX + "STORE", "").strip()
+        store_file = env.get(_PREFIX + "STORE_FILE", "").strip()
+        if not store and store_file:
+            try:
+                store = Path(store_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                why = f"cannot read {store_file}: {exc.strerror}"
+                raise ConfigError(why, key=_PREFIX + "STORE_FILE") from None
         if not store:
             raise ConfigError(
                 "name the fleet's shared store (postgresql://user@host/db, or a SQLite file on one host)",
