@@ -109,6 +109,8 @@ def write_tenant(
     token_env: str | None = None,
     classes: int = 3,
     times: tuple[str, ...] = SCHEDULE,
+    teams: bool = False,
+    catch_up_minutes: int = 0,
 ) -> Path:
     """A school as a tenant: its export, its configuration and (in-process emulator, the default)
     its tenant file seeded with the school's users. Returns the configuration file."""
@@ -128,7 +130,9 @@ def write_tenant(
         f'[tenant]\ntenant_id = "{folder.name}.example"\nclient_id = "{DEMO_CLIENT_ID}"\n'
         f'graph_url = "{graph_url}"\n'
         f'{creds}[source]\nkind = "realsmart"\npath = "export.json"\n'
-        f'[schedule]\ntimes = {json.dumps(list(times))}\ntimezone = "Europe/London"\ncatch_up_minutes = 0\n',
+        f"[sync]\nteams = {str(teams).lower()}\n"
+        f'[schedule]\ntimes = {json.dumps(list(times))}\ntimezone = "Europe/London"\n'
+        f"catch_up_minutes = {catch_up_minutes}\n",
         encoding="utf-8",
     )
     return cfg
@@ -137,13 +141,14 @@ def write_tenant(
 class Worker:
     """``entra-sync worker`` in its own process group (so that SIGKILL takes all its processes)."""
 
-    def __init__(self, env: dict[str, str], name: str, log: Path, concurrency: int = 2) -> None:
+    def __init__(self, env: dict[str, str], name: str, log: Path, concurrency: int = 2,
+                 command: list[str] | None = None) -> None:  # fmt: skip
         self.name = name
         self.log = log
         self._out = log.open("wb")
+        args = command or ["worker", "--concurrency", str(concurrency), "--name", name, "--loglevel", "INFO"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "entra_sync.cli", "worker", "--concurrency", str(concurrency),
-             "--name", name, "--loglevel", "INFO"],
+            [sys.executable, "-m", "entra_sync.cli", *args],
             env=env, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 

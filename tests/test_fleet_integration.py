@@ -222,3 +222,29 @@ def test_twenty_tenants_on_two_workers_through_a_killed_worker_a_pause_and_a_deg
     assert 'entra_sync_fleet_tenant_degraded{tenant="bad"} 1.0' in text
     assert 'entra_sync_fleet_tenant_degraded{tenant="school-00"} 0.0' in text
     assert 'entra_sync_fleet_tenants{state="paused"} 1.0' in text
+
+
+def test_beat_ticks_and_a_worker_runs_the_slot_that_came(fleet: Fleet, tmp_path: Path) -> None:
+    from sqlalchemy import update
+
+    from entra_sync.store.tables import fleet_tenants
+
+    fleet.store.add("oak", write_tenant(tmp_path / "oak"))
+    with fleet.store.tx() as conn:  # its 04:00 slot came a minute ago
+        conn.execute(update(fleet_tenants).values(next_slot_at=time.time() - 60))
+    fleet.env["ENTRA_SYNC_FLEET_TICK"] = "0.5"
+    fleet.env["ENTRA_SYNC_FLEET_JITTER"] = "0"
+    fleet.start_worker("w1")
+    beat = Worker(
+        fleet.env, "beat", tmp_path / "beat.log", command=["beat", "--schedule-file", str(tmp_path / "s")]
+    )
+    fleet.workers.append(beat)
+    _wait(
+        "the slot to be run",
+        lambda: [s.state for s in slots.slots(fleet.store, "oak")] == ["done"],
+        timeout=90,
+    )
+    assert slots.last_tick(fleet.store) is not None
+    (run,) = fleet.history.list_runs(5, tenant="oak")
+    assert run.status == "succeeded" and run.kind == "fleet sync"
+    assert fleet.store.get("oak").next_slot_at > time.time()  # the next slot, not this one again

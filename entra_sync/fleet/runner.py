@@ -32,7 +32,7 @@ from entra_sync.fleet.lease import TenantBusyError, TenantLease
 from entra_sync.fleet.registry import FleetStore, TenantRecord
 from entra_sync.fleet.settings import FleetSettings
 from entra_sync.pipeline import AdoptingDirectory, RunHooks, RunPipeline, RunRequest, html_report_writer
-from entra_sync.runs.history import History
+from entra_sync.runs.history import History, RunSummary
 from entra_sync.store.tables import console_held_plans
 from reconciler.errors import EntraSyncError
 from reconciler.model import DesiredState
@@ -141,9 +141,14 @@ def run_slot(
     except TenantBusyError:
         return SlotOutcome("busy")
     try:
+        before = slots.get(store, slot_id)
         claimed = slots.claim(store, slot_id, worker)
-        if claimed is None:
+        if claimed is None or before is None:
             return SlotOutcome("duplicate")
+        if before.started_at is not None:  # an earlier attempt's worker died: did its run finish?
+            done = _finished_since(history, tenant, before.started_at)
+            if done is not None:
+                return done_already(store, tenant, claimed, settings, done)
         return _run(store, history, tenant, claimed, settings, lease, os.environ if env is None else env)
     finally:
         lease.release()
@@ -215,6 +220,31 @@ def _run(
     if deferred and tenant.catch_up_minutes > 0:
         slots.add_catch_up(store, tenant.slug, store.clock.now() + tenant.catch_up_minutes * 60)
     return _settle(store, tenant, slot, settings, run_id, status, error)
+
+
+def _finished_since(history: History, tenant: TenantRecord, since: float) -> RunSummary | None:
+    """The tenant's run that an earlier attempt of a slot (started at ``since``) saw to its end."""
+    for r in history.list_runs(5, tenant=tenant.slug):
+        if r.started_at >= since and r.status not in ("running", "interrupted"):
+            return r
+    return None
+
+
+def done_already(store: FleetStore, tenant: TenantRecord, slot: slots.Slot, settings: FleetSettings,
+                 run: RunSummary) -> SlotOutcome:  # fmt: skip
+    """The worker of the earlier attempt died after its run had finished (before the slot did):
+    the slot is that run's, not run again (its health is recorded once)."""
+    log.warning("tenant %s: slot %d was run to its end by an attempt whose worker then died (run %d)",
+                tenant.slug, slot.id, run.run_id)  # fmt: skip
+    recorded = (
+        tenant.last_run_at is not None
+        and run.finished_at is not None
+        and tenant.last_run_at >= run.finished_at
+    )
+    if not recorded:
+        store.record_outcome(tenant.slug, run.status, run.error, settings.degrade_after)
+    slots.finish(store, slot.id, "done", run.run_id, run.status)
+    return SlotOutcome("ran", run.run_id, run.status, run.error)
 
 
 def _settle(
