@@ -143,3 +143,30 @@ def test_a_run_that_deferred_teams_adds_a_catch_up_slot_that_creates_them(parts,
             assert server.engine.tenant.teams
     finally:
         server.stop()
+
+
+def test_a_plan_refused_by_a_safety_limit_is_held_for_the_console_and_is_no_failure(
+    parts, tmp_path: Path
+) -> None:
+    from sqlalchemy import select
+
+    from entra_sync.store.tables import console_held_plans
+    from tests.fleet_support import small_export
+
+    store, history, redis, settings = parts
+    assert (
+        run_slot(store, history, redis, _slot(store, time.time() - 9), settings, "w1:1").status == "succeeded"
+    )
+    small_export(tmp_path / "oak" / "export.json", classes=1)  # two classes gone...
+    cfg = tmp_path / "oak" / "entra-sync.toml"
+    cfg.write_text(cfg.read_text() + "\n[safety]\nmax_deletes = 1\n")  # ...and at most one delete a run
+    out = run_slot(store, history, redis, _slot(store, time.time() - 5), settings, "w1:1")
+    assert out.status == "refused"
+    with store.read() as conn:
+        (held,) = conn.execute(select(console_held_plans)).mappings().all()
+    assert held["tenant"] == "oak" and held["run_id"] == out.run_id and held["status"] == "held"
+    assert held["requested_by"] == "fleet" and '"action":"delete"' in held["plan"].replace(" ", "")
+    assert any("max_deletes" in r or "deletes" in r for r in held["reasons"])
+    health = store.get("oak")
+    assert health.consecutive_failures == 0 and health.last_status == "refused"
+    assert health.last_success_at is not None and health.last_success_at < health.last_run_at  # type: ignore[operator]

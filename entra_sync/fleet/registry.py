@@ -253,8 +253,8 @@ class FleetStore:
                 raise InputError(f"no tenant {slug!r} in the registry (see entra-sync tenants list)")
 
     def record_outcome(self, slug: str, status: str, error: str | None, degrade_after: int) -> TenantRecord:
-        """Keep a finished run's health: ``succeeded`` (or ``refused``, a plan held for approval,
-        or ``skipped``) resets the failures; any other status counts one more, and the
+        """Keep a finished run's health: ``succeeded`` (or ``refused``, a plan held for approval)
+        resets the failures (only a success is the last success); any other status counts one more, and the
         ``degrade_after``-th in a row makes the tenant degraded."""
         now = self.clock.now()
         with self.tx() as conn:
@@ -266,8 +266,10 @@ class FleetStore:
             if row is None:
                 raise InputError(f"no tenant {slug!r} in the registry")
             values: dict[str, Any] = {"last_run_at": now, "last_status": status, "last_error": error}
-            if status in ("succeeded", "refused"):
-                values.update(consecutive_failures=0, degraded_at=None, last_success_at=now)
+            if status in ("succeeded", "refused"):  # refused: it signed in and planned; a person decides
+                values.update(consecutive_failures=0, degraded_at=None)
+                if status == "succeeded":
+                    values["last_success_at"] = now
             else:
                 failures = int(row[0]) + 1
                 values["consecutive_failures"] = failures
