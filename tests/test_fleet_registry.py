@@ -232,3 +232,31 @@ def test_metrics_show_each_tenants_health(tmp_path: Path) -> None:
     assert samples[("entra_sync_fleet_tenant_last_status", (("status", "failed"), ("tenant", "elm")))] == 1
     assert samples[("entra_sync_fleet_tenants", (("state", "degraded"),))] == 1
     assert samples[("entra_sync_fleet_last_tick_timestamp_seconds", ())] == clock.now()
+
+
+def test_the_cli_names_what_is_missing_and_prints_the_metrics(run_cli, tmp_path: Path) -> None:
+    r = run_cli("tenants", "list")
+    assert r.exit_code == 1 and "ENTRA_SYNC_FLEET_STORE" in r.stderr and "Traceback" not in r.output
+    r = run_cli("worker", "--pool", "gevent", "--store", tmp_path / "f.sqlite")
+    assert r.exit_code == 1 and "--pool must be prefork, threads or solo" in r.stderr
+    store = tmp_path / "f.sqlite"
+    assert (
+        run_cli("tenants", "add", "oak", "-c", write_tenant(tmp_path / "oak"), "--store", store).exit_code
+        == 0
+    )
+    r = run_cli("tenants", "metrics", "--store", store)
+    assert r.exit_code == 0 and 'entra_sync_fleet_tenant_degraded{tenant="oak"} 0.0' in r.stdout
+    assert run_cli("tenants", "metrics", "--store", store, "--textfile", tmp_path / "m.prom").exit_code == 0
+    assert 'entra_sync_fleet_tenants{state="active"} 1.0' in (tmp_path / "m.prom").read_text()
+
+
+def test_a_store_url_read_from_a_file_and_bad_settings_named(tmp_path: Path) -> None:
+    from entra_sync.fleet.settings import FleetSettings
+
+    (tmp_path / "url").write_text("postgresql://entra:pw@db/entra\n")
+    s = FleetSettings.from_env({"ENTRA_SYNC_FLEET_STORE_FILE": str(tmp_path / "url")})
+    assert s.store == "postgresql://entra:pw@db/entra" and "pw" not in repr(s)
+    with pytest.raises(ConfigError, match="ENTRA_SYNC_FLEET_LEASE"):
+        FleetSettings.from_env({"ENTRA_SYNC_FLEET_STORE": "x.sqlite", "ENTRA_SYNC_FLEET_LEASE": "soon"})
+    with pytest.raises(ConfigError, match="cannot read"):
+        FleetSettings.from_env({"ENTRA_SYNC_FLEET_STORE_FILE": str(tmp_path / "missing")})
