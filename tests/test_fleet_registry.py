@@ -260,3 +260,18 @@ def test_a_store_url_read_from_a_file_and_bad_settings_named(tmp_path: Path) -> 
         FleetSettings.from_env({"ENTRA_SYNC_FLEET_STORE": "x.sqlite", "ENTRA_SYNC_FLEET_LEASE": "soon"})
     with pytest.raises(ConfigError, match="cannot read"):
         FleetSettings.from_env({"ENTRA_SYNC_FLEET_STORE_FILE": str(tmp_path / "missing")})
+
+
+def test_a_slot_queued_long_ago_and_never_started_is_sent_again(tmp_path: Path) -> None:
+    clock = VirtualClock(_at("2026-11-02", "03:00"))
+    with _store(tmp_path, clock, "oak") as s:
+        slots.tick(s, clock.now(), 0, lambda _i: None)
+        sent: list[int] = []
+        slots.tick(s, _at("2026-11-02", "04:00"), 0, sent.append, resend_after=7200)
+        slots.tick(s, _at("2026-11-02", "05:00"), 0, sent.append, resend_after=7200)
+        assert len(sent) == 1  # not yet: it may still be waiting in the queue
+        slots.tick(s, _at("2026-11-02", "06:01"), 0, sent.append, resend_after=7200)
+        assert sent == [sent[0], sent[0]]  # its message was lost (Redis restarted empty): sent again
+        assert slots.claim(s, sent[0], "w1") is not None
+        slots.tick(s, _at("2026-11-02", "09:00"), 0, sent.append, resend_after=7200)
+        assert len(sent) == 3 and sent[2] != sent[0]  # a started one is never re-sent; the 08:00 slot is

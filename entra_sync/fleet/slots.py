@@ -162,22 +162,31 @@ def add_catch_up(store: FleetStore, tenant: str, at: float) -> bool:
         )
 
 
-def dispatch(store: FleetStore, now: float, send: Callable[[int], None]) -> list[int]:
-    """Queue every pending slot that is due (each by one tick only) and send it; return their ids."""
+def dispatch(
+    store: FleetStore, now: float, send: Callable[[int], None], *, resend_after: float | None = None
+) -> list[int]:
+    """Queue every pending slot that is due (each by one tick only) and send it; return their ids.
+    With ``resend_after``: a slot queued that long ago and never started (its message lost, e.g.
+    a Redis restarted without its data) is sent again (a second delivery of a slot is harmless)."""
+    which = (fleet_slots.c.state == "pending") & (fleet_slots.c.due_at <= now)
+    if resend_after is not None:
+        which = which | ((fleet_slots.c.state == "queued") & (fleet_slots.c.queued_at < now - resend_after))
     with store.read() as conn:
-        due = [int(i) for i in conn.execute(
-            select(fleet_slots.c.id).where(fleet_slots.c.state == "pending", fleet_slots.c.due_at <= now)
-            .order_by(fleet_slots.c.due_at, fleet_slots.c.id)).scalars()]  # fmt: skip
+        due = [(int(i), str(st)) for i, st in conn.execute(
+            select(fleet_slots.c.id, fleet_slots.c.state).where(which)
+            .order_by(fleet_slots.c.due_at, fleet_slots.c.id))]  # fmt: skip
     sent = []
-    for slot_id in due:
+    for slot_id, state in due:
         with store.tx() as conn:
             won = conn.execute(
                 update(fleet_slots)
-                .where(fleet_slots.c.id == slot_id, fleet_slots.c.state == "pending")
+                .where(fleet_slots.c.id == slot_id, fleet_slots.c.state == state)
                 .values(state="queued", queued_at=now)
             ).rowcount
         if not won:
             continue
+        if state == "queued":
+            log.warning("slot %d was queued long ago and never started: sent again", slot_id)
         try:
             send(slot_id)
         except Exception:
@@ -188,10 +197,17 @@ def dispatch(store: FleetStore, now: float, send: Callable[[int], None]) -> list
     return sent
 
 
-def tick(store: FleetStore, now: float, jitter: float, send: Callable[[int], None]) -> list[int]:
+def tick(
+    store: FleetStore,
+    now: float,
+    jitter: float,
+    send: Callable[[int], None],
+    *,
+    resend_after: float | None = None,
+) -> list[int]:
     """Plan and dispatch (see the module doc); remember when it ran."""
     plan_slots(store, now, jitter)
-    sent = dispatch(store, now, send)
+    sent = dispatch(store, now, send, resend_after=resend_after)
     with store.tx() as conn:
         if (
             conn.execute(
