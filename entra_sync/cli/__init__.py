@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from entra_sync import __version__
+from entra_sync.cli import console as _console
 from entra_sync.cli import emulator as _emulator
 from entra_sync.cli import fleet as _fleet
 from entra_sync.cli import graph as _graph
@@ -66,7 +67,7 @@ def _root(
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
-for _module in (_validate, _runs, _graph, _setup, _emulator, _fleet):
+for _module in (_validate, _runs, _graph, _setup, _emulator, _console, _fleet):
     _module.register(app)
 
 

@@ -39,15 +39,21 @@ def upgrade() -> None:
     )
     op.create_table(
         "console_roles",
-        sa.Column("user_id", sa.Integer, sa.ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("tenant", sa.Text, sa.ForeignKey("console_tenants.slug", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "user_id", sa.Integer, sa.ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column(
+            "tenant", sa.Text, sa.ForeignKey("console_tenants.slug", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("role", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint("user_id", "tenant"),
     )
     op.create_table(
         "console_held_plans",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("tenant", sa.Text, sa.ForeignKey("console_tenants.slug", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "tenant", sa.Text, sa.ForeignKey("console_tenants.slug", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("run_id", sa.Integer),
         sa.Column("plan", sa.Text, nullable=False),
         sa.Column("checksum", sa.Text, nullable=False),
@@ -62,8 +68,12 @@ def upgrade() -> None:
     op.create_table(
         "console_approvals",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("held_plan_id", sa.Integer, sa.ForeignKey("console_held_plans.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "held_plan_id",
+            sa.Integer,
+            sa.ForeignKey("console_held_plans.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("approver", sa.Text, nullable=False),
         sa.Column("decided_at", sa.Float, nullable=False),
         sa.Column("decision", sa.Text, nullable=False),
@@ -84,7 +94,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ("console_login_attempts", "console_approvals", "console_held_plans", "console_roles",
-                 "console_tenants", "console_users"):
+    for name in (
+        "console_login_attempts",
+        "console_approvals",
+        "console_held_plans",
+        "console_roles",
+        "console_tenants",
+        "console_users",
+    ):
         op.drop_table(name)
     op.drop_index("changes_by_run_status", "changes")

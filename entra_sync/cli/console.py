@@ -1,0 +1,158 @@
+"""``entra-sync console``: serve the web console; ``console add-user`` and ``console add-tenant``
+set it up (the first admin, and which configuration file is which tenant)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from reconciler.errors import ConfigError
+
+if TYPE_CHECKING:
+    from entra_sync.console.security import SecretBox
+
+__all__ = ["register"]
+
+console_app = typer.Typer(
+    help="The web console: dashboards, run pages, held plans to approve, settings. "
+    "`entra-sync console` serves it on 127.0.0.1:8765 (put a reverse proxy in front for TLS; see "
+    "docs/console.md).",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+StoreOpt = Annotated[
+    str,
+    typer.Option(
+        "--store",
+        envvar="ENTRA_SYNC_STORE",
+        show_envvar=True,
+        help="The one store (run history and console data): a SQLite file or a postgresql:// URL.",
+    ),
+]
+KeyFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        help="The key that encrypts secrets typed in the console (made, 0600, when "
+        "missing; ENTRA_SYNC_CONSOLE_KEY wins). Default: console.key beside the store.",
+    ),
+]
+DEFAULT_STORE = "entra-sync-console.db"
+
+
+def _box(store: str, key_file: Path | None) -> SecretBox:
+    from entra_sync.console.app import key_file_default
+    from entra_sync.console.security import SecretBox
+
+    return SecretBox.from_env(os.environ, key_file or key_file_default(store))
+
+
+@console_app.callback()
+def serve(
+    ctx: typer.Context,
+    store: StoreOpt = DEFAULT_STORE,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (keep 127.0.0.1 behind a proxy).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+    key_file: KeyFileOpt = None,
+    https_only: Annotated[
+        bool, typer.Option("--https-only", help="Secure cookies and HSTS (behind a TLS proxy).")
+    ] = False,
+) -> None:
+    """Serve the web console."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"store": store, "key_file": key_file}
+        return
+    import uvicorn
+
+    from entra_sync.console.app import create_app
+    from entra_sync.console.store import ConsoleStore
+
+    app = create_app(ConsoleStore(store), _box(store, key_file), https_only=https_only)
+    typer.echo(f"console on http://{host}:{port}/ (store {ConsoleStore(store).path})", err=True)
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", proxy_headers=True, forwarded_allow_ips="127.0.0.1"
+    )
+
+
+@console_app.command("add-user")
+def add_user(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="The new user's name.")],
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option("--tenant", help="A tenant (slug) to give the role on; repeat for more."),
+    ] = None,
+    role: Annotated[str, typer.Option("--role", help="viewer, approver or admin.")] = "admin",
+) -> None:
+    """Create a console user (the password is asked twice, or read from ENTRA_SYNC_CONSOLE_PASSWORD)."""
+    from entra_sync.console.security import hash_password
+    from entra_sync.console.store import ROLES, ConsoleStore
+
+    if role not in ROLES:
+        raise ConfigError(f"unknown role {role!r}; use one of {', '.join(ROLES)}", key="--role")
+    password = os.environ.get("ENTRA_SYNC_CONSOLE_PASSWORD") or ""
+    if not password:
+        password = getpass.getpass("Password (12 characters or more): ")
+        if getpass.getpass("Again: ") != password:
+            raise ConfigError("the two passwords differ; nothing was created", key="password")
+    store = ConsoleStore(ctx.obj["store"])
+    for slug in tenant or ():
+        if store.tenant(slug) is None:
+            raise ConfigError(
+                f"no tenant {slug!r}; add it first with `entra-sync console add-tenant`", key="--tenant"
+            )
+    uid = store.add_user(username, hash_password(password))
+    for slug in tenant or ():
+        store.grant(uid, slug, role)
+    typer.echo(f"user {username} created" + (f", {role} of {', '.join(tenant)}" if tenant else ""))
+
+
+@console_app.command("add-tenant")
+def add_tenant(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="Short name used in the console's addresses, e.g. oak-trust.")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="The tenant's configuration file (TOML).")],
+    name: Annotated[str | None, typer.Option("--name", help="The name shown (default: the slug).")] = None,
+) -> None:
+    """Add (or update) a tenant: a configuration file the console runs and edits."""
+    import re
+
+    from entra_sync.config.load import load_config
+    from entra_sync.console.store import ConsoleStore
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", slug):
+        raise ConfigError("a tenant slug is lower-case letters, digits and dashes", key="slug")
+    load_config(config)  # a broken configuration is refused with the loader's own message
+    ConsoleStore(ctx.obj["store"]).add_tenant(slug, name or slug, config.resolve())
+    typer.echo(f"tenant {slug} -> {config.resolve()}")
+
+
+@console_app.command("grant")
+def grant(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument()],
+    tenant: Annotated[str, typer.Argument()],
+    role: Annotated[str, typer.Argument(help="viewer, approver or admin.")],
+) -> None:
+    """Give a user a role on a tenant (replacing the one they had)."""
+    from entra_sync.console.store import ROLES, ConsoleStore
+
+    store = ConsoleStore(ctx.obj["store"])
+    user = store.user(username)
+    if user is None or store.tenant(tenant) is None or role not in ROLES:
+        raise ConfigError(
+            f"need an existing user, an existing tenant and one of {', '.join(ROLES)}", key="grant"
+        )
+    store.grant(user.id, tenant, role)
+    typer.echo(f"{username}: {role} of {tenant}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(console_app, name="console")
