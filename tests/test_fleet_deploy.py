@@ -55,15 +55,20 @@ def test_compose_runs_entra_sync_as_non_root_with_secrets_by_reference() -> None
         service = doc["services"][name]
         assert service["user"] == "10001:10001" and service["read_only"] is True, name
         assert service["build"] == "." and "/tmp" in service["tmpfs"]
-        env = service["environment"]
-        assert env["ENTRA_SYNC_FLEET_STORE_FILE"] == "/run/secrets/store_url"
-        assert "ENTRA_SYNC_FLEET_STORE" not in env  # the URL carries the password: a secret file
-        assert set(service["secrets"]) <= declared and "store_url" in service["secrets"]
+        # the store's URL carries the database password: from an env file beside the secrets
+        assert service["env_file"] == "./secrets/store.env"
+        assert not [k for k in service["environment"] if "STORE" in k]
+        assert set(service.get("secrets", [])) <= declared
+    console = doc["services"]["console"]
+    assert console["command"][-2:] == ["--key-file", "/run/secrets/console_key"]
+    assert console["secrets"] == ["console_key"]
     for name, service in doc["services"].items():
         for key, value in (service.get("environment") or {}).items():
             if SECRETISH.search(key):
                 assert key.endswith("_FILE") and str(value).startswith("/run/secrets/"), (name, key)
             assert "://" not in str(value) or "@" not in str(value), (name, key)  # no credentials in URLs
+        for key in service.get("environment") or {}:
+            assert key != "POSTGRES_PASSWORD", name
     for secret in doc["secrets"].values():
         assert set(secret) == {"file"} and secret["file"].startswith("./secrets/")
     assert (ROOT / ".dockerignore").read_text().splitlines().count("secrets") == 1
@@ -104,6 +109,9 @@ def test_kubernetes_containers_run_as_non_root_with_secrets_from_kubernetes_secr
         for v in pod.get("volumes", []):
             if "secret" in v:
                 secrets_named.add(v["secret"]["secretName"])
+                # root-owned files: the pod's user reads them through its group (fsGroup)
+                assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+                assert v["secret"]["defaultMode"] & 0o040 and not v["secret"]["defaultMode"] & 0o007
     examples = {d["metadata"]["name"] for d in yaml.safe_load_all((K8S / "secrets.example.yaml").read_text())}
     assert secrets_named == examples == {"entra-sync-store", "entra-sync-tenants", "entra-sync-console"}
     config = next(d for d in docs if d["kind"] == "ConfigMap")

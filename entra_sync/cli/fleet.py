@@ -26,7 +26,7 @@ __all__ = ["register"]
 
 StoreOpt = Annotated[
     str | None,
-    typer.Option("--store", envvar="ENTRA_SYNC_FLEET_STORE", show_envvar=True,
+    typer.Option("--store", envvar=["ENTRA_SYNC_FLEET_STORE", "ENTRA_SYNC_STORE"], show_envvar=True,
                  help="The fleet's shared store: postgresql://user@host/db, or a SQLite file on one host."),
 ]  # fmt: skip
 SlugArg = Annotated[str, typer.Argument(help="The tenant's name in the registry, e.g. oak-academy.")]

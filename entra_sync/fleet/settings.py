@@ -1,8 +1,9 @@
 """The fleet's settings, from ``ENTRA_SYNC_FLEET_*`` variables (the same for beat and every worker).
 
 - ``ENTRA_SYNC_FLEET_STORE``: the shared store, ``postgresql://user@host/db`` (a SQLite path on
-  one host); or ``ENTRA_SYNC_FLEET_STORE_FILE``, a file holding it (a container secret: the URL
-  carries the database password); one of them is required;
+  one host); else ``ENTRA_SYNC_STORE`` (the console's name for the same store); else
+  ``ENTRA_SYNC_FLEET_STORE_FILE``, a file holding it (a container secret: the URL carries the
+  database password); one of them is required;
 - ``ENTRA_SYNC_FLEET_BROKER``: the Redis broker, also holding the tenants' leases
   (``redis://127.0.0.1:6379/0``);
 - ``ENTRA_SYNC_FLEET_LEASE``: seconds a tenant's lease lasts unless renewed (60);
@@ -62,7 +63,7 @@ class FleetSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FleetSettings:
         env = os.environ if env is None else env
-        store = env.get(_PREFIX + "STORE", "").strip()
+        store = env.get(_PREFIX + "STORE", "").strip() or env.get("ENTRA_SYNC_STORE", "").strip()
         store_file = env.get(_PREFIX + "STORE_FILE", "").strip()
         if not store and store_file:
             try:
