@@ -5,6 +5,7 @@ configuration broken since it was registered is a failed run with the loader's m
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -45,9 +46,11 @@ def _slot(store: FleetStore, at: float) -> int:
 
 def test_a_slot_runs_once_and_is_recorded_with_its_tenant(parts, tmp_path: Path) -> None:
     store, history, redis, settings = parts
+    settings = dataclasses.replace(settings, reports=tmp_path / "reports")
     slot = _slot(store, time.time() - 5)
     out = run_slot(store, history, redis, slot, settings, "w1:1")
     assert (out.what, out.status) == ("ran", "succeeded")
+    assert "oak.example" in (tmp_path / "reports" / "oak" / f"run-{out.run_id}.html").read_text()
     (run,) = history.list_runs(5, tenant="oak")
     assert run.run_id == out.run_id and run.kind == "fleet catch-up" and run.tenant == "oak"
     assert history.list_runs(5) == [run]
