@@ -173,3 +173,44 @@ def test_a_plan_refused_by_a_safety_limit_is_held_for_the_console_and_is_no_fail
     health = store.get("oak")
     assert health.consecutive_failures == 0 and health.last_status == "refused"
     assert health.last_success_at is not None and health.last_success_at < health.last_run_at  # type: ignore[operator]
+
+
+def test_a_client_secret_typed_in_the_console_signs_in_only_its_own_tenant(parts, tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+    from sqlalchemy import update
+
+    from entra_sync.console.security import SecretBox
+    from entra_sync.fleet.runner import console_secret, tenant_env
+    from entra_sync.store.tables import console_tenants
+    from reconciler.errors import ConfigError
+
+    store, history, redis, settings = parts
+    key = Fernet.generate_key()
+    store.add("elm", write_tenant(tmp_path / "elm"), credential_ref="console")
+    elm = store.get("elm")
+    with pytest.raises(ConfigError, match="no client secret has been typed in the console"):
+        console_secret(elm, elm.load_config(), {}, None)
+    with store.tx() as conn:
+        conn.execute(update(console_tenants).where(console_tenants.c.slug == "elm")
+                     .values(secret_enc=SecretBox(key).encrypt("elm-s3cret")))  # fmt: skip
+    elm = store.get("elm")
+    assert elm.secret_enc is not None and "elm-s3cret" not in elm.secret_enc and "elm-s3cret" not in repr(elm)
+    with pytest.raises(ConfigError, match="the console's key is needed"):
+        console_secret(elm, elm.load_config(), {}, tmp_path / "no-key")
+    (tmp_path / "console.key").write_bytes(key)
+    config, env = console_secret(
+        elm, elm.load_config(), {"ENTRA_SYNC_CLIENT_SECRET": "oak's"}, tmp_path / "console.key"
+    )
+    assert config.credentials.method == "client_secret_env"
+    assert config.credentials.client_secret_env == "ENTRA_SYNC_CONSOLE_SECRET_ELM"
+    assert tenant_env(env, config) == {"ENTRA_SYNC_CONSOLE_SECRET_ELM": "elm-s3cret"}
+    # without the key a worker records the run as failed, with the way out, and carries on
+    out = run_slot(store, history, redis, _slot_of(store, "elm"), settings, "w1:1", env={})
+    assert out.status == "failed" and "ENTRA_SYNC_FLEET_CONSOLE_KEY_FILE" in (out.message or "")
+    assert "elm-s3cret" not in (out.message or "")
+
+
+def _slot_of(store: FleetStore, tenant: str) -> int:
+    assert slots.add_catch_up(store, tenant, time.time() - 5)
+    (sent,) = slots.dispatch(store, time.time(), lambda _i: None)
+    return sent

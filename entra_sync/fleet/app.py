@@ -100,7 +100,10 @@ def make_app(settings: FleetSettings) -> Celery:
     def tick() -> int:
         res = _resources(settings)
         sent = slots.tick(
-            res.store, time.time(), settings.jitter, lambda slot_id: run_task.apply_async(args=[slot_id]),
+            res.store,
+            time.time(),
+            settings.jitter,
+            lambda slot_id: run_task.apply_async(args=[slot_id]),
             resend_after=2 * settings.visibility_timeout,
         )
         if sent:

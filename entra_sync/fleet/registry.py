@@ -44,7 +44,8 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 CREDENTIAL_REF_HELP = (
-    'one of "config" (the configuration\'s [credentials]), "env:NAME" (a client secret in the '
+    'one of "config" (the configuration\'s [credentials]), "console" (the client secret typed in the '
+    'console, kept encrypted; workers need the console key), "env:NAME" (a client secret in the '
     'worker\'s variable NAME), "file:PATH" (a client secret file), "certificate:PATH", '
     '"federated:PATH" or "managed-identity[:CLIENT_ID]"'
 )
@@ -64,7 +65,7 @@ def check_credential_ref(ref: str) -> str:
     someone may have pasted a secret)."""
     kind, _, rest = ref.partition(":")
     ok = (
-        (kind == "config" and not rest)
+        (kind in ("config", "console") and not rest)
         or (kind == "env" and bool(_ENV_NAME.match(rest)))
         or (kind in ("file", "certificate", "federated") and rest.startswith("/"))
         or (kind == "managed-identity" and (not rest or rest == "system" or bool(_GUID.match(rest))))
@@ -98,6 +99,8 @@ class TenantRecord:
     consecutive_failures: int = 0
     degraded_at: float | None = None
     last_error: str | None = None
+    #: the client secret typed in the console, encrypted (never decrypted here)
+    secret_enc: str | None = None
 
     @property
     def degraded(self) -> bool:
@@ -118,6 +121,7 @@ _COLUMNS = (
     fleet_tenants.c.config_toml, fleet_tenants.c.paused_reason, fleet_tenants.c.next_slot_at,
     fleet_tenants.c.last_run_at, fleet_tenants.c.last_status, fleet_tenants.c.last_success_at,
     fleet_tenants.c.consecutive_failures, fleet_tenants.c.degraded_at, fleet_tenants.c.last_error,
+    console_tenants.c.secret_enc,
 )  # fmt: skip
 
 
@@ -127,7 +131,7 @@ def _record(row: Any) -> TenantRecord:
         times=tuple(row[5]), timezone=row[6], catch_up_minutes=int(row[7]), paused=bool(row[8]),
         config_toml=row[9], paused_reason=row[10], next_slot_at=row[11], last_run_at=row[12],
         last_status=row[13], last_success_at=row[14], consecutive_failures=int(row[15]),
-        degraded_at=row[16], last_error=row[17],
+        degraded_at=row[16], last_error=row[17], secret_enc=row[18],
     )  # fmt: skip
 
 

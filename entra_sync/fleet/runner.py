@@ -34,11 +34,11 @@ from entra_sync.fleet.settings import FleetSettings
 from entra_sync.pipeline import AdoptingDirectory, RunHooks, RunPipeline, RunRequest, html_report_writer
 from entra_sync.runs.history import History, RunSummary
 from entra_sync.store.tables import console_held_plans
-from reconciler.errors import EntraSyncError
+from reconciler.errors import ConfigError, EntraSyncError
 from reconciler.model import DesiredState
 from reconciler.settings import Config, CredentialsConfig
 
-__all__ = ["SlotOutcome", "apply_credential_ref", "run_slot", "tenant_env"]
+__all__ = ["SlotOutcome", "apply_credential_ref", "console_secret", "run_slot", "tenant_env"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class SlotOutcome:
 def apply_credential_ref(config: Config, ref: str) -> Config:
     """The configuration signing in by the registry's credential reference (``config``: as it is)."""
     kind, _, rest = ref.partition(":")
-    if kind == "config":
+    if kind in ("config", "console"):  # console: see console_secret
         return config
     creds = {
         "env": lambda: CredentialsConfig(method="client_secret_env", client_secret_env=rest),
@@ -75,6 +75,28 @@ def apply_credential_ref(config: Config, ref: str) -> Config:
         ),
     }[kind]()  # fmt: skip
     return replace(config, credentials=creds)
+
+
+def console_secret(tenant: TenantRecord, config: Config, env: Mapping[str, str],
+                   key_file: Path | None) -> tuple[Config, dict[str, str]]:  # fmt: skip
+    """For the credential reference ``console``: the configuration signing in with the client
+    secret typed in the console, decrypted with the console's key (``ENTRA_SYNC_CONSOLE_KEY``, or
+    the key file) into a variable only this tenant's run sees."""
+    from entra_sync.console.security import KEY_ENV, SecretBox
+
+    if tenant.secret_enc is None:
+        raise ConfigError(f"tenant {tenant.slug}: no client secret has been typed in the console for it "
+                          "(Settings), or register it with another --credential")  # fmt: skip
+    if env.get(KEY_ENV):
+        box = SecretBox(env[KEY_ENV].strip().encode())
+    elif key_file is not None and key_file.exists():
+        box = SecretBox(key_file.read_bytes().strip())
+    else:
+        raise ConfigError("the console's key is needed to use a secret typed in the console: set "
+                          f"{KEY_ENV} or ENTRA_SYNC_FLEET_CONSOLE_KEY_FILE", key=KEY_ENV)  # fmt: skip
+    name = "ENTRA_SYNC_CONSOLE_SECRET_" + tenant.slug.upper().replace("-", "_")
+    creds = CredentialsConfig(method="client_secret_env", client_secret_env=name)
+    return replace(config, credentials=creds), {**env, name: box.decrypt(tenant.secret_enc)}
 
 
 def tenant_env(env: Mapping[str, str], config: Config) -> dict[str, str]:
@@ -183,6 +205,13 @@ def _run(
         failed = history.start_run(kind, tenant=tenant.slug)
         history.finish_run(failed, "failed", str(exc))
         return _settle(store, tenant, slot, settings, failed, "failed", str(exc))
+    if tenant.credential_ref == "console":
+        try:
+            config, env = console_secret(tenant, config, env, settings.console_key_file)
+        except EntraSyncError as exc:
+            failed = history.start_run(kind, tenant=tenant.slug)
+            history.finish_run(failed, "failed", str(exc))
+            return _settle(store, tenant, slot, settings, failed, "failed", str(exc))
     opts = GraphOptions(config=config, env=tenant_env(env, config))
     report = None
     if settings.reports is not None:

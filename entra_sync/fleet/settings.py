@@ -13,6 +13,8 @@
 - ``ENTRA_SYNC_FLEET_VISIBILITY_TIMEOUT``: seconds before Redis hands the unacknowledged task of a
   dead worker to another (3600; keep it above the longest run);
 - ``ENTRA_SYNC_FLEET_BUSY_RETRY``: seconds before a task that found its tenant busy tries again (30);
+- ``ENTRA_SYNC_FLEET_CONSOLE_KEY_FILE``: the console's key file, for tenants whose client secret
+  was typed in the console (``--credential console``; ``ENTRA_SYNC_CONSOLE_KEY`` wins);
 - ``ENTRA_SYNC_FLEET_REPORTS``: a folder for HTML run reports (``<tenant>/run-N.html``; none).
 
 A URL's password comes from the variable (a Kubernetes or compose secret); it is never logged.
@@ -56,6 +58,7 @@ class FleetSettings:
     visibility_timeout: float = 3600.0
     busy_retry: float = 30.0
     reports: Path | None = None
+    console_key_file: Path | None = None
 
     def __repr__(self) -> str:  # URLs may carry passwords
         return f"FleetSettings(lease={self.lease}, jitter={self.jitter}, degrade_after={self.degrade_after})"
@@ -77,6 +80,7 @@ class FleetSettings:
                 key=_PREFIX + "STORE",
             )
         reports = env.get(_PREFIX + "REPORTS", "").strip()
+        key_file = env.get(_PREFIX + "CONSOLE_KEY_FILE", "").strip()
         return cls(
             store=store,
             broker=env.get(_PREFIX + "BROKER", "").strip() or cls.broker,
@@ -87,4 +91,5 @@ class FleetSettings:
             visibility_timeout=_number(env, "VISIBILITY_TIMEOUT", cls.visibility_timeout, minimum=1),
             busy_retry=_number(env, "BUSY_RETRY", cls.busy_retry, minimum=0.1),
             reports=Path(reports) if reports else None,
+            console_key_file=Path(key_file) if key_file else None,
         )
