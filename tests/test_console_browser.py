@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,13 @@ pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Setup:
+def setup(tmp_path: Path) -> Iterator[Setup]:
     s = make_setup(tmp_path / "site", missing=3)
     s.user("ada", {"oak": "admin"})
     s.user("bob", {"oak": "approver"})
-    return s
+    yield s
+    s.jobs.wait()
+    s.store.close()
 
 
 def _wait_for(check: object, timeout: float = 30.0) -> None:

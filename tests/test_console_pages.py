@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,13 @@ pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Setup:
+def setup(tmp_path: Path) -> Iterator[Setup]:
     s = make_setup(tmp_path, missing=3)
     s.user("ada", {"oak": "admin"})
     s.user("bob", {"oak": "approver"})
-    return s
+    yield s
+    s.jobs.wait()
+    s.store.close()
 
 
 def _sync(setup: Setup, who: str = "ada", dry_run: bool = False) -> str:

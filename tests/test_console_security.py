@@ -5,6 +5,7 @@ escaping, and the client secret never in clear (pages, logs, reports, the databa
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,12 +28,14 @@ POSTS = ["/t/{t}/held/{h}/approve", "/t/{t}/held/{h}/reject", "/t/{t}/run", "/t/
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Setup:
+def setup(tmp_path: Path) -> Iterator[Setup]:
     s = make_setup(tmp_path)
     s.user("ada", {"oak": "admin"})
     s.user("vic", {"oak": "viewer"})
     s.user("eve", {"elm": "admin"})
-    return s
+    yield s
+    s.jobs.wait()
+    s.store.close()
 
 
 def _a_run_and_a_held_plan(setup: Setup) -> tuple[int, int]:

@@ -79,7 +79,8 @@ def test_a_tenants_runs_are_its_own_and_the_run_page_pages(target: str) -> None:
         h.finish_run(run, "succeeded")
     with TenantHistory(target, "elm") as h:
         other = h.start_run("console sync")
-    q = RunQueries(ConsoleStore(target).engine)
+    store = ConsoleStore(target)
+    q = RunQueries(store.engine)
     assert q.run_row("elm", run) is None and q.run_row("oak", other) is None
     row = q.run_row("oak", run)
     assert row is not None
@@ -93,3 +94,4 @@ def test_a_tenants_runs_are_its_own_and_the_run_page_pages(target: str) -> None:
     rows, total = q.page(run, Filters(q="P7@X"))
     assert total == 1 and rows[0].key.endswith("Ma7")
     assert q.page(run, Filters(q="q@x"))[1] == 120
+    store.close()

@@ -9,13 +9,9 @@ headers on every answer (no script may run: ``script-src 'none'``).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
@@ -23,15 +19,17 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from entra_sync.console.access import Console, Ctx, page
 from entra_sync.console.jobs import Jobs
+from entra_sync.console.pages import routes
 from entra_sync.console.queries import RunQueries
 from entra_sync.console.security import SecretBox, check_password, new_token, same_token
-from entra_sync.console.store import ConsoleStore, Role, Tenant, User, role_at_least
+from entra_sync.console.store import ConsoleStore
 
-__all__ = ["Console", "Ctx", "create_app", "page"]
+__all__ = ["create_app", "key_file_default"]
 
 log = logging.getLogger(__name__)
 
@@ -71,74 +69,6 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with)
-
-
-@dataclass
-class Console:
-    """What the pages share."""
-
-    store: ConsoleStore
-    jobs: Jobs
-    queries: RunQueries
-    templates: Environment
-    box: SecretBox
-
-    def render(self, request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
-        values.setdefault("csrf", request.session.get("csrf", ""))
-        html = self.templates.get_template(name).render(request=request, **values)
-        return HTMLResponse(html, status_code=status)
-
-
-@dataclass(frozen=True)
-class Ctx:
-    """The request's user, and the tenant of the route with the user's role on it."""
-
-    request: Request
-    console: Console
-    user: User
-    tenant: Tenant | None = None
-    role: Role | None = None
-
-    def may(self, needed: Role) -> bool:
-        return role_at_least(self.role, needed)
-
-
-Handler = Callable[[Ctx], Awaitable[Response]]
-
-
-def page(needed: Role | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """A route for signed-in users (holding ``needed`` on the route's tenant, when it has one)."""
-
-    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        @functools.wraps(handler)
-        async def endpoint(request: Request) -> Response:
-            console: Console = request.app.state.console
-            uid = request.session.get("uid")
-            user = console.store.user_by_id(int(uid)) if isinstance(uid, int) else None
-            if user is None or user.disabled:
-                request.session.clear()
-                return RedirectResponse("/login", status_code=303)
-            if request.method == "POST":
-                form = await request.form()
-                if not same_token(str(form.get("csrf", "")), request.session.get("csrf")):
-                    raise HTTPException(
-                        403,
-                        "the form's security token is missing or out of date; reload the page and try again",
-                    )
-            tenant, role = None, None
-            slug = request.path_params.get("tenant")
-            if slug is not None:
-                role = console.store.role(user.id, slug)
-                tenant = console.store.tenant(slug) if role is not None else None
-                if tenant is None:
-                    raise HTTPException(404, "not found")
-                if needed is not None and not role_at_least(role, needed):
-                    raise HTTPException(403, f"this needs the {needed} role on {tenant.display_name}")
-            return await handler(Ctx(request, console, user, tenant, role))
-
-        return endpoint
-
-    return wrap
 
 
 def client_ip(request: Request) -> str:
@@ -203,14 +133,13 @@ def create_app(
     jobs: Jobs | None = None,
     https_only: bool = False,
 ) -> Starlette:
-    from entra_sync.console.pages import routes
-
     templates = Environment(
         loader=PackageLoader("entra_sync.console", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
     templates.filters["when"] = _when
     console = Console(store, jobs or Jobs(store, box), RunQueries(store.engine), templates, box)
+    console.jobs.after_run = console.queries.warm
     secret = session_secret or hashlib.sha256(b"entra-sync console session:" + box.key_id()).hexdigest()
     app = Starlette(
         routes=routes(login_page, login, logout),

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from entra_sync.console.app import Ctx, page
+from entra_sync.console.access import Ctx, page
 from entra_sync.console.queries import Filters, unresolved_csv
 from entra_sync.console.settings_form import form_values, save_form
 from entra_sync.runs.history import History

@@ -165,6 +165,12 @@ class RunQueries:
             ).scalar()
         return prev, nxt
 
+    def warm(self, tenant: str, run_id: int) -> None:
+        """Summarise a run that has just ended (its page then opens without counting)."""
+        run = self.run_row(tenant, run_id)
+        if run is not None:
+            self.facts(run)
+
     def facts(self, run: Any) -> RunFacts:
         key = (int(run.id), float(run.finished_at or -1))
         if run.finished_at is not None:
@@ -238,7 +244,55 @@ class RunQueries:
         )
 
     def page(self, run_id: int, f: Filters, size: int = PAGE_SIZE) -> tuple[list[ChangeRow], int]:
-        """One page of the run's changes (failed first, then in plan order) and how many match."""
+        """One page of the run's changes (failed first, then in plan order) and how many match.
+
+        Two index walks, never a sort of the whole run: the few changes that need attention
+        (by status), then the others in plan order."""
+        attention = changes.c.status.in_(NEEDS_ATTENTION)
+        rest = or_(changes.c.status.is_(None), changes.c.status.not_in(NEEDS_ATTENTION))
+        offset = (max(1, f.page) - 1) * size
+        with self.engine.connect() as c:
+            cond = and_(*self._where(c, run_id, f))
+            total = int(c.execute(select(func.count()).select_from(changes).where(cond)).scalar_one())
+            first = int(
+                c.execute(select(func.count()).select_from(changes).where(cond, attention)).scalar_one()
+            )
+            rows: list[Any] = []
+            if offset < first:
+                rows += c.execute(
+                    self._columns()
+                    .where(cond, attention)
+                    .order_by(_ORDER, changes.c.seq)
+                    .limit(size)
+                    .offset(offset)
+                ).all()
+            if len(rows) < size:
+                rows += c.execute(
+                    self._columns()
+                    .where(cond, rest)
+                    .order_by(changes.c.seq)
+                    .limit(size - len(rows))
+                    .offset(max(0, offset - first))
+                ).all()
+            names = self._names(c, run_id, {r.key for r in rows})
+        return [self._row(r, names) for r in rows], total
+
+    @staticmethod
+    def _columns() -> Any:
+        return select(
+            changes.c.seq,
+            changes.c.change_id,
+            changes.c.action,
+            changes.c.kind,
+            changes.c.key,
+            changes.c.change,
+            changes.c.status,
+            changes.c.message,
+            changes.c.failures,
+        )
+
+    @staticmethod
+    def _where(c: Any, run_id: int, f: Filters) -> list[Any]:
         where = [changes.c.run_id == run_id]
         if f.status:
             where.append(
@@ -250,65 +304,43 @@ class RunQueries:
             where.append(changes.c.action == f.action)
         if f.school:
             where.append(_school_clause(f.school))
-        if f.q.strip():
-            q = f.q.strip()
+        q = f.q.strip()
+        if q:
             like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            people = select(person_changes.c.change_id).where(
-                person_changes.c.run_id == run_id, person_changes.c.person_norm == normalise_ref(q)
-            )
-            where.append(
-                or_(
-                    changes.c.key.like(like, escape="\\"),
-                    type_coerce(changes.c.change, Text).like(like, escape="\\"),
-                    changes.c.change_id.in_(people),
-                )
-            )
-        cond = and_(*where)
-        page = max(1, f.page)
-        with self.engine.connect() as c:
-            total = int(c.execute(select(func.count()).select_from(changes).where(cond)).scalar_one())
-            rows = c.execute(
-                select(
-                    changes.c.seq,
-                    changes.c.change_id,
-                    changes.c.action,
-                    changes.c.kind,
-                    changes.c.key,
-                    changes.c.change,
-                    changes.c.status,
-                    changes.c.message,
-                    changes.c.failures,
-                )
-                .where(cond)
-                .order_by(_ORDER, changes.c.seq)
-                .limit(size)
-                .offset((page - 1) * size)
-            ).all()
-            names = self._names(c, run_id, {r.key for r in rows})
-        out = []
-        for r in rows:
-            doc = r.change if isinstance(r.change, dict) else json.loads(r.change)
-            members = tuple(doc.get("members", ()))
-            after = doc.get("after") or {}
-            if not members and r.action == "create":
-                members = tuple(after.get("members") or ()) + tuple(after.get("owners") or ())
-            out.append(
-                ChangeRow(
-                    seq=r.seq,
-                    change_id=r.change_id,
-                    action=r.action,
-                    kind=r.kind,
-                    key=r.key,
-                    school=school_of(r.key),
-                    name=names.get(r.key, ""),
-                    status=r.status or "planned",
-                    message=r.message or "",
-                    members=members[:8],
-                    member_count=len(members),
-                    failures=tuple(r.failures or ())[:8],
-                )
-            )
-        return out, total
+            by_key = changes.c.key.like(like, escape="\\")
+            if "@" in q:  # a person: their memberships (by the person's index), not a scan of every text
+                mine = c.execute(
+                    select(person_changes.c.run_id, person_changes.c.change_id).where(
+                        person_changes.c.person_norm == normalise_ref(q)
+                    )
+                ).all()
+                ids = sorted({str(cid) for rid, cid in mine if rid == run_id})
+                where.append(or_(by_key, changes.c.change_id.in_(ids)) if ids else by_key)
+            else:  # a class or unit: its key or its name
+                where.append(or_(by_key, type_coerce(changes.c.change, Text).like(like, escape="\\")))
+        return where
+
+    @staticmethod
+    def _row(r: Any, names: dict[str, str]) -> ChangeRow:
+        doc = r.change if isinstance(r.change, dict) else json.loads(r.change)
+        members = tuple(doc.get("members", ()))
+        after = doc.get("after") or {}
+        if not members and r.action == "create":
+            members = tuple(after.get("members") or ()) + tuple(after.get("owners") or ())
+        return ChangeRow(
+            seq=r.seq,
+            change_id=r.change_id,
+            action=r.action,
+            kind=r.kind,
+            key=r.key,
+            school=school_of(r.key),
+            name=names.get(r.key, ""),
+            status=r.status or "planned",
+            message=r.message or "",
+            members=members[:8],
+            member_count=len(members),
+            failures=tuple(r.failures or ())[:8],
+        )
 
     @staticmethod
     def _names(c: Any, run_id: int, keys: set[str]) -> dict[str, str]:

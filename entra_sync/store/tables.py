@@ -266,3 +266,5 @@ fleet_state = Table(
 
 #: the console's run page: a run's changes by status (failed first), page by page
 Index("changes_by_run_status", changes.c.run_id, changes.c.status, changes.c.seq)
+#: ... and in plan order, page by page
+Index("changes_by_run_seq", changes.c.run_id, changes.c.seq)

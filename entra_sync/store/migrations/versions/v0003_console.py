@@ -20,6 +20,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index("changes_by_run_status", "changes", ["run_id", "status", "seq"])
+    op.create_index("changes_by_run_seq", "changes", ["run_id", "seq"])
     op.create_table(
         "console_users",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -103,4 +104,5 @@ def downgrade() -> None:
         "console_users",
     ):
         op.drop_table(name)
+    op.drop_index("changes_by_run_seq", "changes")
     op.drop_index("changes_by_run_status", "changes")
