@@ -91,11 +91,12 @@ class RunRecord:
         config_summary: Mapping[str, Any] | None = None,
         *,
         interrupted_by: tuple[type[BaseException], ...] = (KeyboardInterrupt,),
+        tenant: str | None = None,
     ) -> None:
         self._history = history
         self._interrupted_by = interrupted_by
         self._open = history is not None
-        self.run_id = history.start_run(kind, config_summary) if history is not None else None
+        self.run_id = history.start_run(kind, config_summary, tenant=tenant) if history is not None else None
 
     def __enter__(self) -> RunRecord:
         return self
@@ -219,20 +220,26 @@ class AdoptOutcome:
 
 class RunPipeline:
     """Runs with explicit dependencies: the directory factory, the run store, the run lock, and the
-    report writer (each optional but the first: no store, no record; no lock, no locking)."""
+    report writer (each optional but the first: no store, no record; no lock, no locking).
+
+    ``tenant`` (a fleet's shared store): runs are recorded under it, and only its abandoned runs
+    are closed (the lock is that tenant's). ``lock`` is any context manager that refuses a second
+    holder: a :class:`RunLock`, or a fleet's lease."""
 
     def __init__(
         self,
         directory: DirectoryFactory,
         *,
         store: History | None = None,
-        lock: RunLock | None = None,
+        lock: RunLock | AbstractContextManager[object] | None = None,
         report: ReportWriter | None = None,
+        tenant: str | None = None,
     ) -> None:
         self._directory = directory
         self._store = store
         self._lock = lock
         self._report = report
+        self._tenant = tenant
 
     def run(self, request: RunRequest, hooks: RunHooks | None = None) -> RunOutcome:
         """Plan (or check a saved plan), show, confirm, apply and record one run.
@@ -323,9 +330,9 @@ class RunPipeline:
             if self._lock is not None:
                 stack.enter_context(self._lock)
                 if self._store is not None:
-                    for run_id in self._store.close_interrupted():
+                    for run_id in self._store.close_interrupted(tenant=self._tenant):
                         log.warning("run %d was left running by a process that died: now interrupted", run_id)
-            record = RunRecord(self._store, kind, summary)
+            record = RunRecord(self._store, kind, summary, tenant=self._tenant)
             try:
                 with record:
                     yield record

@@ -21,6 +21,7 @@ import typer
 from entra_sync import __version__
 from entra_sync.cli import console as _console
 from entra_sync.cli import emulator as _emulator
+from entra_sync.cli import fleet as _fleet
 from entra_sync.cli import graph as _graph
 from entra_sync.cli import runs as _runs
 from entra_sync.cli import setup as _setup
@@ -71,7 +72,7 @@ def _root(
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
-for _module in (_validate, _runs, _graph, _setup, _emulator, _console):
+for _module in (_validate, _runs, _graph, _setup, _emulator, _console, _fleet):
     _module.register(app)
 
 

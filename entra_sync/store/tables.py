@@ -23,14 +23,14 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "JSONText", "changes", "console_approvals", "console_held_plans", "console_login_attempts",
     "console_roles", "console_tenants", "console_users", "delta_notes", "delta_snapshots", "dumps",
-    "metadata", "person_changes", "runs",
-    "schema_version",
+    "fleet_slots", "fleet_state", "fleet_tenants", "metadata", "person_changes", "runs", "schema_version",
 ]
 
 
@@ -225,6 +225,66 @@ console_login_attempts = Table(
     Column("ok", Integer, nullable=False),
     Index("console_logins_by_user", "username", "at"),
     Index("console_logins_by_ip", "ip", "at"),
+)
+
+# -- the worker fleet (entra_sync.fleet): each tenant's schedule, pause and health; each slot ------
+
+#: the fleet's side of a registered tenant (one row per console_tenants row it schedules)
+fleet_tenants = Table(
+    "fleet_tenants",
+    metadata,
+    Column("slug", Text, ForeignKey("console_tenants.slug", ondelete="CASCADE"), primary_key=True),
+    #: the configuration's TOML, when stored in the store (else read from console_tenants.config_path)
+    Column("config_toml", Text),
+    #: how the worker signs in: "config" (the file's [credentials]), "env:NAME", "file:PATH",
+    #: "certificate:PATH", "managed-identity[:CLIENT_ID]", "federated:PATH"; a reference, never a secret
+    Column("credential_ref", Text, nullable=False, server_default="config"),
+    #: local times "HH:MM" (JSON list) in ``timezone``; catch-up minutes after deferred Teams
+    Column("times", JSONText, nullable=False),
+    Column("timezone", Text, nullable=False),
+    Column("catch_up_minutes", Integer, nullable=False, server_default="20"),
+    Column("paused", Integer, nullable=False, server_default="0"),
+    Column("paused_reason", Text),
+    #: the next scheduled slot not yet dispatched (None: from the next tick on)
+    Column("next_slot_at", Float),
+    Column("last_run_at", Float),
+    Column("last_status", Text),
+    Column("last_success_at", Float),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    #: when it became degraded (None: healthy)
+    Column("degraded_at", Float),
+    Column("last_error", Text),
+)
+
+#: one scheduled (or catch-up) run of one tenant: pending -> queued -> running -> done | failed | skipped
+fleet_slots = Table(
+    "fleet_slots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", Text, ForeignKey("fleet_tenants.slug", ondelete="CASCADE"), nullable=False),
+    #: scheduled or catch-up
+    Column("kind", Text, nullable=False),
+    #: the slot's nominal instant; ``due_at`` adds the tenant's jitter
+    Column("slot_at", Float, nullable=False),
+    Column("due_at", Float, nullable=False),
+    Column("state", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("run_id", Integer),
+    Column("worker", Text),
+    Column("queued_at", Float),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("message", Text),
+    UniqueConstraint("tenant", "kind", "slot_at", name="fleet_slots_once"),
+    Index("fleet_slots_by_state", "state", "due_at"),
+)
+
+#: small fleet-wide values (the last tick of beat, ...)
+fleet_state = Table(
+    "fleet_state",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 #: the console's run page: a run's changes by status (failed first), page by page
