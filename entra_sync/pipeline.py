@@ -153,7 +153,7 @@ class RunRecord:
             run_id=self.run_id, kind=self.kind, status=self.status, started_at=self.started_at,
             finished_at=self.finished_at, error=self.error, planned_at=self.planned_at,
             applied_at=self.applied_at,
-            plan_checksum=getattr(self.last_plan, "checksum", None) if self.last_plan is not None else None,
+            plan_checksum=self.last_plan.checksum() if self.last_plan is not None else None,
             throttled_requests=self.throttled_requests, dry_run=self.dry_run,
         )  # fmt: skip
         self.document = run_result(facts, self.last_plan, self.last_result, self.context)

@@ -197,12 +197,15 @@ def test_adopt_takes_over_a_colliding_group_only_when_asked(run_cli, tmp_path: P
     assert [c["key"] for c in plan["conflicts"]] == [target.key]
     assert not any(c["key"] == target.key and c["action"] == "create" for c in plan["changes"])
 
-    r = run_cli("adopt", "-d", EXAMPLE, "--graph-url", url, "-q")  # stdin is not a terminal
+    r = run_cli("adopt", "-d", EXAMPLE, "--graph-url", url, "-q")  # a dry run unless --apply
+    assert r.exit_code == 0 and existing in r.stdout and "nothing was stamped" in r.stdout, r.output
+    assert Tenant.load(tenant_file).groups[existing].props["displayName"] == "Old maths group"
+    r = run_cli("adopt", "--apply", "-d", EXAMPLE, "--graph-url", url, "-q")  # stdin is not a terminal
     assert r.exit_code == 1 and "--auto-approve" in r.stderr
     r = run_cli("adopt", "no:such:key", "-d", EXAMPLE, "--graph-url", url, "-q")
     assert r.exit_code == 1 and target.key in r.stderr
 
-    r = run_cli("adopt", target.key, "-d", EXAMPLE, "--graph-url", url, "--auto-approve", "-q")
+    r = run_cli("adopt", target.key, "-d", EXAMPLE, "--graph-url", url, "--apply", "--auto-approve", "-q")
     assert r.exit_code == 0, r.output
     assert existing in r.stdout and "Adopted 1 object" in r.stdout
     r = run_cli("plan", "-d", EXAMPLE, "--graph-url", url, "--format", "json", "-q")
@@ -219,7 +222,7 @@ def test_adopt_takes_over_a_colliding_group_only_when_asked(run_cli, tmp_path: P
     assert group.props["displayName"] == target.display_name
     assert {upn[m] for m in group.members} == set(target.members)
     assert {upn[o] for o in group.owners} == set(target.owners)
-    r = run_cli("adopt", "-d", EXAMPLE, "--graph-url", url, "--auto-approve", "-q")
+    r = run_cli("adopt", "-d", EXAMPLE, "--graph-url", url, "--apply", "--auto-approve", "-q")
     assert "Nothing to adopt" in r.stdout
     r = run_cli("plan", "-d", EXAMPLE, "--graph-url", url, "--detailed-exitcode", "-q")
     assert r.exit_code == 0, r.stdout

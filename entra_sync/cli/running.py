@@ -61,9 +61,9 @@ __all__ = [
 
 #: the exit codes of the commands that change Entra, for their --help
 EXIT_CODES_HELP = (
-    "Exit codes: 0 done (or nothing to do); 1 an error, or some changes failed; 2 with "
-    "--detailed-exitcode: the plan has changes; 3 a safety limit refused the plan (with --dry-run: "
-    "would refuse it), nothing was written; 130 interrupted."
+    "Exit codes: 0 done (or nothing to do); 1 an error, or some changes failed; 3 a safety limit "
+    "refused the plan (with --dry-run: would refuse it), nothing was written; 130 interrupted; "
+    "with --detailed-exitcode, 2: the plan has changes."
 )
 
 
@@ -294,7 +294,7 @@ def run_sync(cfg: Config, opts: GraphOptions, run: SyncOptions | None = None) ->
     if outcome.result is not None:
         print_result(outcome.result, summary_to_stderr=json_out)
     elif dry_run:
-        typer.echo("Dry run: nothing was changed in Entra.", err=True)
+        typer.echo("Dry run: nothing was changed in Entra.", err=json_out)
     note.echo()
     if outcome.refused:  # a dry run that a real run would refuse: a CI gate can tell
         raise typer.Exit(3)
