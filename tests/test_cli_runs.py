@@ -155,10 +155,13 @@ def test_graph_url_flag_and_variable_win_over_the_configuration(
 
 
 def test_the_directory_is_told_what_recent_runs_created(demo_dir: Path) -> None:
-    from entra_sync.cli.wiring import GraphOptions, _recent_creates
+    # the provider's own journal (not the run history, fed by the CLI) knows what the demo created
+    from entra_sync.cli.wiring import GraphOptions, open_directory
     from entra_sync.config.load import load_config
 
-    recent = _recent_creates(GraphOptions(config=load_config(demo_dir / "entra-sync.toml")))
+    with open_directory(GraphOptions(config=load_config(demo_dir / "entra-sync.toml"))) as directory:
+        assert directory.journal is not None
+        recent = directory.journal.recent_ids()
     tenant = Tenant.load(demo_dir / "tenant.json")
     assert set(recent) == set(tenant.groups) | set(tenant.admin_units)
     assert set(recent.values()) == {"group", "administrativeUnit"}

@@ -1,6 +1,9 @@
 """The ``entra-sync`` command. Only this package reads the environment, wires real clients and
 prints; every command module registers its commands on the one Typer app.
 
+Files: the process umask is 0o077 (:func:`main`), so every file written holds personal data
+safely: readable by its owner only.
+
 Errors: any :class:`reconciler.errors.EntraSyncError` becomes one clear message on stderr and a
 non-zero exit; an unexpected exception too, with a traceback only under ``--debug``. Tracebacks
 never show local variables (they can hold secrets).
@@ -9,6 +12,7 @@ never show local variables (they can hold secrets).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Annotated
 
@@ -73,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the app, turning our errors into one clear message each.
 
     Returns the exit code (click's own usage errors and ``--help`` exit through SystemExit).
+    Every file the run creates (history database, reports, plans, exports, tenant files) is
+    readable by its owner only: the umask is set to 0o077 first.
     """
+    os.umask(0o077)
     try:
         app(args=argv, prog_name="entra-sync")
     except SystemExit as exc:

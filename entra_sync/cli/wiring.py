@@ -5,7 +5,13 @@ variables, then the configuration file (``--config``). Secrets come only from th
 files named there, never from flags.
 
 A Graph URL of the form ``emulator:PATH`` runs the built-in Graph emulator in-process over the
-tenant file PATH (created when missing, saved back after the run): no Azure account needed.
+tenant file PATH (which must exist: `emulator seed` or `demo` make one; saved back after the
+run): no Azure account needed.
+
+Every directory opened here carries the provider's journal of recent creates (one per Graph root,
+tenant and app, in ``ENTRA_SYNC_STATE_DIR`` / ``$XDG_STATE_HOME/entra-sync`` /
+``~/.local/state/entra-sync``), so two commands inside Graph's replication lag never create one
+object twice, whether or not a configuration (and its run history) is given.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from entra_sync.config.load import connection_kwargs, load_config
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, InputError
 from reconciler.model import UserMatch
 from reconciler.plan.safety import SafetyLimits
 from reconciler.settings import Config
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
     from providers.entra.client import GraphClient
     from providers.entra.connect import ConnectionSettings
     from providers.entra.directory import EntraDirectory
+    from providers.entra.recent import CreateJournal
 
 __all__ = [
     "DEMO_CLIENT_ID",
@@ -106,11 +113,15 @@ class GraphOptions:
         return self.config.users.match if self.config is not None else "userPrincipalName"
 
     def effective_graph_url(self) -> str | None:
-        """The flag, else ENTRA_SYNC_GRAPH_URL, else the configuration's ``graph_url``."""
+        """The flag, else ENTRA_SYNC_GRAPH_URL, else the configuration's ``graph_url`` (checked there).
+
+        The flag and the variable are held to the same rule as the configuration (https, or http to
+        a loopback address only): a ConfigError naming where the URL came from otherwise."""
         if self.graph_url:
-            return self.graph_url
+            # typer fills the flag from ENTRA_SYNC_GRAPH_URL too (its envvar), so name both
+            return _checked_url(self.graph_url, "--graph-url / ENTRA_SYNC_GRAPH_URL")
         if self.env.get("ENTRA_SYNC_GRAPH_URL"):
-            return self.env["ENTRA_SYNC_GRAPH_URL"]
+            return _checked_url(self.env["ENTRA_SYNC_GRAPH_URL"], "ENTRA_SYNC_GRAPH_URL")
         if self.config is not None and self.config.tenant is not None and self.config.tenant.graph_url:
             url = self.config.tenant.graph_url
             if url.startswith(EMULATOR_SCHEME):
@@ -128,6 +139,19 @@ class GraphOptions:
         if self.config is not None and self.config.tenant is not None:
             return self.config.tenant.client_id
         return None
+
+
+def _checked_url(url: str, source: str) -> str:
+    from providers.entra.urls import graph_url_problem, redact_url
+
+    if url.startswith(EMULATOR_SCHEME):
+        if not url[len(EMULATOR_SCHEME) :].strip():
+            raise ConfigError("emulator: needs a tenant file, e.g. emulator:tenant.json", key=source)
+        return url
+    problem = graph_url_problem(url)
+    if problem is not None:
+        raise ConfigError(f"the Graph URL {redact_url(url)} {problem}", key=source)
+    return url
 
 
 def limits_from(config: Config | None) -> SafetyLimits:
@@ -180,6 +204,8 @@ class Connection:
     marker_app_id: str
     graph_root: str
     emulated: bool = False
+    #: names the tenant for the journal of recent creates (the tenant id, or the emulator's file)
+    tenant: str = ""
 
 
 def _marker_owner(opts: GraphOptions, settings: ConnectionSettings, client: GraphClient) -> str:
@@ -217,7 +243,8 @@ def open_connection(opts: GraphOptions) -> Iterator[Connection]:
 
     settings = ConnectionSettings.from_env(opts.env, **_settings_kwargs(opts, url))
     with open_graph(settings) as client:
-        yield Connection(client, _marker_owner(opts, settings, client), settings.graph_base_url)
+        yield Connection(client, _marker_owner(opts, settings, client), settings.graph_base_url,
+                         tenant=settings.tenant_id or "")
 
 
 @contextlib.contextmanager
@@ -230,36 +257,36 @@ def open_directory(opts: GraphOptions) -> Iterator[EntraDirectory]:
         if conn.emulated:  # a demo tenant: register the marker as `entra-sync setup` would
             ensure_marker(conn.client, conn.marker_app_id, graph_root=conn.graph_root)
         yield EntraDirectory.for_app(
-            conn.client, conn.marker_app_id, user_match=opts.user_match, recent=_recent_creates(opts)
+            conn.client, conn.marker_app_id, user_match=opts.user_match, journal=journal_for(opts, conn)
         )
 
 
-#: how far back the run history is asked for objects it created (replication lag is far shorter)
-RECENT_CREATES_SECONDS = 24 * 3600.0
+def journal_for(opts: GraphOptions, conn: Connection) -> CreateJournal:
+    """The provider's own journal of what this machine created recently in this tenant with this
+    app (providers.entra.recent): any command, with or without a configuration, reads it."""
+    from providers.entra.marker import marker_name
+    from providers.entra.recent import CreateJournal, default_state_dir
 
-
-def _recent_creates(opts: GraphOptions) -> dict[str, str]:
-    """Objects created by runs of the last day, from the configured run history (if any)."""
-    import time
-
-    from entra_sync.runs.history import History
-
-    if opts.config is None or not opts.config.history.path.exists():
-        return {}
-    with History(opts.config.history.path) as history:
-        return history.created_since(time.time() - RECENT_CREATES_SECONDS)
+    return CreateJournal.for_scope(
+        conn.graph_root, conn.tenant, marker_name(conn.marker_app_id), state_dir=default_state_dir(opts.env)
+    )
 
 
 @contextlib.contextmanager
 def _emulated(opts: GraphOptions, path: Path) -> Iterator[Connection]:
-    """The in-process emulator over a tenant file (created when missing, saved afterwards)."""
+    """The in-process emulator over an existing tenant file (saved afterwards)."""
     import httpx
 
     from providers.emulator import EmulatorTransport, Profile, Tenant
     from providers.entra.client import GraphClient
     from reconciler.clock import SystemClock
 
-    tenant = Tenant.load(path) if path.exists() else Tenant()
+    if not path.is_file():  # a typo must not sync into a new, empty tenant (`demo`/`emulator seed` make one)
+        raise InputError(
+            f"{path}: no such emulator tenant file; check the path, or create one with "
+            "`entra-sync emulator seed USERS.csv --state PATH` (or run `entra-sync demo`)"
+        )
+    tenant = Tenant.load(path)
     clock = SystemClock()
     transport = EmulatorTransport(tenant, clock=clock, profile=Profile.ideal())
     root = "https://graph.microsoft.com/v1.0"
@@ -268,7 +295,8 @@ def _emulated(opts: GraphOptions, path: Path) -> Iterator[Connection]:
     )
     client = GraphClient(http, token=None, clock=clock)
     try:
-        yield Connection(client, opts.client_id_or_none() or DEMO_CLIENT_ID, root, emulated=True)
+        yield Connection(client, opts.client_id_or_none() or DEMO_CLIENT_ID, root, emulated=True,
+                         tenant=EMULATOR_SCHEME + str(path.resolve()))
     finally:
         client.close()
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -194,6 +194,9 @@ class Checker:
         value = self.string(table, key, path, required=required)
         if value is None:
             return None
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            self.add(path, "contains a control character; a file path has none")
+            return None
         p = Path(value).expanduser()
         return Path(os.path.normpath(p if p.is_absolute() else self.base_dir / p))
 

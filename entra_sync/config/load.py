@@ -83,6 +83,10 @@ def loads_config(text: str, *, file: str | Path = "entra-sync.toml") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=str(file)) from None
+    except RecursionError:
+        raise ConfigError("not valid TOML: nested too deeply to read", file=str(file)) from None
+    except ValueError as exc:  # a number of more than 4300 digits
+        raise ConfigError(f"not valid TOML: {str(exc).split(';')[0]}", file=str(file)) from None
     c = Checker(config_file.parent)
     c.keys(data, "", sections.SECTIONS, sections.HOME)
     tables = {name: c.table(data, name, name) or {} for name in sections.SECTIONS}

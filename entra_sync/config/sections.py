@@ -11,10 +11,10 @@ import zoneinfo
 from collections.abc import Mapping
 from difflib import get_close_matches
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from entra_sync.config.checker import Checker
 from entra_sync.config.notify_section import NOTIFY_KEYS
+from providers.entra.urls import graph_url_problem
 from reconciler.generate.naming import DEFAULT_TEMPLATES, TEMPLATE_VARIABLES, template_problems
 from reconciler.model import RemovalPolicy, TeamTemplate, UserMatch, Visibility
 from reconciler.settings import (
@@ -56,7 +56,6 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 #: every section and its known keys (``naming`` lists its sub-tables); anything else is reported
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -120,23 +119,9 @@ def _graph_url(c: Checker, url: str) -> str | None:
             c.add("tenant.graph_url", "emulator: needs a tenant file, e.g. emulator:tenant.json")
             return None
         return url
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme not in ("http", "https") or not host:
-        c.add(
-            "tenant.graph_url",
-            "must be an http(s) URL such as https://graph.microsoft.com "
-            "(or emulator:FILE for the built-in emulator)",
-        )
-        return None
-    if parts.scheme == "http" and host not in _LOOPBACK and not host.startswith("127."):
-        c.add(
-            "tenant.graph_url",
-            "must use https:// (plain http:// is allowed only for a local emulator on loopback)",
-        )
-        return None
-    if parts.query or parts.fragment or parts.username or parts.password:
-        c.add("tenant.graph_url", "must be a base URL without credentials, query or fragment")
+    problem = graph_url_problem(url)  # the one rule for flag, environment and configuration
+    if problem is not None:
+        c.add("tenant.graph_url", f"{problem} (or emulator:FILE for the built-in emulator)")
         return None
     return url.rstrip("/")
 

@@ -225,10 +225,14 @@ class History(HistoryReader):
             if tenant is not None:
                 query = query.where(runs.c.tenant == tenant)
             ids = sorted(int(i) for i in conn.execute(query).scalars())
-            if ids:
-                conn.execute(update(runs).where(runs.c.id.in_(ids)).values(
+            for run_id in ids:
+                total, settled = conn.execute(
+                    select(func.count(), func.count(changes.c.status)).where(changes.c.run_id == run_id)
+                ).one()
+                conn.execute(update(runs).where(runs.c.id == run_id).values(
                     status="interrupted", finished_at=self._clock.now(),
-                    error=func.coalesce(runs.c.error, INTERRUPTED)))
+                    error=func.coalesce(runs.c.error, f"{INTERRUPTED} ({settled} of {total} planned "
+                                                      "changes had settled; closed by the next run)")))
             return ids
 
     def prune(self, keep_runs: int | None = None, keep_days: float | None = None, *,

@@ -21,21 +21,40 @@ import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from providers.entra.client import IDEMPOTENT_METHODS, parse_retry_after
 from providers.entra.errors import GraphError, error_from_response
+from providers.entra.retry import (
+    IDEMPOTENT_METHODS,
+    OUTAGE_STATUSES,
+    RetryPolicy,
+    RunHealth,
+    parse_retry_after,
+)
+from reconciler.clock import Clock
 
-if TYPE_CHECKING:
-    from providers.entra.client import GraphClient
-
-__all__ = ["MAX_BATCH", "BatchRequest", "BatchResult", "run_batch"]
+__all__ = ["MAX_BATCH", "BatchClient", "BatchRequest", "BatchResult", "run_batch"]
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 20
 _REFUSED = frozenset({424, 429, 503})
 _LOST = frozenset({500, 502, 504})
+
+
+class BatchClient(Protocol):
+    """What the executor needs of :class:`providers.entra.client.GraphClient` (no import cycle)."""
+
+    retry: RetryPolicy
+    health: RunHealth
+    clock: Clock
+    max_in_flight: int
+
+    def request(
+        self, method: str, path: str, *, json: Any = None, idempotent: bool | None = None
+    ) -> Any: ...
+
+    def backoff_delay(self, attempt: int) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +136,7 @@ def _missing(req: BatchRequest) -> BatchResult:
     return BatchResult(502, {}, body, req.method.upper(), req.url)
 
 
-def _send_once(client: GraphClient, reqs: Sequence[BatchRequest]) -> list[BatchResult]:
+def _send_once(client: BatchClient, reqs: Sequence[BatchRequest]) -> list[BatchResult]:
     """One ``POST /$batch``; results in the order of ``reqs``."""
     payload = {"requests": [_item_json(str(i + 1), r) for i, r in enumerate(reqs)]}
     safe_to_repeat = all(_retry_safe(r, 504) for r in reqs)
@@ -145,7 +164,7 @@ def _send_once(client: GraphClient, reqs: Sequence[BatchRequest]) -> list[BatchR
     return results
 
 
-def _run_chunk(client: GraphClient, reqs: Sequence[BatchRequest]) -> list[BatchResult]:
+def _run_chunk(client: BatchClient, reqs: Sequence[BatchRequest]) -> list[BatchResult]:
     policy = client.retry
     deadline = client.clock.now() + policy.max_total_seconds
     results: list[BatchResult | None] = [None] * len(reqs)
@@ -165,18 +184,22 @@ def _run_chunk(client: GraphClient, reqs: Sequence[BatchRequest]) -> list[BatchR
                     waits.append(hint)
         if not retry:
             break
-        wait = max(waits) if waits else client._jittered_backoff(rounds)
+        if all(res.status in OUTAGE_STATUSES for res in answered):
+            # every item of the round met an outage: one more step towards the circuit breaker
+            client.health.outage(client.clock.now(), f"$batch items answered {answered[0].status}")
+        wait = max(waits) if waits else client.backoff_delay(rounds)
         limit = policy.max_throttled_attempts if waits else policy.max_attempts
         if rounds >= limit or client.clock.now() + wait > deadline:
             log.warning("giving up on %d batch item(s) after %d round(s)", len(retry), rounds)
             break
+        client.health.spend(f"$batch ({len(retry)} item(s))")
         log.debug("retrying %d of %d batch item(s) in %.3f s", len(retry), len(pending), wait)
         client.clock.sleep(wait)
         pending = retry
     return [r if r is not None else _missing(reqs[i]) for i, r in enumerate(results)]
 
 
-def run_batch(client: GraphClient, requests: Sequence[BatchRequest]) -> list[BatchResult]:
+def run_batch(client: BatchClient, requests: Sequence[BatchRequest]) -> list[BatchResult]:
     """Run ``requests`` through ``$batch``; one :class:`BatchResult` per request, in input order.
 
     Must not raise for a failed item (its result carries the error). May raise what

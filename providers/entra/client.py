@@ -15,6 +15,12 @@ Retry rules (graph-facts.md §5):
   before retrying. A connection that was never established (connect error/timeout) is retried for
   every method, since nothing was sent.
 - 401 refreshes the token once and retries.
+- Run-wide (:mod:`providers.entra.retry`, shared with ``$batch``): every re-send spends the run's
+  retry budget, and outage answers in a row (503, 5xx, no response) open a circuit breaker; then
+  :class:`~providers.entra.errors.GraphUnavailableError` stops the run instead of each change
+  retrying for minutes.
+- Collection pages are checked (:func:`page_items`): a ``value`` array of objects with string ids,
+  else :class:`~providers.entra.errors.MalformedResponseError` (never read as "no objects").
 - All of it within ``RetryPolicy.max_total_seconds``. ``max_attempts`` bounds the tries for errors and
   for refusals without ``Retry-After``; answers that say how long to wait (``Retry-After``) are
   followed while the time budget lasts ("keep retrying while 429s continue", graph-facts.md §5), up to
@@ -27,31 +33,37 @@ Headers, bodies and tokens are never logged.
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import logging
 import random
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
 import httpx
 
+from providers.entra.batch import BatchRequest, BatchResult, run_batch
 from providers.entra.errors import (
     GraphTransportError,
+    MalformedResponseError,
     RefusedWriteError,
     ResponseLostError,
     UnexpectedResponseError,
     error_from_response,
     redact_path,
 )
+from providers.entra.retry import (
+    IDEMPOTENT_METHODS,
+    LOST_STATUSES,
+    OUTAGE_STATUSES,
+    REFUSED_STATUSES,
+    RetryPolicy,
+    RunHealth,
+    parse_retry_after,
+)
 from reconciler.clock import Clock, SystemClock
-
-if TYPE_CHECKING:
-    from providers.entra.batch import BatchRequest, BatchResult
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -62,17 +74,18 @@ __all__ = [
     "GraphResponse",
     "RefreshableTokenProvider",
     "RetryPolicy",
+    "RunHealth",
     "TokenProvider",
     "encode_query",
     "log_path",
+    "page_items",
     "parse_retry_after",
 ]
 
 log = logging.getLogger(__name__)
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
-_REFUSED_STATUSES = frozenset({429, 503})  # not processed: safe to retry for any method
-_LOST_STATUSES = frozenset({500, 502, 504})  # may have been processed
+_REFUSED_STATUSES = REFUSED_STATUSES
+_LOST_STATUSES = LOST_STATUSES
 _QUERY_SAFE = "$,'()/:@"
 
 
@@ -89,30 +102,6 @@ class RefreshableTokenProvider(Protocol):
     def token(self) -> str: ...
 
     def invalidate(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How hard to try. ``max_total_seconds`` bounds one call, waits included (virtual time in tests)."""
-
-    max_attempts: int = 10
-    max_throttled_attempts: int = 100
-    max_total_seconds: float = 300.0
-    base_delay: float = 1.0
-    max_delay: float = 60.0
-    jitter: float = 0.5
-    timeout_seconds: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1 or self.max_throttled_attempts < 1:
-            raise ValueError("RetryPolicy.max_attempts and max_throttled_attempts must be at least 1")
-        if not 0.0 <= self.jitter <= 1.0:
-            raise ValueError("RetryPolicy.jitter must be between 0 and 1")
-
-    def backoff(self, attempt: int, rng: random.Random) -> float:
-        """Delay before retry number ``attempt`` (1-based): exponential, capped, minus up to ``jitter``."""
-        delay = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        return float(delay * (1.0 - self.jitter * rng.random()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,26 +129,6 @@ class DeltaResult:
     delta_link: str | None
 
 
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value: fractional seconds or an HTTP date; None if unusable."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:  # "-0000": UTC, not local time
-            when = when.replace(tzinfo=datetime.UTC)
-        return max(0.0, when.timestamp() - now)
-    if seconds != seconds or seconds < 0:  # NaN or negative
-        return None
-    return seconds
-
-
 def encode_query(params: Mapping[str, Any] | None) -> str:
     """Build a query string the way Graph documents it (``$select=id,displayName``, spaces as %20)."""
     if not params:
@@ -173,6 +142,27 @@ def encode_query(params: Mapping[str, Any] | None) -> str:
     return "&".join(parts)
 
 
+def page_items(page: Any, method: str, path: str) -> list[dict[str, Any]]:
+    """The items of one collection page, checked: the page must be an object with a ``value`` array
+    of objects, each with a non-empty string ``id``. Anything else is a
+    :class:`MalformedResponseError` (a ``{}`` answer must never read as "no objects")."""
+    if not isinstance(page, Mapping):
+        raise MalformedResponseError(method, path, "a collection page that is not a JSON object")
+    value = page.get("value")
+    if not isinstance(value, list):
+        raise MalformedResponseError(method, path, "a collection without a 'value' array")
+    for n, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise MalformedResponseError(method, path, f"item {n} is {type(item).__name__}, not an object")
+        oid = item.get("id")
+        if not isinstance(oid, str) or not oid:
+            raise MalformedResponseError(method, path, f"item {n} has no string 'id'")
+    link = page.get("@odata.nextLink")
+    if link is not None and not isinstance(link, str):
+        raise MalformedResponseError(method, path, "'@odata.nextLink' is not a string")
+    return value
+
+
 def log_path(url: str) -> str:
     """The path for logs: query parameter names kept, their values (e-mails, keys) dropped."""
     path = redact_path(url)
@@ -183,13 +173,25 @@ def log_path(url: str) -> str:
     return path + "?" + "&".join(f"{n}=…" for n in names)
 
 
-def _parse_body(resp: httpx.Response) -> Any:
+def _parse_error_body(resp: httpx.Response) -> Any:
+    """An error answer's body: JSON, or None when it has none (the status still decides)."""
     if not resp.content:
         return None
     try:
         return resp.json()
     except ValueError:
         return None
+
+
+def _parse_body(resp: httpx.Response, method: str, url: str) -> Any:
+    """A 2xx answer's body: None when empty (204), else JSON. A body that is not JSON is malformed
+    (never taken as "nothing"): :class:`MalformedResponseError`."""
+    if not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        raise MalformedResponseError(method, url, f"a {resp.status_code} answer that is not JSON") from None
 
 
 class GraphClient:
@@ -217,6 +219,8 @@ class GraphClient:
         self.token_provider = token
         self.clock: Clock = clock or SystemClock()
         self.retry = retry or RetryPolicy()
+        #: the run-wide retry budget and circuit breaker (one client = one run)
+        self.health = RunHealth(self.retry)
         self.max_in_flight = max_in_flight
         self.rng = rng or random.Random()
         self._close_http = close_http
@@ -291,8 +295,8 @@ class GraphClient:
         from an empty page. Empty pages are not yielded.
         """
         for page in self._pages(path, params, headers):
-            value = page.get("value")
-            if isinstance(value, list) and value:
+            value = page_items(page, "GET", path)
+            if value:
                 yield value
 
     def get_all(
@@ -307,9 +311,7 @@ class GraphClient:
         items: list[dict[str, Any]] = []
         delta_link: str | None = None
         for page in self._pages(path, params, headers):
-            value = page.get("value")
-            if isinstance(value, list):
-                items.extend(value)
+            items.extend(page_items(page, "GET", path))
             link = page.get("@odata.deltaLink")
             if isinstance(link, str):
                 delta_link = link
@@ -322,9 +324,7 @@ class GraphClient:
         seen: set[str] = set()
         while True:
             if not isinstance(body, dict):
-                raise UnexpectedResponseError(
-                    200, "NotACollection", "expected a JSON object page", None, "GET", path
-                )
+                raise MalformedResponseError("GET", path, "a collection page that is not a JSON object")
             yield body
             next_link = body.get("@odata.nextLink")
             if not isinstance(next_link, str) or not next_link:
@@ -343,8 +343,6 @@ class GraphClient:
         Returns one result per request in input order; failed items are returned, not raised.
         See :func:`providers.entra.batch.run_batch`.
         """
-        from providers.entra.batch import run_batch
-
         return run_batch(self, requests)
 
     # ---- internals -----------------------------------------------------------------------------
@@ -369,7 +367,7 @@ class GraphClient:
         rel = parts.path[len(base_path) :]
         return rel + (f"?{parts.query}" if parts.query else "")
 
-    def _jittered_backoff(self, attempt: int) -> float:
+    def backoff_delay(self, attempt: int) -> float:
         with self._rng_lock:
             return self.retry.backoff(attempt, self.rng)
 
@@ -389,12 +387,14 @@ class GraphClient:
         self, method: str, url: str, json: Any, headers: Mapping[str, str] | None, idempotent: bool
     ) -> GraphResponse:
         policy = self.retry
+        health = self.health
         deadline = self.clock.now() + policy.max_total_seconds
         attempt = 0  # every try
         failures = 0  # tries that failed without a Retry-After (bounded by max_attempts)
         refreshed = False
         shown = log_path(url)
         while True:
+            health.check()  # an open circuit: nothing more is sent in this run
             attempt += 1
             sent_headers = self._headers(headers)
             t0 = self.clock.now()
@@ -407,15 +407,17 @@ class GraphClient:
                 ms = (self.clock.now() - t0) * 1000
                 reason = type(exc).__name__
                 log.info("%s %s -> %s in %.0f ms", method, shown, reason, ms)
+                health.outage(self.clock.now(), f"{method} {shown}: {reason}")
                 never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
                 if not (idempotent or never_sent):
                     raise ResponseLostError(method, url, reason) from None
                 failures += 1
-                wait = self._jittered_backoff(failures)
+                wait = self.backoff_delay(failures)
                 if failures >= policy.max_attempts or self.clock.now() + wait > deadline:
                     raise GraphTransportError(
                         method, url, f"{reason}, gave up after {attempt} attempts"
                     ) from None
+                health.spend(f"{method} {shown}: {reason}")
                 self.clock.sleep(wait)
                 continue
             ms = (self.clock.now() - t0) * 1000
@@ -423,9 +425,13 @@ class GraphClient:
             rid = rheaders.get("request-id") or rheaders.get("client-request-id") or "-"
             status = resp.status_code
             log.info("%s %s -> %d in %.0f ms (request-id %s)", method, shown, status, ms, rid)
+            if status in OUTAGE_STATUSES:
+                health.outage(self.clock.now(), f"{method} {shown}: {status}")
+            else:
+                health.healthy()
             if status < 400:
-                return GraphResponse(status, rheaders, _parse_body(resp))
-            body = _parse_body(resp)
+                return GraphResponse(status, rheaders, _parse_body(resp, method, url))
+            body = _parse_error_body(resp)
             if status == 401 and not refreshed and isinstance(self.token_provider, RefreshableTokenProvider):
                 refreshed = True
                 self.token_provider.invalidate()
@@ -434,21 +440,14 @@ class GraphClient:
                 # a throttled write may still have been applied (graph-facts.md §4): wait as told,
                 # then let the caller look for the object before it sends the request again
                 hint = parse_retry_after(rheaders.get("retry-after"), self.clock.now())
-                wait = hint if hint is not None else self._jittered_backoff(attempt)
+                wait = hint if hint is not None else self.backoff_delay(attempt)
                 if self.clock.now() + wait <= deadline:
                     self.clock.sleep(wait)
-                    err = error_from_response(status, rheaders, body, method, url)
-                    detail = f"Graph answered {status}" + (f" {err.code}" if err.code else "")
-                    if err.request_id:
-                        detail += f", request-id {err.request_id}"
+                    detail = _detail(status, rheaders, body, method, url)
                     raise RefusedWriteError(method, url, detail) from None
                 raise error_from_response(status, rheaders, body, method, url)
             if status in _LOST_STATUSES and not idempotent:
-                err = error_from_response(status, rheaders, body, method, url)
-                detail = f"Graph answered {status}" + (f" {err.code}" if err.code else "")
-                if err.request_id:
-                    detail += f", request-id {err.request_id}"
-                raise ResponseLostError(method, url, detail) from None
+                raise ResponseLostError(method, url, _detail(status, rheaders, body, method, url)) from None
             if status in _REFUSED_STATUSES or status in _LOST_STATUSES:
                 hint = (
                     parse_retry_after(rheaders.get("retry-after"), self.clock.now())
@@ -457,20 +456,20 @@ class GraphClient:
                 )
                 if hint is None:
                     failures += 1
-                    wait, allowed = self._jittered_backoff(failures), failures < policy.max_attempts
+                    wait, allowed = self.backoff_delay(failures), failures < policy.max_attempts
                 else:
                     wait, allowed = hint, attempt < policy.max_throttled_attempts
                 if allowed and self.clock.now() + wait <= deadline:
+                    health.spend(f"{method} {shown}: {status}")
                     log.debug("retrying %s %s in %.3f s (attempt %d)", method, shown, wait, attempt + 1)
                     self.clock.sleep(wait)
                     continue
             raise error_from_response(status, rheaders, body, method, url)
 
 
-def __getattr__(name: str) -> Any:
-    # BatchRequest and BatchResult live in providers.entra.batch; re-exported lazily (no import cycle).
-    if name in ("BatchRequest", "BatchResult"):
-        from providers.entra import batch
-
-        return getattr(batch, name)
-    raise AttributeError(name)
+def _detail(status: int, headers: Mapping[str, str], body: Any, method: str, url: str) -> str:
+    err = error_from_response(status, headers, body, method, url)
+    detail = f"Graph answered {status}" + (f" {err.code}" if err.code else "")
+    if err.request_id:
+        detail += f", request-id {err.request_id}"
+    return detail

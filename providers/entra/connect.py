@@ -42,6 +42,7 @@ from providers.entra.auth import (
 )
 from providers.entra.client import GraphClient, RetryPolicy, TokenProvider
 from providers.entra.clouds import Cloud, cloud_named
+from providers.entra.urls import graph_url_problem, redact_url
 from reconciler.clock import Clock
 from reconciler.errors import ConfigError
 
@@ -145,11 +146,11 @@ class ConnectionSettings:
                     key="ENTRA_SYNC_TENANT_ID",
                 )
         if self.graph_url is not None:
-            parts = urlsplit(self.graph_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            problem = graph_url_problem(self.graph_url)
+            if problem is not None:
                 raise ConfigError(
-                    f"{self.graph_url!r} is not a base URL like https://graph.microsoft.com or "
-                    "http://127.0.0.1:8080",
+                    f"the Graph URL {redact_url(self.graph_url)} {problem} (e.g. https://graph.microsoft.com "
+                    "or http://127.0.0.1:8080)",
                     key="ENTRA_SYNC_GRAPH_URL",
                 )
 

@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from providers.entra.client import GraphClient
-from providers.entra.marker import marker_name
+from providers.entra.marker import marker_name, marker_value
 from providers.entra.read import ManagedIds, read_actual
+from providers.entra.recent import CreateJournal
 from providers.entra.write import EntraWriter, WritePolicy
 from reconciler.clock import Clock
 from reconciler.errors import DirectoryError
@@ -64,16 +65,20 @@ class EntraDirectory:
         graph_base: str | None = None,
         policy: WritePolicy | None = None,
         recent: Mapping[str, str] | None = None,
+        journal: CreateJournal | None = None,
     ) -> None:
         self.client = client
         self.marker = marker
         self.user_match: UserMatch = user_match
         base = graph_base or str(client.http.base_url)
-        self.writer = EntraWriter(client, marker, clock=clock or client.clock, graph_base=base, policy=policy)
+        self.writer = EntraWriter(client, marker, clock=clock or client.clock, graph_base=base, policy=policy,
+                                  journal=journal)
+        #: this machine's recent creates in the tenant (providers.entra.recent), if any
+        self.journal = journal
         self._managed = ManagedIds()
         self._created: dict[str, _Kind] = {}
         #: object id -> kind of objects created by recent runs (from the run history)
-        self._recent = dict(recent or {})
+        self._recent = {**(journal.recent_ids() if journal is not None else {}), **dict(recent or {})}
 
     @classmethod
     def for_app(cls, client: GraphClient, app_id: str, **kwargs: Any) -> EntraDirectory:
@@ -103,8 +108,9 @@ class EntraDirectory:
     def read(self, desired: DesiredState | None = None, progress: Progress | None = None) -> ActualState:
         match = desired.user_match if desired is not None else self.user_match
         recent = {**self._recent, **{oid: kind for oid, kind in self._created.items() if kind != "team"}}
+        long_keys = self.journal.long_keys() if self.journal is not None else None
         state, managed = read_actual(self.client, self.marker, user_match=match, desired=desired,
-                                     progress=progress, recent=recent)
+                                     progress=progress, recent=recent, long_keys=long_keys)
         self._managed = managed
         return state
 
@@ -195,7 +201,7 @@ class EntraDirectory:
                 f"{kind} {object_id} already carries the key {current!r}; it is managed already, "
                 "so there is nothing to adopt"
             )
-        self.client.patch(path, json={self.marker: key})
+        self.client.patch(path, json={self.marker: marker_value(key)})
         self._created[object_id] = kind  # ours from now on, for the rest of this run
         log.info("adopted %s %s as %s", kind, object_id, key)
 

@@ -12,6 +12,10 @@
     ├── GraphTransportError     no response at all (timeout, dropped connection)
     │   └── ResponseLostError   a non-idempotent request (POST) whose outcome is unknown
     │       └── RefusedWriteError   a POST answered 429/503 (Graph may still have applied it)
+    ├── GraphUnavailableError   the run stops early: Graph is in an outage or failing too often
+    │   ├── CircuitOpenError    too many outage answers in a row (the circuit breaker opened)
+    │   └── RetryBudgetExhaustedError  the run-wide retry budget is spent
+    ├── MalformedResponseError  a 2xx answer that is not what Graph documents (no ``value`` array, ...)
     └── AuthError               authentication failed (MSAL error code and description)
 
 Every message is built from the attributes only: status, Graph error code and message, request id,
@@ -29,13 +33,17 @@ from reconciler.errors import DirectoryError
 __all__ = [
     "AuthError",
     "BadRequestError",
+    "CircuitOpenError",
     "ConflictError",
     "ForbiddenError",
     "GraphError",
     "GraphTransportError",
+    "GraphUnavailableError",
+    "MalformedResponseError",
     "NotFoundError",
     "RefusedWriteError",
     "ResponseLostError",
+    "RetryBudgetExhaustedError",
     "ServerError",
     "ThrottledError",
     "UnauthorizedError",
@@ -241,6 +249,47 @@ class RefusedWriteError(ResponseLostError):
             f"{self.method} {self.path}: Graph refused the request ({self.reason}) but may still have "
             "applied it; look for the object before retrying"
         )
+
+
+class GraphUnavailableError(DirectoryError):
+    """Graph is unavailable or failing too often: the run stops early instead of retrying each change.
+
+    Raised by the client's run-wide policy (:mod:`providers.entra.retry`); once raised, every later
+    request of the run raises it again without being sent, so the pipeline can record the run as
+    stopped and say why.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason,))
+
+
+class CircuitOpenError(GraphUnavailableError):
+    """The circuit breaker is open: too many requests in a row got an outage answer."""
+
+
+class RetryBudgetExhaustedError(GraphUnavailableError):
+    """The run-wide retry budget is spent."""
+
+
+class MalformedResponseError(DirectoryError):
+    """Graph answered 2xx with a body that is not what it documents (e.g. a collection without a
+    ``value`` array, a null item, an item without an id). Never read as an empty list: the read stops."""
+
+    def __init__(self, method: str, path: str, what: str) -> None:
+        self.method = method.upper()
+        self.path = redact_path(path)
+        self.what = _clean(what)
+        super().__init__(
+            f"{self.method} {self.path}: Graph's answer is malformed ({self.what}); the read stops "
+            "rather than take it as empty. Run again; if it persists, report the request"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.method, self.path, self.what))
 
 
 class AuthError(DirectoryError):

@@ -13,6 +13,7 @@ needs an ``Application.*`` permission.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -29,6 +30,8 @@ from providers.entra.errors import (
 from reconciler.errors import ConfigError, DirectoryError
 
 __all__ = [
+    "FILTER_VALUE_LIMIT",
+    "LONG_KEY_PREFIX",
     "MARKER_DATA_TYPE",
     "MARKER_PROPERTY",
     "MARKER_TARGETS",
@@ -38,6 +41,8 @@ __all__ = [
     "marker_definition",
     "marker_filter",
     "marker_name",
+    "marker_value",
+    "unstamp",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,6 +78,40 @@ def marker_name(app_id: str) -> str:
 def marker_filter(name: str, key: str) -> str:
     """An OData ``$filter`` that finds the object whose marker ``name`` holds ``key``."""
     return f"{name} eq '{key.replace(chr(39), chr(39) * 2)}'"
+
+
+#: Graph's limit on a ``$filter eq`` value (graph-facts.md §6)
+FILTER_VALUE_LIMIT = 120
+#: the stamp of a key longer than Graph can filter: this prefix and the key's SHA-256 (72 characters)
+LONG_KEY_PREFIX = "~sha256:"
+_STAMP = re.compile(r"^~sha256:[0-9a-f]{64}$")
+
+
+def marker_value(key: str) -> str:
+    """What is stamped in the marker for ``key``: the key itself when Graph can filter on it (at most
+    120 characters), else ``~sha256:`` and the SHA-256 of the key, so a lost create can always be
+    looked up by its marker. A key that already has the stamp form is its own stamp (an exported
+    snapshot names a long-key object by its stamp, and plans it back onto the same object).
+
+    >>> marker_value("class:7A")
+    'class:7A'
+    >>> len(marker_value("k" * 200))
+    72
+    """
+    if len(key) <= FILTER_VALUE_LIMIT and not key.startswith(LONG_KEY_PREFIX):
+        return key
+    if _STAMP.match(key):
+        return key
+    return LONG_KEY_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def unstamp(value: str, long_keys: dict[str, str] | None = None) -> str:
+    """The key a marker value stands for: itself, or the long key whose stamp it is when known
+    (``long_keys`` maps stamp -> key); an unknown stamp stays the stamp (still a stable key).
+    Objects stamped before stamping existed hold their full long key, which is read as it is."""
+    if long_keys and _STAMP.match(value):
+        return long_keys.get(value, value)
+    return value
 
 
 def extension_properties_path(app_id: str) -> str:

@@ -16,8 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.entra.client import BatchRequest, GraphClient
+from providers.entra.client import BatchRequest, GraphClient, page_items
 from providers.entra.errors import BadRequestError, NotFoundError
+from providers.entra.marker import marker_value, unstamp
 from reconciler.errors import DirectoryError
 from reconciler.model import (
     ActualState,
@@ -136,18 +137,20 @@ def _marker_value(obj: Mapping[str, Any], marker: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _page_items(body: Any) -> tuple[list[dict[str, Any]], str | None]:
-    if not isinstance(body, Mapping):
-        return [], None
-    items = body.get("value")
+def _page_items(body: Any, path: str) -> tuple[list[dict[str, Any]], str | None]:
+    """A batched page's items and nextLink; a malformed page raises (never read as empty)."""
+    items = list(page_items(body, "GET", path))
     link = body.get("@odata.nextLink")
-    return (list(items) if isinstance(items, list) else []), (link if isinstance(link, str) else None)
+    return items, (link if isinstance(link, str) and link else None)
 
 
 def _read_relations(
     client: GraphClient, paths: Sequence[str], progress: Progress, stage: str
 ) -> dict[str, list[dict[str, Any]]]:
-    """Every item of each relation list: first pages through ``$batch``, the rest by nextLink."""
+    """Every item of each relation list: first pages through ``$batch``, the rest by nextLink.
+
+    A list whose object is gone (404: deleted while the read ran) is left out of the result: the
+    caller skips that object, and the plan treats it as absent."""
     out: dict[str, list[dict[str, Any]]] = {}
     for start in range(0, len(paths), CHUNK):
         chunk = paths[start : start + CHUNK]
@@ -160,9 +163,12 @@ def _read_relations(
                 # without a member list (null or undecodable body; never read as "no members"):
                 # read it directly, which retries transient failures and raises a typed error
                 log.info("batched read of %s failed (%s); reading it directly", path, result.status)
-                out[path] = client.get_all(path, params={"$select": "id", "$top": PAGE})
+                try:
+                    out[path] = client.get_all(path, params={"$select": "id", "$top": PAGE})
+                except NotFoundError:
+                    log.warning("%s is gone (404): deleted during the read; skipped in this run", path)
             else:
-                items, link = _page_items(result.body)
+                items, link = _page_items(result.body, path)
                 if link:
                     for page in client.iter_pages(link):
                         items.extend(page)
@@ -244,6 +250,7 @@ def read_actual(
     desired: DesiredState | None = None,
     progress: Progress | None = None,
     recent: Mapping[str, str] | None = None,
+    long_keys: Mapping[str, str] | None = None,
 ) -> tuple[ActualState, ManagedIds]:
     """Read the users index and every managed object into an :class:`ActualState`.
 
@@ -254,7 +261,9 @@ def read_actual(
 
     ``recent`` (object id -> ``group`` / ``administrativeUnit``) names objects created by recent
     runs: any of them that the list queries do not show yet (replication lag) is read by id, so a
-    run shortly after another never creates them twice.
+    run shortly after another never creates them twice. A key longer than Graph can filter is
+    stamped as its hash (:func:`~providers.entra.marker.marker_value`); it reads back as the full
+    key when ``desired`` or ``long_keys`` (stamp -> key, from the journal) knows it.
     """
     report: Progress = progress or _noop
     users = _read_users(client, user_match, report)
@@ -265,6 +274,8 @@ def read_actual(
     report("groups", len(raw_groups), len(raw_groups))
     if recent:
         raw_aus, raw_groups = _with_recent(client, marker, recent, raw_aus, raw_groups)
+    raw_aus, raw_groups = _unstamped(raw_aus, marker, desired, long_keys), _unstamped(
+        raw_groups, marker, desired, long_keys)
 
     managed_aus = {str(a["id"]): a for a in raw_aus if _marker_value(a, marker)}
     managed_groups = {str(g["id"]): g for g in raw_groups if _marker_value(g, marker)}
@@ -283,6 +294,7 @@ def read_actual(
     group_paths = [f"/groups/{gid}/{rel}" for gid in sorted(managed_groups) for rel in ("members", "owners")]
     au_paths = [f"/directory/administrativeUnits/{aid}/members" for aid in sorted(managed_aus)]
     relations = _read_relations(client, [*au_paths, *group_paths], report, "members")
+    _drop_gone(relations, managed_aus, managed_groups, ids, marker)
 
     placements: dict[str, set[str]] = {gid: set() for gid in managed_groups}
     aus: dict[str, AdministrativeUnit] = {}
@@ -321,8 +333,8 @@ def read_actual(
             kind="microsoft365" if "Unified" in (g.get("groupTypes") or ()) else "security",
             description=g.get("description") or None,
             visibility=_visibility(g.get("visibility")),
-            owners=_member_refs(relations[f"/groups/{gid}/owners"], users),
-            members=_member_refs(relations[f"/groups/{gid}/members"], users),
+            owners=_user_refs(relations[f"/groups/{gid}/owners"], users, all_group_ids),
+            members=_user_refs(relations[f"/groups/{gid}/members"], users, all_group_ids),
             administrative_units=frozenset(placements[gid]),
         )
         if gid in archived:
@@ -343,6 +355,43 @@ def read_actual(
         unmanaged=unmanaged,
     )
     return state, ManagedIds(frozenset(managed_aus), frozenset(managed_groups))
+
+
+def _unstamped(
+    objs: list[dict[str, Any]], marker: str, desired: DesiredState | None, long_keys: Mapping[str, str] | None
+) -> list[dict[str, Any]]:
+    """The objects with a long key's stamp in the marker replaced by the full key, where known."""
+    known = dict(long_keys or {})
+    if desired is not None:
+        keys = [*(a.key for a in desired.administrative_units), *(g.key for g in desired.groups)]
+        known.update({marker_value(k): k for k in keys if marker_value(k) != k})
+    if not known:
+        return objs
+    out = []
+    for obj in objs:
+        value = _marker_value(obj, marker)
+        out.append({**obj, marker: unstamp(value, known)} if value else obj)
+    return out
+
+
+def _drop_gone(
+    relations: Mapping[str, Any],
+    aus: dict[str, Any],
+    groups: dict[str, Any],
+    ids: dict[str, str],
+    marker: str,
+) -> None:
+    """Forget managed objects whose member or owner list was gone (deleted during the read)."""
+    for oid in [a for a in aus if f"/directory/administrativeUnits/{a}/members" not in relations]:
+        ids.pop(str(_marker_value(aus.pop(oid), marker)), None)
+    for oid in [g for g in groups if any(f"/groups/{g}/{r}" not in relations for r in ("members", "owners"))]:
+        ids.pop(str(_marker_value(groups.pop(oid), marker)), None)
+
+
+def _user_refs(items: Iterable[Mapping[str, Any]], users: _Users, group_ids: set[str]) -> frozenset[str]:
+    """The users of a member or owner list: other objects (groups, devices, service principals,
+    contacts) are never managed, in groups as in administrative units, so they are left alone."""
+    return _member_refs((i for i in items if _kind_of(i, users, group_ids) == "user"), users)
 
 
 def _visibility(value: Any) -> Any:

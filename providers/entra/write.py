@@ -6,8 +6,8 @@ first), 20 ``members@odata.bind`` per PATCH, AU members and owners one per ``$re
 "Already a member" and "not a member" are success. Replication lag on objects created in this run
 (400 "referenced objects don't exist", 404) is retried with back-off on the injected clock.
 
-A create whose response was lost (:class:`ResponseLostError`) is never blindly repeated: the
-object is looked for by its marker first, so a lost response never makes a duplicate.
+Creates are idempotent (:mod:`providers.entra.create`): a create whose answer was refused, lost or
+a 5xx is never resent before a lookup that waits out the lag says the object does not exist.
 
 This module does not enforce the ownership rule; :class:`providers.entra.directory.EntraDirectory`
 does, before it calls in here.
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from providers.entra.client import BatchRequest, BatchResult, GraphClient
+from providers.entra.create import Creator
 from providers.entra.errors import (
     BadRequestError,
     ConflictError,
@@ -29,7 +30,7 @@ from providers.entra.errors import (
     RefusedWriteError,
     ResponseLostError,
 )
-from providers.entra.marker import marker_filter
+from providers.entra.recent import CreateJournal
 from reconciler.clock import Clock
 from reconciler.errors import DirectoryError
 from reconciler.model import AdministrativeUnit, Group, TeamTemplate
@@ -71,10 +72,6 @@ class WritePolicy:
 
 def _text(err: GraphError | None) -> str:
     return ((err.message or "") if err is not None else "").lower()
-
-
-def _already(err: GraphError | None) -> bool:
-    return "already exist" in _text(err)
 
 
 def _missing_refs(err: GraphError | None) -> bool:
@@ -119,9 +116,19 @@ _Classify = Callable[[BatchResult, bool], str | None]
 
 def _classify_add(result: BatchResult, new: bool) -> str | None:
     err = result.error
-    if err is None or _already(err):
+    if err is None:
         return None
-    if new and (err.status == 404 or (err.status == 400 and _missing_refs(err))):
+    if err.status == 400:
+        # "already a member" is a 400 Request_BadRequest like many others: Graph's code cannot tell,
+        # and its message text must not decide (graph-facts.md §1); the writer re-reads the list
+        return "check"
+    return _classify_add_error(err, new)
+
+
+def _classify_add_error(err: GraphError, new: bool) -> str | None:
+    # on an object created in this run, a 400 (the list re-read did not hold the member) or a 404
+    # is replication lag until the lag delays run out, whatever the message says
+    if new and err.status in (400, 404):
         return "retry"
     if err.status == 404:
         return "Graph answered 404: the object (or its group / administrative unit) does not exist"
@@ -148,8 +155,11 @@ class EntraWriter:
         clock: Clock,
         graph_base: str = "https://graph.microsoft.com/v1.0",
         policy: WritePolicy | None = None,
+        journal: CreateJournal | None = None,
     ) -> None:
         self.client = client
+        #: what this machine created recently (providers.entra.recent); None: nothing is remembered
+        self.journal = journal
         self.marker = marker
         self.clock = clock
         self.graph_base = graph_base.rstrip("/")
@@ -158,6 +168,8 @@ class EntraWriter:
         self.created: set[str] = set()
         #: ids of Teams this writer created (they provision asynchronously)
         self.created_teams: set[str] = set()
+        self._creator = Creator(client, marker, clock, self.policy.lookup_delays, self.policy.create_attempts,
+                                journal)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -169,58 +181,12 @@ class EntraWriter:
         """An owner reference: owners are users, spelled as Graph's owner examples do."""
         return f"{self.graph_base}/users/{object_id}"
 
-    def _lookup(
-        self, path: str, key: str, delays: Sequence[float] | None = None
-    ) -> dict[str, Any] | None:
-        """The object under ``path`` whose marker is ``key``, waiting out list lag; None if absent."""
-        for delay in self.policy.lookup_delays if delays is None else delays:
-            self.clock.sleep(delay)
-            found = self.client.get_all(
-                path, params={"$filter": marker_filter(self.marker, key), "$select": f"id,{self.marker}"}
-            )
-            if found:
-                if len(found) > 1:
-                    log.warning("%d objects carry key %r under %s", len(found), key, path)
-                return dict(sorted(found, key=lambda o: str(o["id"]))[0])
-        return None
+    def _lookup(self, path: str, key: str) -> dict[str, Any] | None:
+        return self._creator.lookup(path, key)
 
     def _create(self, path: str, body: Mapping[str, Any], key: str) -> str:
-        """POST a create; on a lost or refused response look for the object by its marker before
-        sending again. Refusals (429/503, already waited out by the client) are bounded by the
-        client's ``max_throttled_attempts`` and looked up once; lost responses by ``create_attempts``."""
-        lost = refused = 0
-        while True:
-            try:
-                resp = self.client.post(path, json=dict(body))
-            except RefusedWriteError:
-                refused += 1
-                if refused >= self.client.retry.max_throttled_attempts:
-                    raise
-                found = self._lookup(path, key, delays=(0.0,))
-                if found is not None:
-                    log.info("refused create of %r under %s had taken effect: %s", key, path, found["id"])
-                    oid = str(found["id"])
-                    break
-                continue
-            except ResponseLostError:
-                lost += 1
-                log.warning("create of %r under %s: response lost (attempt %d); looking for it", key, path,
-                            lost)
-                found = self._lookup(path, key)
-                if found is not None:
-                    log.info("create of %r under %s had taken effect: %s", key, path, found["id"])
-                    oid = str(found["id"])
-                    break
-                if lost >= self.policy.create_attempts:
-                    raise DirectoryError(
-                        f"could not create {key!r} under {path}: {self.policy.create_attempts} attempts "
-                        "lost their response and the object was not found by its marker; run again later"
-                    ) from None
-                continue
-            if not isinstance(resp.body, Mapping) or "id" not in resp.body:
-                raise DirectoryError(f"POST {path} for {key!r}: Graph answered {resp.status} without an id")
-            oid = str(resp.body["id"])
-            break
+        """POST a create, idempotently (see :class:`providers.entra.create.Creator`)."""
+        oid = self._creator.create(path, body, key)
         self.created.add(oid)
         return oid
 
@@ -233,8 +199,9 @@ class EntraWriter:
         for attempt in range(len(delays) + 1):
             results = self.client.batch([r for _, r in pending])
             retry: list[tuple[str, BatchRequest]] = []
+            checked = self._settle_checks(pending, results, classify, new)
             for (oid, req), result in zip(pending, results, strict=True):
-                outcome = classify(result, new)
+                outcome = checked.get(oid, "") if oid in checked else classify(result, new)
                 if outcome == "retry":
                     retry.append((oid, req))
                 elif outcome is not None:
@@ -246,6 +213,27 @@ class EntraWriter:
                 self.clock.sleep(delays[attempt])
         failures.extend(ItemFailure(oid, "the object does not exist in the directory") for oid, _ in pending)
         return sorted(failures, key=lambda f: f.object_id)
+
+    def _settle_checks(self, pending: Sequence[tuple[str, BatchRequest]], results: Sequence[BatchResult],
+                       classify: _Classify, new: bool) -> dict[str, str | None]:
+        """Outcomes of adds answered 400: the object is in the list now (re-read once per list) means
+        success, whatever the message says; otherwise the error decides as for any other status."""
+        checks = [(oid, req, res) for (oid, req), res in zip(pending, results, strict=True)
+                  if classify(res, new) == "check"]
+        outcomes: dict[str, str | None] = {}
+        listed: dict[str, set[str]] = {}
+        for oid, req, res in checks:
+            collection = req.url.split("?", 1)[0].removesuffix("/$ref")
+            if collection not in listed:
+                try:
+                    items = self.client.get_all(collection, params={"$select": "id", "$top": "999"})
+                except NotFoundError:  # a container still replicating: nobody is in it yet
+                    items = []
+                listed[collection] = {str(i["id"]) for i in items}
+            err = res.error
+            assert err is not None
+            outcomes[oid] = None if oid in listed[collection] else _classify_add_error(err, new)
+        return outcomes
 
     def _add_refs(self, collection: str, ids: Sequence[str], new: bool) -> list[ItemFailure]:
         ref = self._user_ref if collection.endswith("/owners") else self._ref

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Literal
 
+from reconciler.document.rules import clean_text
 from reconciler.errors import SourceError
 from reconciler.school import Class, MentorGroup, Person, Role, School, SchoolData, YearGroup
 
@@ -218,24 +219,45 @@ class ModelBuilder:
         def ids(values: tuple[str, ...]) -> tuple[str, ...]:
             return tuple(sorted({v for v in values if v not in self.skipped}))
 
+        # names leave the source without bidirectional controls (they would reorder what people
+        # see in Entra and on a terminal): one place for every reader
         people = tuple(
-            replace(p, school_ids=tuple(sorted(set(p.school_ids)))) for _, p in sorted(self.people.items())
+            replace(
+                p,
+                school_ids=tuple(sorted(set(p.school_ids))),
+                given_name=clean_text(p.given_name),
+                family_name=clean_text(p.family_name),
+                display_name=clean_text(p.display_name),
+            )
+            for _, p in sorted(self.people.items())
         )
         mentor_groups = tuple(
-            replace(m, mentor_ids=ids(m.mentor_ids), learner_ids=ids(m.learner_ids))
+            replace(m, name=clean_text(m.name), mentor_ids=ids(m.mentor_ids), learner_ids=ids(m.learner_ids))
             for _, m in sorted(self.mentor_groups.items())
         )
         classes = tuple(
-            replace(c, teacher_ids=ids(c.teacher_ids), learner_ids=ids(c.learner_ids))
+            replace(
+                c,
+                name=clean_text(c.name),
+                code=clean_text(c.code),
+                subject=clean_text(c.subject),
+                teacher_ids=ids(c.teacher_ids),
+                learner_ids=ids(c.learner_ids),
+            )
             for _, c in sorted(self.classes.items())
         )
         return SchoolData(
             academic_year=academic_year,
-            schools=tuple(s for _, s in sorted(self.schools.items())),
+            schools=tuple(
+                replace(s, name=clean_text(s.name), short_name=clean_text(s.short_name))
+                for _, s in sorted(self.schools.items())
+            ),
             people=people,
-            year_groups=tuple(y for _, y in sorted(self.year_groups.items())),
+            year_groups=tuple(
+                replace(y, name=clean_text(y.name)) for _, y in sorted(self.year_groups.items())
+            ),
             mentor_groups=mentor_groups,
             classes=classes,
             system=self.system,
-            organisation=organisation,
+            organisation=clean_text(organisation),
         )

@@ -10,6 +10,13 @@ What it copes with, so the readers do not have to:
 * line numbers: every row knows the physical line it starts on, so errors can name
   file, line and column.
 
+What it refuses, naming file and line, rather than guessing: a file cut off inside a quoted cell
+(Python's csv would silently swallow the rest of the file into one cell), text after a closing
+quote, a NUL byte, a row with fewer or more cells than the header names (a cut-off or hand-edited
+file), text that is not UTF-8; and, in a zip, more than :data:`ZIP_MAX_MEMBERS` members, a member
+larger than :data:`ZIP_MAX_MEMBER_BYTES` or a total larger than :data:`ZIP_MAX_TOTAL_BYTES` once
+decompressed (a zip bomb), counted as it is read, not from the zip's own claims.
+
 Must-not: keep a password. Any column whose name contains "password" is dropped as the file is
 parsed, so no password cell reaches a reader, the model, an error or a log line.
 """
@@ -19,13 +26,31 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from reconciler.errors import SourceError
 
-__all__ = ["CsvFolder", "Row", "Table", "norm_header", "open_folder", "split_multi"]
+__all__ = [
+    "ZIP_MAX_MEMBERS",
+    "ZIP_MAX_MEMBER_BYTES",
+    "ZIP_MAX_TOTAL_BYTES",
+    "CsvFolder",
+    "Row",
+    "Table",
+    "norm_header",
+    "open_folder",
+    "split_multi",
+]
+
+#: a OneRoster or SDS zip has a dozen files; a thousand is not an export
+ZIP_MAX_MEMBERS = 1000
+#: one decompressed CSV: 1 GiB is far above the largest trust's enrolments file
+ZIP_MAX_MEMBER_BYTES = 1 << 30
+#: all decompressed CSVs together
+ZIP_MAX_TOTAL_BYTES = 2 << 30
 
 
 def norm_header(name: str) -> str:
@@ -110,11 +135,17 @@ class Table:
         return SourceError(message, file=self.file, line=row.line, column=column)
 
 
+def _line_of(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
+
+
 def parse_csv(data: bytes, file: str) -> Table:
     """Parse CSV bytes into a :class:`Table`.
 
-    Must raise :class:`SourceError` for a file that is empty (no header), is not UTF-8, repeats
-    a header name, or has a row with more non-empty cells than the header has names.
+    Must raise :class:`SourceError` naming the file and line for a file that is empty (no
+    header), is not UTF-8, holds a NUL byte, repeats a header name, ends inside a quoted cell,
+    has text after a closing quote, or has a row with more non-empty cells than the header has
+    names or fewer cells than it has named columns.
     """
     try:
         text = data.decode("utf-8-sig")
@@ -123,10 +154,18 @@ def parse_csv(data: bytes, file: str) -> Table:
         raise SourceError(
             "the file is not UTF-8 text; save it as UTF-8 (CSV UTF-8 in Excel)", file=file, line=line
         ) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise SourceError(
+            "the file holds a NUL byte: it is damaged or not a CSV text file; export it again",
+            file=file,
+            line=_line_of(text, nul),
+        )
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: list[str] | None = None
     header_line = 1
     keys: list[str] = []
+    named = 0  # cells a row needs: up to the header's last named column
     keep: list[tuple[int, str]] = []  # (index, key) of the columns kept: named, not a password
     rows: list[Row] = []
     start = 1
@@ -145,6 +184,7 @@ def parse_csv(data: bytes, file: str) -> Table:
                         raise SourceError("header names this column twice", file=file, line=line, column=name)
                     seen.add(key)
                 keep = [(i, k) for i, k in enumerate(keys) if k and "password" not in k]
+                named = max((i + 1 for i, k in enumerate(keys) if k), default=0)
                 continue
             if len(record) > len(keys) and any(c.strip() for c in record[len(keys) :]):
                 raise SourceError(
@@ -152,11 +192,30 @@ def parse_csv(data: bytes, file: str) -> Table:
                     file=file,
                     line=line,
                 )
+            if len(record) < named:
+                raise SourceError(
+                    f"row has {len(record)} cells but the header names {named} columns; the file is "
+                    "cut off or a cell is missing (empty cells still need their commas)",
+                    file=file,
+                    line=line,
+                )
             n = len(record)
             cells = {k: record[i].strip() for i, k in keep if i < n}
             rows.append(Row(line, cells))
     except csv.Error as exc:
-        raise SourceError(f"unreadable CSV: {exc}", file=file, line=reader.line_num) from None
+        if "end of data" in str(exc):
+            raise SourceError(
+                "the file ends inside a quoted cell (a quote is missing, or the file is cut off); "
+                "check the quotes from this line on, or export the file again",
+                file=file,
+                line=start,
+            ) from None
+        raise SourceError(
+            f"unreadable CSV ({exc}); a quoted cell must end with a quote followed by a comma or "
+            "the end of the line",
+            file=file,
+            line=reader.line_num,
+        ) from None
     if header is None:
         raise SourceError("the file is empty: it needs at least a header row", file=file, line=1)
     return Table(file, header, rows, header_line)
@@ -224,17 +283,63 @@ def open_folder(path: Path) -> CsvFolder:
 
 
 def _zip_items(path: Path) -> list[tuple[str, str, bytes | Path]]:
-    with zipfile.ZipFile(path) as zf:
-        members = [
-            PurePosixPath(i.filename)
-            for i in zf.infolist()
-            if not i.is_dir()
-            and i.filename.lower().endswith(".csv")
-            and not i.filename.startswith("__MACOSX")
-        ]
-        chosen = [m for m in members if len(m.parts) == 1]
-        if not chosen:
-            tops = {m.parts[0] for m in members if len(m.parts) == 2}
-            if len(tops) == 1:
-                chosen = [m for m in members if len(m.parts) == 2]
-        return [(m.name, f"{path}!{m}", zf.read(str(m))) for m in sorted(chosen)]
+    label = str(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if len(infos) > ZIP_MAX_MEMBERS:
+                raise SourceError(
+                    f"the zip has {len(infos)} members (at most {ZIP_MAX_MEMBERS}); it is not a CSV export",
+                    file=label,
+                )
+            members = [
+                PurePosixPath(i.filename)
+                for i in infos
+                if not i.is_dir()
+                and i.filename.lower().endswith(".csv")
+                and not i.filename.startswith("__MACOSX")
+            ]
+            chosen = [m for m in members if len(m.parts) == 1]
+            if not chosen:
+                tops = {m.parts[0] for m in members if len(m.parts) == 2}
+                if len(tops) == 1:
+                    chosen = [m for m in members if len(m.parts) == 2]
+            budget = ZIP_MAX_TOTAL_BYTES
+            out: list[tuple[str, str, bytes | Path]] = []
+            for m in sorted(chosen):
+                data = _read_member(zf, str(m), f"{path}!{m}", budget)
+                budget -= len(data)
+                out.append((m.name, f"{path}!{m}", data))
+            return out
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        NotImplementedError,
+        EOFError,
+        OSError,
+    ) as exc:
+        raise SourceError(f"the zip cannot be read ({exc}); export it again", file=label) from None
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, display: str, budget: int) -> bytes:
+    """A member's bytes, decompressed in chunks and refused past the limits (a zip's own size
+    fields can lie)."""
+    limit = min(ZIP_MAX_MEMBER_BYTES, budget)
+    chunks: list[bytes] = []
+    size = 0
+    with zf.open(name) as f:
+        while chunk := f.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                what = (
+                    f"{ZIP_MAX_MEMBER_BYTES >> 20} MiB for one file"
+                    if limit == ZIP_MAX_MEMBER_BYTES
+                    else f"{ZIP_MAX_TOTAL_BYTES >> 20} MiB for the whole zip"
+                )
+                raise SourceError(
+                    f"decompresses to more than {what}; this is not a CSV export (or a zip bomb)",
+                    file=display,
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)

@@ -21,6 +21,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
+from reconciler.document.load import JSON_MAX_DEPTH, json_value_problem
 from reconciler.errors import Finding, SourceError, findings_text
 from reconciler.schemas import inline_refs, load_schema
 from reconciler.school import Class, MentorGroup, Person, School, SchoolData, YearGroup
@@ -95,6 +96,15 @@ def read_realsmart(path: Path, options: SourceOptions) -> SchoolData:
         raise SourceError(
             f"not valid JSON: {exc.msg} (column {exc.colno})", file=file, line=exc.lineno
         ) from None
+    except RecursionError:
+        raise SourceError(
+            f"the JSON is nested too deeply to read (at most {JSON_MAX_DEPTH} levels)", file=file
+        ) from None
+    except ValueError as exc:  # a number of more than 4300 digits
+        raise SourceError(f"not valid JSON here: {str(exc).split(';')[0]}", file=file) from None
+    problem = json_value_problem(doc)
+    if problem is not None:
+        raise SourceError(problem, file=file)
     return read_realsmart_document(doc, file, options)
 
 

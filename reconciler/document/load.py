@@ -32,7 +32,15 @@ from reconciler.errors import DocumentError, Finding, InputError
 from reconciler.model import DesiredState, UserMatch
 from reconciler.schemas import inline_refs, load_schema
 
-__all__ = ["SCHEMA_NAME", "load_desired", "read_json_file", "validate_document"]
+__all__ = [
+    "JSON_MAX_DEPTH",
+    "SCHEMA_NAME",
+    "json_value_problem",
+    "load_desired",
+    "parse_json_text",
+    "read_json_file",
+    "validate_document",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +69,70 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+#: documents we read are at most ~6 levels deep; deeper is a hostile or broken file
+JSON_MAX_DEPTH = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_value_problem(data: Any) -> str | None:
+    """Why a parsed JSON value cannot be used, or ``None``: nested deeper than
+    :data:`JSON_MAX_DEPTH`, or a string holding a lone UTF-16 surrogate (``"\\ud800"``: not a
+    character; it cannot be written to Entra, a file or a terminal). Names the JSON path.
+    Iterative, so any depth is safe."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > JSON_MAX_DEPTH:
+            return f"is nested more than {JSON_MAX_DEPTH} levels deep (at {format_path(path[:8])}...)"
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                where = format_path(path) or "the document"
+                return f"{where}: the text holds a lone surrogate (an invalid \\u escape); fix the text"
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if _SURROGATE.search(k):
+                    where = format_path(path) or "the document"
+                    return f"{where}: a property name holds a lone surrogate (an invalid \\u escape)"
+                stack.append((v, (*path, k)))
+        elif isinstance(value, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(value))
+    return None
+
+
+def parse_json_text(text: str, name: str) -> Any:
+    """Parse JSON text, refusing what :func:`read_json_file` refuses (one-line :class:`InputError`)."""
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise InputError(f"{name}: invalid JSON at {where}: {exc.msg}") from None
+    except _DuplicateProperty as exc:
+        raise InputError(
+            f"{name}: the property {json.dumps(exc.name)} appears twice in one object; "
+            "JSON keeps only the last, so remove one"
+        ) from None
+    except RecursionError:
+        raise InputError(
+            f"{name}: the JSON is nested too deeply to read (at most {JSON_MAX_DEPTH} levels)"
+        ) from None
+    except ValueError as exc:
+        if "digits" in str(exc):
+            raise InputError(f"{name}: a number has too many digits (at most 4300); fix the value") from None
+        raise InputError(f"{name}: {exc}; use a number or null") from None
+    problem = json_value_problem(data)
+    if problem is not None:
+        raise InputError(f"{name}: {problem}")
+    return data
+
+
 def read_json_file(path: str | Path) -> Any:
     """Read and parse the JSON file at ``path``.
 
     Must raise :class:`InputError` with one line naming the file and the fix for: a missing file,
     a directory, an unreadable file, a file that is not UTF-8, an empty file, invalid JSON (with
-    line and column), ``NaN``/``Infinity``, and a property given twice in one object (JSON would
-    silently keep only the last). Accepts a UTF-8 byte-order mark.
+    line and column), ``NaN``/``Infinity``, a number of more than 4300 digits, nesting deeper
+    than :data:`JSON_MAX_DEPTH`, a lone surrogate, and a property given twice in one object
+    (JSON would silently keep only the last). Accepts a UTF-8 byte-order mark.
     """
     p = Path(path)
     name = str(path)
@@ -91,20 +156,7 @@ def read_json_file(path: str | Path) -> Any:
         ) from None
     if text.strip() == "":
         raise InputError(f"{name}: the file is empty; expected a JSON document")
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno}, column {exc.colno}"
-        raise InputError(f"{name}: invalid JSON at {where}: {exc.msg}") from None
-    except _DuplicateProperty as exc:
-        raise InputError(
-            f"{name}: the property {json.dumps(exc.name)} appears twice in one object; "
-            "JSON keeps only the last, so remove one"
-        ) from None
-    except ValueError as exc:
-        raise InputError(f"{name}: {exc}; use a number or null") from None
-    except RecursionError:
-        raise InputError(f"{name}: the JSON is nested too deeply to read") from None
+    return parse_json_text(text, name)
 
 
 # ------------------------------------------------------------------------------------- schema
@@ -286,6 +338,20 @@ def _schema_findings(data: Any) -> list[tuple[JsonPath, str]]:
 # ----------------------------------------------------------------------------------- validate
 
 
+def _description_findings(data: Mapping[str, Any]) -> list[tuple[JsonPath, str]]:
+    """Descriptions are written to Entra and shown on terminals: no control characters (line
+    breaks and tabs allowed) and no bidirectional controls."""
+    found: list[tuple[JsonPath, str]] = []
+    for name in ("administrativeUnits", "groups"):
+        items = data.get(name)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            value = item.get("description") if isinstance(item, Mapping) else None
+            problem = rules.text_problem(value, newlines=True) if isinstance(value, str) else None
+            if problem is not None:
+                found.append(((name, i, "description"), problem))
+    return found
+
+
 def validate_document(data: Any) -> list[Finding]:
     """Every problem in the desired-state document ``data`` (parsed JSON); ``[]`` when it is valid.
 
@@ -303,7 +369,7 @@ def validate_document(data: Any) -> list[Finding]:
                 f"the document must be a JSON object ({{...}}), not {_TYPE_NAMES[_json_type(data)]}",
             )
         ]
-    found = _schema_findings(data) + semantic_findings(data)
+    found = _schema_findings(data) + semantic_findings(data) + _description_findings(data)
     unique = list(dict.fromkeys(found))
     return [Finding(format_path(path), message) for path, message in sort_findings(unique)]
 

@@ -18,16 +18,19 @@ import unicodedata
 from reconciler.model import UserMatch
 
 __all__ = [
+    "BIDI_CONTROLS",
     "DISPLAY_NAME_MAX",
     "EMPLOYEE_ID_MAX",
     "KEY_MAX",
     "MAIL_NICKNAME_FORBIDDEN",
     "MAIL_NICKNAME_MAX",
     "USER_REF_MAX",
+    "clean_text",
     "display_name_problem",
     "key_problem",
     "mail_nickname_problem",
     "quote",
+    "text_problem",
     "user_ref_problem",
 ]
 
@@ -42,6 +45,12 @@ KEY_MAX = 200
 #: characters Graph refuses in a mailNickname (graph-facts.md §1), plus "." as advised there
 MAIL_NICKNAME_FORBIDDEN = frozenset('@()\\[]";:<>,. ')
 
+#: bidirectional-control characters: they reorder what a person sees (a name shown reversed, a
+#: file name that hides its extension) and have no place in a name. U+202A-U+202E (embeddings,
+#: overrides), U+2066-U+2069 (isolates), U+200E/U+200F (marks), U+061C (Arabic letter mark)
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+_BIDI_TABLE = dict.fromkeys(map(ord, BIDI_CONTROLS))
+
 _NICKNAME_FIX = "use letters, digits, - or _"
 _QUOTE_MAX = 70
 
@@ -50,6 +59,27 @@ def quote(value: str) -> str:
     """``value`` as a JSON string for messages, shortened with an ellipsis past 70 characters."""
     shown = value if len(value) <= _QUOTE_MAX else value[: _QUOTE_MAX - 1] + "…"
     return json.dumps(shown, ensure_ascii=False)
+
+
+def clean_text(value: str) -> str:
+    """``value`` without bidirectional-control characters (:data:`BIDI_CONTROLS`).
+
+    Used where school data enters the model (the source readers): a right-to-left override in a
+    class name must not reach a display name in Entra or a terminal. Documents we are given
+    (desired states, saved plans) are not cleaned but refused: see :func:`text_problem`.
+    """
+    return value.translate(_BIDI_TABLE) if any(c in BIDI_CONTROLS for c in value) else value
+
+
+def text_problem(value: str, *, newlines: bool = False) -> str | None:
+    """Why ``value`` cannot be shown or sent as text, or ``None``: a control character (tab and
+    line breaks allowed only when ``newlines``) or a bidirectional control. Any field, any length."""
+    for ch in value:
+        if ch in BIDI_CONTROLS:
+            return f"{quote(value)} contains the bidirectional control U+{ord(ch):04X}; remove it"
+        if unicodedata.category(ch) == "Cc" and not (newlines and ch in "\t\r\n"):
+            return f"{quote(value)} contains {_describe_char(ch)}; remove it"
+    return None
 
 
 def _describe_char(ch: str) -> str:
@@ -97,7 +127,8 @@ def mail_nickname_problem(value: str) -> str | None:
 def display_name_problem(value: str) -> str | None:
     """Why ``value`` is not a good displayName, or ``None`` when it is.
 
-    Must reject: empty or blank, longer than :data:`DISPLAY_NAME_MAX`, control characters, and
+    Must reject: empty or blank, longer than :data:`DISPLAY_NAME_MAX`, control characters,
+    bidirectional controls (:data:`BIDI_CONTROLS`), and
     leading or trailing whitespace (Entra would store a different string, and the object would
     look changed on every run).
     """
@@ -106,6 +137,9 @@ def display_name_problem(value: str) -> str | None:
     controls = [c for c in value if unicodedata.category(c) == "Cc"]
     if controls:
         return f"{quote(value)} contains {_describe_char(controls[0])}; remove it"
+    bidi = [c for c in value if c in BIDI_CONTROLS]
+    if bidi:
+        return f"{quote(value)} contains the bidirectional control U+{ord(bidi[0]):04X}; remove it"
     if value != value.strip():
         return f"{quote(value)} starts or ends with a space; remove it"
     if len(value) > DISPLAY_NAME_MAX:

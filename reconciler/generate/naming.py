@@ -174,9 +174,61 @@ def _finalize(value: object) -> object:
     return "" if value is None else value
 
 
+#: a name is at most 256 characters (a description 1024); a template's output is cut off far above
+TEMPLATE_OUTPUT_MAX = 4096
+#: a format width of 5 digits or more (``"%99999999s"``, ``"{:>99999999}"``) makes a huge string
+_HUGE_WIDTH = re.compile(r"(%[-+ #0]*|\{[^{}]*:[^{}]*)\d{5,}")
+
+
+def _check_size(args: tuple[Any, ...]) -> None:
+    """Refuse arguments that would make a huge string before the output bound can apply: an
+    integer above :data:`TEMPLATE_OUTPUT_MAX` (``ljust(10**8)``, ``center(10**8)``) or a format
+    string with a huge width."""
+    for arg in args:
+        if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > TEMPLATE_OUTPUT_MAX:
+            raise ValueError(f"the number {arg} is larger than a name needs (at most {TEMPLATE_OUTPUT_MAX})")
+        if isinstance(arg, str) and _HUGE_WIDTH.search(arg):
+            raise ValueError("a format width of more than 4 digits is larger than a name needs")
+
+
+class _BoundedEnvironment(ImmutableSandboxedEnvironment):
+    """Bounds what a template can compute, not only what it prints: ``{{ class.name * 20000000 }}``,
+    ``{{ 9 ** 99999 }}``, ``{{ "%99999999s" % x }}``, ``x.ljust(10**8)`` and huge filter arguments
+    are refused before they are computed (the sandbox would compute them first)."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*" and not (isinstance(left, int | float) and isinstance(right, int | float)):
+            count = right if isinstance(right, int) else left if isinstance(left, int) else 1
+            seq = left if not isinstance(left, int) else right
+            if isinstance(seq, str | list | tuple) and len(seq) * max(count, 0) > TEMPLATE_OUTPUT_MAX:
+                raise ValueError(f"the result would be longer than {TEMPLATE_OUTPUT_MAX} characters")
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
+            raise ValueError("an exponent above 64 is larger than a name needs")
+        if operator == "%":
+            _check_size((left, *(right if isinstance(right, tuple) else (right,))))
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_size((getattr(__obj, "__self__", None), *args, *kwargs.values()))
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _bounded_filter(f: Any) -> Any:
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        _check_size((*args[1:], *kwargs.values()))
+        return f(*args, **kwargs)
+
+    for attr in ("jinja_pass_arg",):  # keep @pass_context / @pass_environment working
+        if hasattr(f, attr):
+            setattr(bounded, attr, getattr(f, attr))
+    return bounded
+
+
 def make_environment() -> ImmutableSandboxedEnvironment:
     """The sandboxed, strict environment every naming template is compiled in."""
-    env = ImmutableSandboxedEnvironment(
+    env = _BoundedEnvironment(
         undefined=StrictUndefined, autoescape=False, finalize=_finalize, keep_trailing_newline=False
     )
     env.filters.update(
@@ -188,6 +240,7 @@ def make_environment() -> ImmutableSandboxedEnvironment:
             "short_hash": short_hash,
         }
     )
+    env.filters = {name: _bounded_filter(f) for name, f in env.filters.items()}
     return env
 
 
@@ -209,7 +262,7 @@ class CompiledTemplate:
         named) for an undefined variable or attribute, or any other error inside the template.
         """
         try:
-            text = self.template.render(variables)
+            text = _bounded_render(self.template, variables)
         except UndefinedError as exc:
             raise ConfigError(
                 f"template uses an undefined variable or attribute ({exc.message}){_for(subject)}; "
@@ -219,6 +272,20 @@ class CompiledTemplate:
         except (TemplateError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
             raise ConfigError(f"template failed{_for(subject)}: {exc}", key=self.key) from None
         return " ".join(text.split())
+
+
+def _bounded_render(template: Template, variables: Mapping[str, Any]) -> str:
+    """Render, stopping as soon as the output passes :data:`TEMPLATE_OUTPUT_MAX` characters."""
+    size = 0
+    parts: list[str] = []
+    for part in template.generate(variables):
+        size += len(part)
+        if size > TEMPLATE_OUTPUT_MAX:
+            raise ValueError(
+                f"the output is longer than {TEMPLATE_OUTPUT_MAX} characters; a name needs far less"
+            )
+        parts.append(part)
+    return "".join(parts)
 
 
 def _for(subject: str) -> str:
