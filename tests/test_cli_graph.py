@@ -38,7 +38,8 @@ def tenant_url(tmp_path: Path) -> str:
 def test_plan_apply_plan_again_is_empty(run_cli, tenant_url: str, tmp_path: Path) -> None:
     plan_file = tmp_path / "plan.json"
     r = run_cli(
-        "plan", "-d", EXAMPLE, "--graph-url", tenant_url, "--out", plan_file, "--detailed-exitcode", "-q"
+        "plan", "-d", EXAMPLE, "--graph-url", tenant_url, "--out", plan_file, "--detailed-exitcode", "-q",
+        "--detail",
     )
     assert r.exit_code == 2, r.output
     assert "+ create group" in r.stdout
@@ -113,7 +114,7 @@ def test_plan_shows_and_apply_refuses_mass_deletion(run_cli, tenant_url: str, tm
     doc["teams"] = [t for t in doc["teams"] if t["group"] == doc["groups"][0]["key"]]
     smaller = tmp_path / "smaller.json"
     smaller.write_text(json.dumps(doc))
-    r = run_cli("plan", "-d", smaller, "--graph-url", tenant_url, "-q")
+    r = run_cli("plan", "-d", smaller, "--graph-url", tenant_url, "-q", "--detail")
     assert r.exit_code == 0
     assert "- delete group" in r.stdout
     assert "safety limit" in r.stderr

@@ -176,7 +176,7 @@ def test_a_dry_run_that_would_be_refused_exits_3_and_writes_nothing(run_cli, dem
     data["classes"] = data["classes"][:3]
     export.write_text(json.dumps(data))
     before = (demo_dir / "tenant.json").read_text()
-    r = run_cli("sync", "--config", cfg, "--dry-run", "-q")
+    r = run_cli("sync", "--config", cfg, "--dry-run", "-q", "--detail")
     assert r.exit_code == 3, r.output
     assert "> archive team" in r.stdout
     assert "breaks a safety limit" in r.stderr and "Dry run: nothing was changed" in r.stderr + r.stdout

@@ -135,7 +135,7 @@ def plan(
     if out is not None:
         out.write_text(planned.plan.to_json(), encoding="utf-8")
         typer.echo(f"\nPlan saved to {out}; apply it with `entra-sync apply {out}`.", err=True)
-    if chosen in (PlanFormat.text, PlanFormat.brief):
+    if chosen is not PlanFormat.json:
         print_refusals(planned.plan)
     if detailed_exitcode and not planned.plan.empty:
         raise typer.Exit(2)

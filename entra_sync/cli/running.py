@@ -287,7 +287,7 @@ def run_sync(cfg: Config, opts: GraphOptions, run: SyncOptions | None = None) ->
     if outcome.declined:
         note.echo()
         raise typer.Abort()
-    if dry_run and fmt in (PlanFormat.text, PlanFormat.brief):
+    if dry_run and not json_out:
         print_refusals(outcome.plan)
     elif outcome.forced and outcome.result is not None:
         typer.echo("Safety limits overridden with --force for this run.", err=True)
