@@ -109,7 +109,7 @@ def detail_plan(run: RunDetail) -> tuple[Plan, ApplyResult | None]:
     """The plan a run recorded and its results (None when nothing was applied)."""
     plan = Plan(
         # an adopt run records one "adopt" result per object taken over: a result, not a plan change
-        changes=tuple(rc.change for rc in run.changes if rc.change.action != "adopt"),
+        changes=tuple(rc.change for rc in run.changes if str(rc.change.action) != "adopt"),
         warnings=tuple(Warning(str(w.get("code", "")), str(w.get("message", "")), w.get("key"), w.get("ref"))
                        for w in run.warnings),
         conflicts=tuple(Conflict(str(c["kind"]), str(c["key"]), str(c["objectId"]), str(c["field"]),
