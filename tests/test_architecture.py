@@ -131,7 +131,6 @@ def _without_package_inits(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     return {m: {d for d in deps if not m.startswith(d + ".")} for m, deps in graph.items()}
 
 
-@pytest.mark.xfail(strict=True, reason="emulator handler/engine and entra client/batch cycles")
 def test_no_import_cycles_anywhere() -> None:
     assert _cycles(_without_package_inits(_imports())) == []
 

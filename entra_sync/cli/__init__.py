@@ -24,6 +24,7 @@ from entra_sync.cli import graph as _graph
 from entra_sync.cli import runs as _runs
 from entra_sync.cli import setup as _setup
 from entra_sync.cli import validate as _validate
+from entra_sync.cli.running import AFTER_ERROR
 from reconciler.errors import EntraSyncError
 
 __all__ = ["app", "main"]
@@ -81,6 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     readable by its owner only: the umask is set to 0o077 first.
     """
     os.umask(0o077)
+    AFTER_ERROR.clear()
+    try:
+        return _main(argv)
+    finally:  # where a failed run was recorded: after its error message
+        for line in AFTER_ERROR:
+            typer.echo(line, err=True)
+        AFTER_ERROR.clear()
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         app(args=argv, prog_name="entra-sync")
     except SystemExit as exc:

@@ -247,11 +247,11 @@ def _run(
             outcome = pipeline.run(request, hooks)
     except BaseException:
         progress.close()
-        note.echo()
+        note.after_error()
         raise
     progress.close()
     if outcome.refused:
-        note.echo()
+        note.after_error()
         raise SafetyError(outcome.refused)
     if outcome.declined:
         note.echo()
@@ -358,9 +358,12 @@ def adopt(
     try:
         with cli_pipeline(opts) as pipeline:
             outcome = pipeline.adopt(request, hooks)
-    finally:
+    except BaseException:
         progress.close()
-        note.echo()
+        note.after_error()
+        raise
+    progress.close()
+    note.echo()
     if outcome.declined:
         raise typer.Abort()
     if outcome.dry_run:

@@ -43,6 +43,7 @@ from reconciler.settings import Config
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "AFTER_ERROR",
     "EXIT_CODES_HELP",
     "DocumentCapture",
     "RecordedNote",
@@ -156,13 +157,25 @@ class RecordedNote:
     def __call__(self, run_id: int, report: Path | None) -> None:
         self.run_id, self.report = run_id, report
 
-    def echo(self) -> None:
+    def lines(self) -> list[str]:
         if self.run_id is None:
-            return
-        if self.report is not None:
-            typer.echo(f"HTML report of run {self.run_id}: {self.report}", err=True)
-        typer.echo(f"Recorded as run {self.run_id} in {self._history}.", err=True)
+            return []
+        report = [f"HTML report of run {self.run_id}: {self.report}"] if self.report is not None else []
+        return [*report, f"Recorded as run {self.run_id} in {self._history}."]
+
+    def echo(self) -> None:
+        for line in self.lines():
+            typer.echo(line, err=True)
         self.run_id = None
+
+    def after_error(self) -> None:
+        """The run is ending with an error: say where it was recorded after the error's message."""
+        AFTER_ERROR.extend(self.lines())
+        self.run_id = None
+
+
+AFTER_ERROR: list[str] = []
+"""Lines ``main`` prints after a command's error message (then clears): the error comes first."""
 
 
 def confirm_on_terminal(auto_approve: bool, question: str) -> Callable[[object], bool] | None:
@@ -274,7 +287,7 @@ def run_sync(cfg: Config, opts: GraphOptions, run: SyncOptions | None = None) ->
             outcome = pipeline.run(request, hooks)
     except BaseException:
         progress.close()
-        note.echo()
+        note.after_error()
         if json_out:
             capture.echo()
         raise
@@ -282,7 +295,7 @@ def run_sync(cfg: Config, opts: GraphOptions, run: SyncOptions | None = None) ->
     if json_out:
         capture.echo()
     if outcome.refused and not dry_run:  # the plan was shown first, then the refusal
-        note.echo()
+        note.after_error()
         raise SafetyError(outcome.refused)
     if outcome.declined:
         note.echo()
