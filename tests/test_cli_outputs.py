@@ -144,3 +144,19 @@ def test_a_30_school_first_sync_prints_a_short_summary_by_default() -> None:
     assert len(markdown) < 65_536
     detail = render_plan(plan, pick_format(None, True), ctx)
     assert detail.count("\n") > default.count("\n")  # --detail lists what the summary counts
+
+
+def test_the_readme_emulator_example_runs_with_the_files_it_names(run_cli, tmp_path: Path) -> None:
+    """README's "against a served emulator" commands, with the in-process emulator: the users file
+    it seeds from ships with the repository and holds every person the example plan needs."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    seed_line = next(line for line in readme.splitlines() if line.startswith("entra-sync emulator seed"))
+    users = seed_line.split()[5]
+    assert (ROOT / users).is_file(), users
+    state = tmp_path / "tenant.json"
+    r = run_cli("emulator", "seed", "--state", state, ROOT / users)
+    assert r.exit_code == 0 and "added 30 users" in r.stdout, r.output
+    r = run_cli("plan", "--desired", EXAMPLE, "--graph-url", f"emulator:{state}", "--format", "json", "-q")
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    assert plan["changes"] and plan["warnings"] == [], plan["warnings"]  # nobody is missing
