@@ -167,7 +167,8 @@ def test_served_emulator_needs_only_client_id_token_and_url(
     r = run_cli("apply", "-d", EXAMPLE, "--graph-url", url, "--auto-approve", "-q")
     assert r.exit_code == 0, r.output
     caplog.set_level(logging.DEBUG)
-    r = run_cli("--verbose", "plan", "-d", EXAMPLE, "--graph-url", url, "--detailed-exitcode", "-q")
+    r = run_cli("--verbose", "plan", "-d", EXAMPLE, "--graph-url", url, "--detailed-exitcode", "-q",
+                "--detail")
     # all applied but the Teams: their groups are younger than Graph's 15-minute window, so the
     # apply deferred them without a request (a run 15 minutes later makes them)
     assert r.exit_code == 2, r.output
