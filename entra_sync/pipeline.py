@@ -23,6 +23,7 @@ it was refused and ``apply PLAN`` refuses it too unless forced.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,7 @@ from reconciler.model import DesiredState
 from reconciler.plan.model import Conflict, Plan
 from reconciler.plan.safety import SafetyLimits
 from reconciler.ports import Directory, Progress
+from reconciler.render.summary import SummaryContext, context_from_desired
 
 __all__ = [
     "SAFETY_CODE",
@@ -51,6 +53,7 @@ __all__ = [
     "Recorded",
     "ReportWriter",
     "RunHooks",
+    "RunObserver",
     "RunOutcome",
     "RunPipeline",
     "RunRecord",
@@ -76,6 +79,9 @@ DirectoryFactory = Callable[[], AbstractContextManager[AdoptingDirectory]]
 ReportWriter = Callable[[History, int], Path]
 #: told a run's id and its report (None: no report) once the run is closed
 Recorded = Callable[[int, Path | None], None]
+#: told the run-result document of every run once it is closed and reported (notifications,
+#: metrics, retention); an observer that raises is logged and never fails the run
+RunObserver = Callable[[Mapping[str, Any]], None]
 
 
 class RunRecord:
@@ -95,13 +101,29 @@ class RunRecord:
     ) -> None:
         self._history = history
         self._interrupted_by = interrupted_by
-        self._open = history is not None
+        self._open = True
+        self.kind = kind
+        self.started_at = time.time()
         self.run_id = history.start_run(kind, config_summary, tenant=tenant) if history is not None else None
+        #: what the run-result document is built from (kept in memory with or without a store)
+        self.status: RunStatus = "running"
+        self.error: str | None = None
+        self.last_plan: Plan | None = None
+        self.last_result: ApplyResult | None = None
+        self.planned_at: float | None = None
+        self.applied_at: float | None = None
+        self.finished_at: float | None = None
+        self.context: SummaryContext | None = None
+        self.throttled_requests: int | None = None
+        self.dry_run = False
+        #: the run-result document, once the run is closed
+        self.document: dict[str, Any] | None = None
 
     def __enter__(self) -> RunRecord:
         return self
 
     def plan(self, plan: Plan) -> None:
+        self.last_plan, self.planned_at = plan, time.time()
         if self._history is not None and self.run_id is not None:
             self._history.record_plan(self.run_id, plan)
 
@@ -111,14 +133,32 @@ class RunRecord:
             self._history.record_result(self.run_id, result)
 
     def results(self, result: ApplyResult) -> None:
+        self.last_result, self.applied_at = result, time.time()
         if self._history is not None and self.run_id is not None:
             self._history.record_results(self.run_id, result)
         self.finish(run_status_for(result))
 
     def finish(self, status: RunStatus, error: str | None = None) -> None:
-        if self._open and self._history is not None and self.run_id is not None:
+        if not self._open:
+            return
+        self._open = False
+        self.status, self.error, self.finished_at = status, error, time.time()
+        if self._history is not None and self.run_id is not None:
             self._history.finish_run(self.run_id, status, error)
-            self._open = False
+
+    def build_document(self) -> dict[str, Any]:
+        """The run-result document (:mod:`entra_sync.runs.result_json`) of this run, as it ended."""
+        from entra_sync.runs.result_json import RunFacts, run_result
+
+        facts = RunFacts(
+            run_id=self.run_id, kind=self.kind, status=self.status, started_at=self.started_at,
+            finished_at=self.finished_at, error=self.error, planned_at=self.planned_at,
+            applied_at=self.applied_at,
+            plan_checksum=self.last_plan.checksum() if self.last_plan is not None else None,
+            throttled_requests=self.throttled_requests, dry_run=self.dry_run,
+        )  # fmt: skip
+        self.document = run_result(facts, self.last_plan, self.last_result, self.context)
+        return self.document
 
     def __exit__(self, _kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> None:
         if exc is None:
@@ -148,6 +188,8 @@ class RunRequest:
     dry_run: bool = False
     config_summary: Mapping[str, Any] | None = None
     max_workers: int = 4
+    #: plan only this school's objects (``--school``); a saved plan carries its own
+    school: str | None = None
 
     def __post_init__(self) -> None:
         if (self.desired is None) == (self.saved_plan is None):
@@ -164,6 +206,10 @@ class AdoptRequest:
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     config_summary: Mapping[str, Any] | None = None
     kind: str = "adopt"
+    #: stamp the objects; False (the default): a dry run that only says what would be adopted
+    apply: bool = False
+    #: only this school's desired objects (``--school``)
+    school: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +246,8 @@ class RunOutcome:
     dry_run: bool = False
     #: safety refusals overridden with ``force`` in this run
     forced: tuple[str, ...] = ()
+    #: the run-result document (schemas/run-result.schema.json) of this run
+    document: Mapping[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -216,6 +264,11 @@ class AdoptOutcome:
     adopted: tuple[Conflict, ...] = ()
     run_id: int | None = None
     declined: bool = False
+    #: True when nothing was stamped (a dry run: ``AdoptRequest.apply`` False)
+    dry_run: bool = False
+    #: the adoptions that failed or were skipped after a failure (``adopted`` lists what was stamped)
+    failed: tuple[ChangeResult, ...] = ()
+    document: Mapping[str, Any] | None = None
 
 
 class RunPipeline:
@@ -234,12 +287,14 @@ class RunPipeline:
         lock: RunLock | AbstractContextManager[object] | None = None,
         report: ReportWriter | None = None,
         tenant: str | None = None,
+        observers: Sequence[RunObserver] = (),
     ) -> None:
         self._directory = directory
         self._store = store
         self._lock = lock
         self._report = report
         self._tenant = tenant
+        self._observers = tuple(observers)
 
     def run(self, request: RunRequest, hooks: RunHooks | None = None) -> RunOutcome:
         """Plan (or check a saved plan), show, confirm, apply and record one run.
@@ -251,20 +306,24 @@ class RunPipeline:
         hooks = hooks or RunHooks()
         kind = f"{request.kind} (dry run)" if request.dry_run else request.kind
         with self._session(kind, request.config_summary, hooks.recorded) as record:
-            return self._run(request, hooks, record)
+            record.dry_run = request.dry_run
+            outcome = self._run(request, hooks, record)
+        return replace(outcome, document=record.document)
 
     def _run(self, request: RunRequest, hooks: RunHooks, record: RunRecord) -> RunOutcome:
         saved = request.saved_plan() if request.saved_plan is not None else None
         desired = request.desired() if request.desired is not None else None
+        if desired is not None:
+            record.context = context_from_desired(desired)
         if saved is not None:
             record.plan(saved)
-        with self._directory() as directory:
+        with self._directory() as directory, _throttle_counter(directory, record):
             if saved is not None:
                 plan = saved
                 actual, reasons = check_saved(saved, directory, request.limits, hooks.progress)
             else:
                 assert desired is not None
-                planned = make_plan(desired, directory, request.limits, hooks.progress)
+                planned = make_plan(desired, directory, request.limits, hooks.progress, school=request.school)
                 plan, actual, reasons = planned.plan, planned.actual, planned.refusals
                 record.plan(plan)
             if hooks.show is not None:
@@ -290,36 +349,65 @@ class RunPipeline:
 
     def adopt(self, request: AdoptRequest, hooks: AdoptHooks | None = None) -> AdoptOutcome:
         """Plan, pick the conflicts to adopt, show, confirm, adopt each and record it as a run
-        (its record holds the plan's conflicts and one ``adopt`` result per object taken over)."""
+        (its record holds the plan's conflicts and one ``adopt`` result per object taken over).
+
+        Ambiguity (one existing object for two keys, two objects for one key) stamps nothing. A dry
+        run (``request.apply`` False) stamps nothing either. When stamping stops part way (Graph
+        refuses one), every object stamped until then is recorded as done and the rest as skipped,
+        so the record says exactly what was stamped."""
         hooks = hooks or AdoptHooks()
-        with self._session(request.kind, request.config_summary, hooks.recorded) as record:
-            desired = request.desired()
-            with self._directory() as directory:
-                planned = make_plan(desired, directory, request.limits, hooks.progress)
-                # adopting applies none of the plan's changes: record its conflicts only
-                record.plan(replace(planned.plan, changes=()))
-                conflicts = select_adoptions(planned.plan, request.keys, request.object_id)
-                if not conflicts:
-                    return AdoptOutcome(run_id=record.run_id)
-                if hooks.show is not None:
-                    hooks.show(conflicts)
-                if hooks.confirm is not None and not hooks.confirm(conflicts):
-                    record.finish("interrupted", "not confirmed: nothing was adopted")
-                    return AdoptOutcome(run_id=record.run_id, declined=True)
-                results = []
-                for c in conflicts:
-                    kind: Literal["administrativeUnit", "group"] = (
+        kind = request.kind if request.apply else f"{request.kind} (dry run)"
+        with self._session(kind, request.config_summary, hooks.recorded) as record:
+            record.dry_run = not request.apply
+            outcome = self._adopt(request, hooks, record)
+        return replace(outcome, document=record.document)
+
+    def _adopt(self, request: AdoptRequest, hooks: AdoptHooks, record: RunRecord) -> AdoptOutcome:
+        desired = request.desired()
+        record.context = context_from_desired(desired)
+        with self._directory() as directory, _throttle_counter(directory, record):
+            planned = make_plan(desired, directory, request.limits, hooks.progress, school=request.school)
+            # adopting applies none of the plan's changes: record its conflicts only
+            record.plan(replace(planned.plan, changes=()))
+            conflicts = select_adoptions(planned.plan, request.keys, request.object_id)
+            if not conflicts:
+                return AdoptOutcome(run_id=record.run_id, dry_run=not request.apply)
+            if hooks.show is not None:
+                hooks.show(conflicts)
+            if not request.apply:
+                return AdoptOutcome(conflicts, record.run_id, dry_run=True)
+            if hooks.confirm is not None and not hooks.confirm(conflicts):
+                record.finish("interrupted", "not confirmed: nothing was adopted")
+                return AdoptOutcome(run_id=record.run_id, declined=True)
+            results: list[ChangeResult] = []
+            stamped: list[Conflict] = []
+            error: BaseException | None = None
+            for c in conflicts:
+                change_id = f"adopt:{c.kind}:{c.key}"
+                if error is not None:
+                    r = ChangeResult(change_id=change_id, action="adopt", kind=c.kind, key=c.key,
+                                     status="skipped", message="not adopted: an earlier adoption failed",
+                                     object_id=c.object_id)
+                else:
+                    target: Literal["administrativeUnit", "group"] = (
                         "group" if c.kind == "group" else "administrativeUnit"
                     )
-                    directory.adopt(kind, c.object_id, c.key)
-                    r = ChangeResult(
-                        change_id=f"adopt:{c.kind}:{c.key}", action="adopt", kind=c.kind, key=c.key,
-                        status="done", message=f"adopted (same {c.field} {c.value!r})", object_id=c.object_id,
-                    )  # fmt: skip
-                    record.result(r)
-                    results.append(r)
-                record.results(ApplyResult(tuple(results)))
-                return AdoptOutcome(conflicts, record.run_id)
+                    try:
+                        directory.adopt(target, c.object_id, c.key)
+                    except EntraSyncError as exc:
+                        error = exc
+                        r = ChangeResult(change_id=change_id, action="adopt", kind=c.kind, key=c.key,
+                                         status="failed", message=str(exc), object_id=c.object_id)
+                    else:
+                        stamped.append(c)
+                        r = ChangeResult(change_id=change_id, action="adopt", kind=c.kind, key=c.key,
+                                         status="done", message=f"adopted (same {c.field} {c.value!r})",
+                                         object_id=c.object_id)
+                record.result(r)
+                results.append(r)
+            record.results(ApplyResult(tuple(results)))
+            return AdoptOutcome(tuple(stamped), record.run_id, failed=tuple(
+                r for r in results if r.status != "done"))
 
     @contextmanager
     def _session(
@@ -341,6 +429,20 @@ class RunPipeline:
                     path = self._write_report(record.run_id)
                     if recorded is not None:
                         recorded(record.run_id, path)
+                self._observe(record)
+
+    def _observe(self, record: RunRecord) -> None:
+        """Build the run-result document and tell every observer (none of them can fail the run)."""
+        try:
+            doc = record.build_document()
+        except Exception:  # a bug here must not hide the run's own outcome
+            log.exception("could not build the run-result document")
+            return
+        for observer in self._observers:
+            try:
+                observer(doc)
+            except Exception as exc:
+                log.error("after-run step %s failed: %s", getattr(observer, "__name__", observer), exc)
 
     def _write_report(self, run_id: int) -> Path | None:
         if self._report is None or self._store is None:
@@ -350,6 +452,27 @@ class RunPipeline:
         except (OSError, EntraSyncError) as exc:  # the run is recorded; a report is a convenience
             log.error("could not write the report of run %d: %s", run_id, exc)
             return None
+
+
+@contextmanager
+def _throttle_counter(directory: object, record: RunRecord) -> Iterator[None]:
+    """Note the requests Graph throttled in this run, when the directory counts them (a
+    ``throttled_requests`` attribute: the Graph client's, or the directory's own)."""
+
+    def count() -> int | None:
+        for owner in (directory, getattr(directory, "client", None), getattr(directory, "_client", None)):
+            n = getattr(owner, "throttled_requests", None)
+            if isinstance(n, int):
+                return n
+        return None
+
+    before = count()
+    try:
+        yield
+    finally:
+        after = count()
+        if after is not None:
+            record.throttled_requests = after - (before or 0)
 
 
 def html_report_writer(folder: Path, tz: str) -> ReportWriter:

@@ -15,11 +15,62 @@ from reconciler.plan.fingerprint import fingerprint
 from reconciler.plan.model import Conflict, Plan, Warning
 from reconciler.plan.safety import SafetyLimits, check
 from reconciler.ports import Directory, Progress
+from reconciler.render.summary import school_of
 
-__all__ = ["SAFETY_CODE", "Planned", "check_saved", "make_plan", "refusals", "select_adoptions"]
+__all__ = [
+    "SAFETY_CODE",
+    "SCOPE_CODE",
+    "Planned",
+    "check_saved",
+    "make_plan",
+    "plan_school",
+    "refusals",
+    "scope_actual",
+    "scope_desired",
+    "select_adoptions",
+]
 
 #: warning code of a safety refusal recorded in a plan
 SAFETY_CODE = "safetyRefusal"
+#: warning code recording that a plan was made for one school only (its ``key`` is the school id)
+SCOPE_CODE = "schoolScope"
+
+
+def _in_school(key: str, school: str) -> bool:
+    return school_of(key) == school
+
+
+def scope_desired(desired: DesiredState, school: str | None) -> DesiredState:
+    """Only ``school``'s objects of ``desired`` (the school is in each key; None: all of them)."""
+    if school is None:
+        return desired
+    return replace(
+        desired,
+        administrative_units=tuple(a for a in desired.administrative_units if _in_school(a.key, school)),
+        groups=tuple(g for g in desired.groups if _in_school(g.key, school)),
+        teams=tuple(t for t in desired.teams if _in_school(t.key, school) or _in_school(t.group, school)),
+    )
+
+
+def scope_actual(actual: ActualState, school: str | None) -> ActualState:
+    """Only ``school``'s managed objects of ``actual``: other schools' objects are neither
+    compared nor ever planned for deletion, and safety limits count this school's objects."""
+    if school is None:
+        return actual
+    return replace(
+        actual,
+        administrative_units={k: v for k, v in actual.administrative_units.items() if _in_school(k, school)},
+        groups={k: v for k, v in actual.groups.items() if _in_school(k, school)},
+        teams={k: v for k, v in actual.teams.items() if _in_school(k, school) or _in_school(v.group, school)},
+    )
+
+
+def plan_school(plan: Plan) -> str | None:
+    """The school a plan was made for (``--school``), or None for the whole tenant."""
+    for w in plan.warnings:
+        if w.code == SCOPE_CODE and w.key:
+            return w.key
+    return None
 
 
 @dataclass(frozen=True)
@@ -38,14 +89,20 @@ def refusals(plan: Plan) -> tuple[str, ...]:
 
 
 def make_plan(
-    desired: DesiredState, directory: Directory, limits: SafetyLimits, progress: Progress | None = None
+    desired: DesiredState, directory: Directory, limits: SafetyLimits, progress: Progress | None = None,
+    *, school: str | None = None,
 ) -> Planned:
-    """Read the directory, diff, and record any safety refusal in the plan (nothing is written)."""
-    actual = directory.read(desired, progress)
+    """Read the directory, diff, and record any safety refusal in the plan (nothing is written).
+
+    ``school``: plan that school's objects only (desired and managed actual state alike)."""
+    desired = scope_desired(desired, school)
+    actual = scope_actual(directory.read(desired, progress), school)
     plan = diff(desired, actual)
     reasons = check(plan, desired, actual, limits)
-    if reasons:
-        extra = tuple(Warning(code=SAFETY_CODE, message=r) for r in reasons)
+    extra = tuple(Warning(code=SAFETY_CODE, message=r) for r in reasons)
+    if school is not None:
+        extra = (Warning(code=SCOPE_CODE, message=f"planned for school {school} only", key=school), *extra)
+    if extra:
         plan = replace(plan, warnings=plan.warnings + extra)
     return Planned(actual=actual, plan=plan)
 
@@ -59,7 +116,8 @@ def check_saved(
     Raises :class:`StalePlanError` when the managed state is not the one the plan was made against.
     """
     # read people the way the plan named them, so the fingerprints compare like with like
-    actual = directory.read(DesiredState(user_match=plan.user_match), progress)
+    read = directory.read(DesiredState(user_match=plan.user_match), progress)
+    actual = scope_actual(read, plan_school(plan))
     now = fingerprint(actual)
     if plan.actual_fingerprint != now:
         raise StalePlanError(
@@ -92,10 +150,32 @@ def select_adoptions(
     by_key: dict[str, set[str]] = {}
     for c in conflicts:
         by_key.setdefault(c.key, set()).add(c.object_id)
+    problems: list[str] = []
     for key, ids in sorted(by_key.items()):
         if len(ids) > 1:
-            raise InputError(
+            problems.append(
                 f"{len(ids)} existing objects collide with {key} ({', '.join(sorted(ids))}); "
                 f"choose one: entra-sync adopt {key} --object-id ID"
             )
+    # one existing object can become at most one desired object: identical display names across
+    # schools ("Year 7" in two academies) must never be guessed
+    by_object: dict[str, set[str]] = {}
+    for c in plan.conflicts:  # all of the plan's keys, not only those asked for
+        by_object.setdefault(c.object_id, set()).add(c.key)
+    for c in conflicts:
+        keys_of = by_object.get(c.object_id, set())
+        chosen = bool(keys) and object_id is not None and len({x.key for x in conflicts}) == 1
+        if len(keys_of) > 1 and not chosen:
+            problems.append(
+                f"existing {c.kind} {c.object_id} (same {c.field} {c.value!r}) matches {len(keys_of)} "
+                f"desired objects ({', '.join(sorted(keys_of))}); it can become only one: rename it in "
+                f"Entra, or name the one key it is: entra-sync adopt KEY --object-id {c.object_id} --apply"
+            )
+    if problems:
+        raise AmbiguousAdoptionError("ambiguous adoption, nothing was stamped:\n  " + "\n  ".join(
+            dict.fromkeys(problems)))
     return tuple(conflicts)
+
+
+class AmbiguousAdoptionError(InputError):
+    """An existing object matches more than one desired key (or a key several objects)."""

@@ -294,9 +294,20 @@ class NotifyConfig:
 
 @dataclass(frozen=True, slots=True)
 class HistoryConfig:
-    """``[history]``: the SQLite file that records every run."""
+    """``[history]``: the SQLite file that records every run, and how long runs are kept."""
 
     path: Path
+    #: keep the newest N runs (None: all); older ones and their HTML reports are pruned after a run
+    keep_runs: int | None = None
+    #: keep runs started in the last D days (None: all)
+    keep_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """``[metrics]``: a Prometheus textfile written after every run (None: none)."""
+
+    textfile: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,3 +327,4 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     delta: DeltaConfig = field(default_factory=DeltaConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)

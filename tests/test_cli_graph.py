@@ -38,7 +38,8 @@ def tenant_url(tmp_path: Path) -> str:
 def test_plan_apply_plan_again_is_empty(run_cli, tenant_url: str, tmp_path: Path) -> None:
     plan_file = tmp_path / "plan.json"
     r = run_cli(
-        "plan", "-d", EXAMPLE, "--graph-url", tenant_url, "--out", plan_file, "--detailed-exitcode", "-q"
+        "plan", "-d", EXAMPLE, "--graph-url", tenant_url, "--out", plan_file, "--detailed-exitcode", "-q",
+        "--detail",
     )
     assert r.exit_code == 2, r.output
     assert "+ create group" in r.stdout
@@ -113,7 +114,7 @@ def test_plan_shows_and_apply_refuses_mass_deletion(run_cli, tenant_url: str, tm
     doc["teams"] = [t for t in doc["teams"] if t["group"] == doc["groups"][0]["key"]]
     smaller = tmp_path / "smaller.json"
     smaller.write_text(json.dumps(doc))
-    r = run_cli("plan", "-d", smaller, "--graph-url", tenant_url, "-q")
+    r = run_cli("plan", "-d", smaller, "--graph-url", tenant_url, "-q", "--detail")
     assert r.exit_code == 0
     assert "- delete group" in r.stdout
     assert "safety limit" in r.stderr
@@ -166,7 +167,8 @@ def test_served_emulator_needs_only_client_id_token_and_url(
     r = run_cli("apply", "-d", EXAMPLE, "--graph-url", url, "--auto-approve", "-q")
     assert r.exit_code == 0, r.output
     caplog.set_level(logging.DEBUG)
-    r = run_cli("--verbose", "plan", "-d", EXAMPLE, "--graph-url", url, "--detailed-exitcode", "-q")
+    r = run_cli("--verbose", "plan", "-d", EXAMPLE, "--graph-url", url, "--detailed-exitcode", "-q",
+                "--detail")
     # all applied but the Teams: their groups are younger than Graph's 15-minute window, so the
     # apply deferred them without a request (a run 15 minutes later makes them)
     assert r.exit_code == 2, r.output
@@ -203,12 +205,15 @@ def test_adopt_takes_over_a_colliding_group_only_when_asked(run_cli, tmp_path: P
     assert [c["key"] for c in plan["conflicts"]] == [target.key]
     assert not any(c["key"] == target.key and c["action"] == "create" for c in plan["changes"])
 
-    r = run_cli("adopt", "-d", EXAMPLE, "--graph-url", url, "-q")  # stdin is not a terminal
+    r = run_cli("adopt", "-d", EXAMPLE, "--graph-url", url, "-q")  # a dry run unless --apply
+    assert r.exit_code == 0 and existing in r.stdout and "nothing was stamped" in r.stdout, r.output
+    assert Tenant.load(tenant_file).groups[existing].props["displayName"] == "Old maths group"
+    r = run_cli("adopt", "--apply", "-d", EXAMPLE, "--graph-url", url, "-q")  # stdin is not a terminal
     assert r.exit_code == 1 and "--auto-approve" in r.stderr
     r = run_cli("adopt", "no:such:key", "-d", EXAMPLE, "--graph-url", url, "-q")
     assert r.exit_code == 1 and target.key in r.stderr
 
-    r = run_cli("adopt", target.key, "-d", EXAMPLE, "--graph-url", url, "--auto-approve", "-q")
+    r = run_cli("adopt", target.key, "-d", EXAMPLE, "--graph-url", url, "--apply", "--auto-approve", "-q")
     assert r.exit_code == 0, r.output
     assert existing in r.stdout and "Adopted 1 object" in r.stdout
     r = run_cli("plan", "-d", EXAMPLE, "--graph-url", url, "--format", "json", "-q")
@@ -225,7 +230,7 @@ def test_adopt_takes_over_a_colliding_group_only_when_asked(run_cli, tmp_path: P
     assert group.props["displayName"] == target.display_name
     assert {upn[m] for m in group.members} == set(target.members)
     assert {upn[o] for o in group.owners} == set(target.owners)
-    r = run_cli("adopt", "-d", EXAMPLE, "--graph-url", url, "--auto-approve", "-q")
+    r = run_cli("adopt", "-d", EXAMPLE, "--graph-url", url, "--apply", "--auto-approve", "-q")
     assert "Nothing to adopt" in r.stdout
     r = run_cli("plan", "-d", EXAMPLE, "--graph-url", url, "--detailed-exitcode", "-q")
     assert r.exit_code == 0, r.stdout

@@ -155,7 +155,7 @@ def test_adopt_with_a_config_is_recorded_as_a_run(run_cli, demo_dir: Path, tmp_p
     )
     tenant.save(demo_dir / "tenant.json")
 
-    r = run_cli("adopt", new["key"], "-d", desired, "--config", cfg, "--auto-approve", "-q")
+    r = run_cli("adopt", new["key"], "-d", desired, "--config", cfg, "--apply", "--auto-approve", "-q")
     assert r.exit_code == 0, r.output
     assert "Adopted 1 object" in r.stdout and "Recorded as run 2" in r.stderr
     assert _runs(cfg)[-1] == (2, "adopt", "succeeded")
@@ -164,7 +164,7 @@ def test_adopt_with_a_config_is_recorded_as_a_run(run_cli, demo_dir: Path, tmp_p
     r = run_cli("history", "object", "--config", cfg, new["key"])
     assert "#2" in r.stdout and "adopt" in r.stdout
     assert existing in (demo_dir / "reports" / "run-2.html").read_text()
-    r = run_cli("adopt", "no:such:key", "-d", desired, "--config", cfg, "--auto-approve", "-q")
+    r = run_cli("adopt", "no:such:key", "-d", desired, "--config", cfg, "--apply", "--auto-approve", "-q")
     assert r.exit_code == 1 and "no conflict to adopt" in r.stderr
     assert _runs(cfg)[-1] == (3, "adopt", "failed")
 
@@ -176,7 +176,7 @@ def test_a_dry_run_that_would_be_refused_exits_3_and_writes_nothing(run_cli, dem
     data["classes"] = data["classes"][:3]
     export.write_text(json.dumps(data))
     before = (demo_dir / "tenant.json").read_text()
-    r = run_cli("sync", "--config", cfg, "--dry-run", "-q")
+    r = run_cli("sync", "--config", cfg, "--dry-run", "-q", "--detail")
     assert r.exit_code == 3, r.output
     assert "> archive team" in r.stdout
     assert "breaks a safety limit" in r.stderr and "Dry run: nothing was changed" in r.stderr + r.stdout

@@ -57,7 +57,7 @@ def test_sync_dry_run_changes_nothing(run_cli, tmp_path: Path) -> None:
     users = [{"userPrincipalName": ref} for ref in _people(run_cli, d, tmp_path)]
     (tmp_path / "users.json").write_text(json.dumps(users))
     assert run_cli("emulator", "seed", "--state", d / "tenant.json", tmp_path / "users.json").exit_code == 0
-    r = run_cli("sync", "--config", d / "entra-sync.toml", "--dry-run", "-q")
+    r = run_cli("sync", "--config", d / "entra-sync.toml", "--dry-run", "-q", "--detail")
     assert r.exit_code == 0, r.output
     assert "Dry run" in r.stdout
     assert "+ create group" in r.stdout
@@ -79,7 +79,7 @@ def test_sync_refuses_an_export_that_lost_most_classes(run_cli, demo_dir: Path) 
     data["classes"] = data["classes"][:3]
     export.write_text(json.dumps(data))
     before = _groups(demo_dir / "tenant.json")
-    r = run_cli("sync", "--config", demo_dir / "entra-sync.toml", "-q")
+    r = run_cli("sync", "--config", demo_dir / "entra-sync.toml", "-q", "--detail")
     assert r.exit_code == 3, r.output
     assert "safety" in r.stderr and "--force" in r.stderr
     assert "> archive team" in r.stdout  # the plan is shown before the refusal
@@ -146,11 +146,11 @@ def test_graph_url_flag_and_variable_win_over_the_configuration(
     cfg = demo_dir / "entra-sync.toml"
     r = run_cli("sync", "--config", cfg, "--dry-run", "-q")
     assert "No changes" in r.stdout  # the configured (demo) tenant is in step
-    r = run_cli("sync", "--config", cfg, "--dry-run", "-q", "--graph-url", f"emulator:{other}")
+    r = run_cli("sync", "--config", cfg, "--dry-run", "-q", "--graph-url", f"emulator:{other}", "--detail")
     assert r.exit_code == 0, r.output
     assert "+ create administrativeUnit" in r.stdout
     monkeypatch.setenv("ENTRA_SYNC_GRAPH_URL", f"emulator:{other}")
-    r = run_cli("sync", "--config", cfg, "--dry-run", "-q")
+    r = run_cli("sync", "--config", cfg, "--dry-run", "-q", "--detail")
     assert "+ create administrativeUnit" in r.stdout
 
 
@@ -235,9 +235,10 @@ def test_a_groups_mail_address_does_not_change_when_its_twin_in_another_school_g
     second = sorted({s for s, _ in names})[-1]
     data["classes"] = [c for c in data["classes"] if not (c["schoolId"] == second and c["name"] in repeated)]
     export.write_text(json.dumps(data))
-    r = run_cli("sync", "--config", demo_dir / "entra-sync.toml", "--dry-run", "--format", "json", "-q")
+    saved = demo_dir / "plan.json"
+    r = run_cli("sync", "--config", demo_dir / "entra-sync.toml", "--dry-run", "--out", saved, "-q")
     assert r.exit_code == 0, r.output
-    plan = json.loads(r.stdout)
+    plan = json.loads(saved.read_text())
     assert any(c["action"] == "delete" for c in plan["changes"])
     assert not [c for c in plan["changes"] if c["action"] == "update" and "mailNickname" in c["after"]]
     assert [w for w in plan["warnings"] if w["code"] == "mailNicknameKept"] == []

@@ -225,7 +225,8 @@ def test_adopt_is_recorded_as_a_run_with_what_it_took_over(
     monkeypatch.setattr("entra_sync.steps.diff", lambda d, a: replace(diff(d, a), conflicts=(twin,)))
     shown: list[int] = []
     outcome = pipeline(fake, store, tmp_path).adopt(
-        AdoptRequest(desired=lambda: desired(1)), AdoptHooks(show=lambda cs: shown.append(len(cs)))
+        AdoptRequest(desired=lambda: desired(1), apply=True),
+        AdoptHooks(show=lambda cs: shown.append(len(cs))),
     )
     assert outcome.adopted == (twin,) and shown == [1]
     assert fake.adopted == [("group", "sds-made-it", "class:oak:0")]

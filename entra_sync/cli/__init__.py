@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -42,7 +42,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -58,7 +58,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."),
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs on errors.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each Graph request (INFO).")] = False,
@@ -93,9 +94,35 @@ def main(argv: list[str] | None = None) -> int:
         AFTER_ERROR.clear()
 
 
+def _command() -> Any:
+    """The app as a click command, with no ``<bool>`` type shown beside its flags in --help."""
+    command = typer.main.get_command(app)
+    todo: list[Any] = [command]
+    while todo:
+        cmd = todo.pop()
+        _help_flag(cmd)
+        for param in cmd.params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        todo.extend(getattr(cmd, "commands", {}).values())
+    return command
+
+
+def _help_flag(cmd: Any) -> None:
+    """Make ``cmd``'s -h/--help option now (click makes it lazily) so it shows no type either."""
+    try:
+        from typer._click.decorators import help_option
+    except ImportError:  # another typer: its help option keeps its own look
+        return
+    if getattr(cmd, "_help_option", False) is None and cmd.add_help_option:
+        help_option(["-h", "--help"])(cmd)
+        cmd._help_option = cmd.params.pop()
+        cmd._help_option.metavar = ""
+
+
 def _main(argv: list[str] | None) -> int:
     try:
-        app(args=argv, prog_name="entra-sync")
+        _command()(args=argv, prog_name="entra-sync")
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

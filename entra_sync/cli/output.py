@@ -1,4 +1,9 @@
-"""How the commands print plans, safety refusals and apply results."""
+"""How the commands print plans, safety refusals and apply results.
+
+The default (``summary``) is what reads at trust scale: counts by school × kind × action and
+what needs you (:mod:`reconciler.render.summary_format`); ``text``/``brief`` are the full plan,
+``markdown`` the summary as Markdown (under 65,536 characters), ``json`` the plan document.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +14,42 @@ import typer
 from entra_sync.steps import refusals
 from reconciler.apply.result import ApplyResult
 from reconciler.plan.model import Plan
-from reconciler.render.markdown import render_markdown
+from reconciler.render.summary import SummaryContext, summarise
+from reconciler.render.summary_format import render_summary_markdown, render_summary_text
 from reconciler.render.text import TEXT_LIST_LIMIT, render_text
 
-__all__ = ["PlanFormat", "print_refusals", "print_result", "render_plan"]
+__all__ = ["PlanFormat", "pick_format", "print_refusals", "print_result", "render_plan"]
 
 
 class PlanFormat(enum.StrEnum):
-    text = "text"
+    summary = "summary"  # counts by school × kind × action, then what needs you
+    text = "text"  # every change, member lists cut at a few names
     brief = "brief"  # text, with member lists reduced to their counts
-    markdown = "markdown"
+    markdown = "markdown"  # the summary as Markdown, under 65,536 characters
     json = "json"
 
 
-def render_plan(plan: Plan, fmt: PlanFormat) -> str:
+FORMAT_HELP = (
+    "How to print: summary (default: counts by school, kind and action, then what needs you), "
+    "text (every change), brief (every change, member lists as counts), markdown (the summary for a "
+    "pull request, under 65,536 characters) or json."
+)
+DETAIL_HELP = "Print every change (the same as --format text)."
+
+
+def pick_format(fmt: PlanFormat | None, detail: bool) -> PlanFormat:
+    if fmt is None:
+        return PlanFormat.text if detail else PlanFormat.summary
+    return fmt
+
+
+def render_plan(plan: Plan, fmt: PlanFormat, ctx: SummaryContext | None = None) -> str:
     if fmt is PlanFormat.markdown:
-        return render_markdown(plan)
+        return render_summary_markdown(summarise(plan, None, ctx))
     if fmt is PlanFormat.json:
         return plan.to_json()
+    if fmt is PlanFormat.summary:
+        return render_summary_text(summarise(plan, None, ctx))
     return render_text(plan, list_limit=0 if fmt is PlanFormat.brief else TEXT_LIST_LIMIT)
 
 

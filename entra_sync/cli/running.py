@@ -5,11 +5,15 @@ the whole printed job shared by ``sync``, ``schedule`` and ``demo``.
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -17,7 +21,14 @@ from entra_sync.cli.output import PlanFormat, print_refusals, print_result, rend
 from entra_sync.cli.progress import ProgressPrinter
 from entra_sync.cli.wiring import GraphOptions, limits_from, open_directory
 from entra_sync.config.load import config_summary, require_source
-from entra_sync.pipeline import RunHooks, RunOutcome, RunPipeline, RunRequest, html_report_writer
+from entra_sync.pipeline import (
+    RunHooks,
+    RunObserver,
+    RunOutcome,
+    RunPipeline,
+    RunRequest,
+    html_report_writer,
+)
 from entra_sync.runs.history import History
 from entra_sync.runs.lock import RunLock
 from reconciler.document.load import validate_document
@@ -26,24 +37,34 @@ from reconciler.errors import DocumentError, InputError, SafetyError
 from reconciler.generate.generator import Generated, generate
 from reconciler.model import DesiredState
 from reconciler.plan.model import Plan
+from reconciler.render.summary import SummaryContext, context_from_desired
 from reconciler.settings import Config
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "AFTER_ERROR",
     "EXIT_CODES_HELP",
+    "DocumentCapture",
     "RecordedNote",
+    "SyncOptions",
+    "after_run_observers",
+    "ask_on_terminal",
     "cli_pipeline",
     "confirm_on_terminal",
     "lock_path",
     "print_warnings",
+    "prune_history",
     "render_config",
+    "reports_folder",
     "run_sync",
 ]
 
 #: the exit codes of the commands that change Entra, for their --help
 EXIT_CODES_HELP = (
     "Exit codes: 0 done (or nothing to do); 1 an error, or some changes failed; 3 a safety limit "
-    "refused the plan (with --dry-run: would refuse it), nothing was written; 130 interrupted."
+    "refused the plan (with --dry-run: would refuse it), nothing was written; 130 interrupted; "
+    "with --detailed-exitcode, 2: the plan has changes."
 )
 
 
@@ -52,13 +73,53 @@ def lock_path(cfg: Config) -> Path:
     return cfg.history.path.with_suffix(".lock")
 
 
+def reports_folder(cfg: Config) -> Path:
+    """Where the HTML report of each recorded run is written."""
+    return cfg.history.path.parent / "reports"
+
+
+def prune_history(store: History, cfg: Config, keep_runs: int | None, keep_days: float | None) -> list[int]:
+    """Delete the runs beyond the retention limits, and their HTML reports; the pruned run ids."""
+    gone = store.prune(keep_runs, keep_days)
+    for run_id in gone:
+        (reports_folder(cfg) / f"run-{run_id}.html").unlink(missing_ok=True)
+    if gone:
+        log.info("pruned %d run(s) from the history (and their reports)", len(gone))
+    return gone
+
+
+def after_run_observers(cfg: Config, store: History | None) -> list[RunObserver]:
+    """What follows every recorded run: notifications, the metrics textfile, history retention."""
+    from entra_sync.metrics import write_textfile
+    from entra_sync.notify import notify
+
+    def notifications(doc: Mapping[str, Any]) -> None:
+        for sent in notify(doc, cfg.notify):
+            if not sent.sent:
+                log.error("could not send the %s notification: %s", sent.channel, sent.error)
+
+    observers: list[RunObserver] = [notifications]
+    textfile = cfg.metrics.textfile
+    if textfile is not None:
+        observers.append(lambda doc: log.debug("metrics: %s", write_textfile(doc, textfile)))
+    if store is not None and (cfg.history.keep_runs is not None or cfg.history.keep_days is not None):
+
+        def retention(_doc: Mapping[str, Any]) -> None:
+            prune_history(store, cfg, cfg.history.keep_runs, cfg.history.keep_days)
+
+        observers.append(retention)
+    return observers
+
+
 @contextmanager
-def cli_pipeline(opts: GraphOptions) -> Iterator[RunPipeline]:
+def cli_pipeline(opts: GraphOptions, *, capture: DocumentCapture | None = None) -> Iterator[RunPipeline]:
     """The run pipeline for these options: with a configuration, runs are locked, recorded in its
-    history and reported beside it; without one, they are neither."""
+    history and reported beside it, then notified, measured and pruned as configured; without
+    one, they are neither. ``capture`` keeps each run's result document (for ``--format json``)."""
     cfg = opts.config
+    extra: list[RunObserver] = [capture] if capture is not None else []
     if cfg is None:
-        yield RunPipeline(lambda: open_directory(opts))
+        yield RunPipeline(lambda: open_directory(opts), observers=extra)
         return
     with History(cfg.history.path) as store:
         from entra_sync.store.delta import SqlDeltaStore
@@ -69,11 +130,27 @@ def cli_pipeline(opts: GraphOptions) -> Iterator[RunPipeline]:
                 lambda: open_directory(opts, delta),
                 store=store,
                 lock=RunLock(lock_path(cfg)),
-                report=html_report_writer(cfg.history.path.parent / "reports", cfg.schedule.timezone),
+                report=html_report_writer(reports_folder(cfg), cfg.schedule.timezone),
+                observers=[*extra, *after_run_observers(cfg, store)],
             )
         finally:
             if delta is not None:
                 delta.close()
+
+
+class DocumentCapture:
+    """An observer that keeps the last run-result document, and prints it as JSON on request."""
+
+    def __init__(self) -> None:
+        self.document: Mapping[str, Any] | None = None
+
+    def __call__(self, doc: Mapping[str, Any]) -> None:
+        self.document = doc
+
+    def echo(self) -> None:
+        if self.document is not None:
+            typer.echo(json.dumps(self.document, indent=2, ensure_ascii=False))
+            self.document = None
 
 
 class RecordedNote:
@@ -151,56 +228,96 @@ def print_warnings(generated: Generated) -> None:
         typer.echo(f"warning: {text}", err=True)
 
 
-def run_sync(
-    cfg: Config,
-    opts: GraphOptions,
-    *,
-    dry_run: bool = False,
-    force: bool = False,
-    quiet: bool = False,
-    fmt: PlanFormat = PlanFormat.text,
-    kind: str = "sync",
-) -> RunOutcome:
-    """One whole run, printed: render, plan, show, safety check, apply, record, report.
+def ask_on_terminal(auto_approve: bool, question: str) -> Callable[[object], bool] | None:
+    """Ask when a person is at a terminal (stdin and stdout); off a terminal (cron, CI, a service)
+    or with ``--auto-approve``, no question."""
+    if auto_approve or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return None
+    return lambda _what: bool(typer.confirm(question, default=False))
 
-    Raises :class:`SafetyError` for a refused plan; exits 3 for a dry run that would be refused.
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """How one printed ``sync`` runs (``schedule`` and ``demo`` use the defaults they need)."""
+
+    dry_run: bool = False
+    force: bool = False
+    quiet: bool = False
+    fmt: PlanFormat = PlanFormat.summary
+    kind: str = "sync"
+    #: save the plan here (the run then stops after the plan, as a dry run)
+    out: Path | None = None
+    #: exit 0 no changes, 2 changes, 3 refused, 1 error
+    detailed_exitcode: bool = False
+    school: str | None = None
+    #: ask on a terminal before changing Entra (a manual ``sync``; never the scheduler)
+    confirm: Callable[[object], bool] | None = None
+
+
+def run_sync(cfg: Config, opts: GraphOptions, run: SyncOptions | None = None) -> RunOutcome:
+    """One whole run, printed: render, plan, show, safety check, (confirm), apply, record, report.
+
+    Raises :class:`SafetyError` for a refused plan; exits 3 for a dry run that would be refused;
+    with ``detailed_exitcode``, exits 2 when the plan has changes.
     """
-    progress = ProgressPrinter(enabled=not quiet)
+    run = run or SyncOptions()
+    fmt = run.fmt
+    dry_run = run.dry_run or run.out is not None
+    progress = ProgressPrinter(enabled=not run.quiet)
     note = RecordedNote(cfg.history.path)
+    capture = DocumentCapture()
+    contexts: list[SummaryContext] = []
 
     def desired() -> DesiredState:
         generated = render_config(cfg)
         print_warnings(generated)
+        contexts.append(context_from_desired(generated.desired))
         return generated.desired
 
     def show(plan: Plan) -> None:
         progress.close()
-        typer.echo(render_plan(plan, fmt), nl=False)
+        if run.out is not None:
+            run.out.write_text(plan.to_json(), encoding="utf-8")
+            typer.echo(f"Plan saved to {run.out}; apply exactly this plan with `entra-sync apply {run.out}`.",
+                       err=True)
+        if fmt is not PlanFormat.json:
+            typer.echo(render_plan(plan, fmt, contexts[-1] if contexts else None), nl=False)
 
     request = RunRequest(
-        kind, desired=desired, limits=limits_from(cfg), force=force, dry_run=dry_run,
-        config_summary=config_summary(cfg),
+        run.kind, desired=desired, limits=limits_from(cfg), force=run.force, dry_run=dry_run,
+        config_summary=config_summary(cfg), school=run.school,
     )  # fmt: skip
+    hooks = RunHooks(progress=progress, show=show, recorded=note, confirm=run.confirm)
+    json_out = fmt is PlanFormat.json
     try:
-        with cli_pipeline(opts) as pipeline:
-            outcome = pipeline.run(request, RunHooks(progress=progress, show=show, recorded=note))
+        with cli_pipeline(opts, capture=capture) as pipeline:
+            outcome = pipeline.run(request, hooks)
     except BaseException:
         progress.close()
         note.after_error()
+        if json_out:
+            capture.echo()
         raise
     progress.close()
+    if json_out:
+        capture.echo()
     if outcome.refused and not dry_run:  # the plan was shown first, then the refusal
         note.after_error()
         raise SafetyError(outcome.refused)
-    if dry_run:
+    if outcome.declined:
+        note.echo()
+        raise typer.Abort()
+    if dry_run and not json_out:
         print_refusals(outcome.plan)
     elif outcome.forced and outcome.result is not None:
         typer.echo("Safety limits overridden with --force for this run.", err=True)
     if outcome.result is not None:
-        print_result(outcome.result, summary_to_stderr=fmt is PlanFormat.json)
+        print_result(outcome.result, summary_to_stderr=json_out)
     elif dry_run:
-        typer.echo("Dry run: nothing was changed in Entra.", err=fmt is PlanFormat.json)
+        typer.echo("Dry run: nothing was changed in Entra.", err=json_out)
     note.echo()
     if outcome.refused:  # a dry run that a real run would refuse: a CI gate can tell
         raise typer.Exit(3)
+    if run.detailed_exitcode and outcome.ok and not outcome.plan.empty:
+        raise typer.Exit(2)
     return outcome

@@ -18,8 +18,16 @@ from typing import Annotated, Any
 
 import typer
 
-from entra_sync.cli.output import PlanFormat
-from entra_sync.cli.running import EXIT_CODES_HELP, print_warnings, render_config, run_sync
+from entra_sync.cli.output import DETAIL_HELP, FORMAT_HELP, PlanFormat, pick_format
+from entra_sync.cli.running import (
+    EXIT_CODES_HELP,
+    SyncOptions,
+    ask_on_terminal,
+    print_warnings,
+    render_config,
+    reports_folder,
+    run_sync,
+)
 from entra_sync.cli.wiring import (
     DEMO_CLIENT_ID,
     EMULATOR_SCHEME,
@@ -30,6 +38,7 @@ from entra_sync.cli.wiring import (
     TenantOpt,
 )
 from entra_sync.config.load import load_config
+from entra_sync.pipeline import RunOutcome
 from entra_sync.runs.history import History
 from reconciler.document.parse import desired_to_document
 from reconciler.errors import InputError
@@ -70,6 +79,12 @@ def render(
     )
 
 
+SchoolOpt = Annotated[
+    str | None,
+    typer.Option("--school", help="Work on one school: only its objects are planned (its id, as in keys)."),
+]
+
+
 def sync_command(
     config: ConfigArg,
     graph_url: GraphUrlOpt = None,
@@ -82,12 +97,27 @@ def sync_command(
     force: Annotated[
         bool, typer.Option("--force", help="Apply even when a safety limit refuses the plan (this run only).")
     ] = False,
-    fmt: Annotated[
-        PlanFormat, typer.Option("--format", "-f", help="How to print the plan.")
-    ] = PlanFormat.text,
+    fmt: Annotated[PlanFormat | None, typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
+    detail: Annotated[bool, typer.Option("--detail", help=DETAIL_HELP)] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o",
+        help="Save the plan as JSON and stop (a dry run); apply it later with `entra-sync apply PLAN`.",
+    )] = None,
+    detailed_exitcode: Annotated[bool, typer.Option(
+        "--detailed-exitcode",
+        help="Exit 0 when there are no changes, 2 when there are, 3 when refused, 1 on error.",
+    )] = False,
+    school: SchoolOpt = None,
+    auto_approve: Annotated[bool, typer.Option(
+        "--auto-approve", help="Do not ask before changing Entra (only asked on a terminal)."
+    )] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """The whole job: render the school data, plan, check safety, apply, and record the run.
+
+    On a terminal it asks before changing Entra (--auto-approve skips the question; off a terminal,
+    as under cron or the scheduler, it never asks). With --format json it prints the run-result
+    document (schemas/run-result.schema.json) instead of the plan.
 
     One run at a time: the run lock beside the history refuses a second run (a scheduled one, an
     `apply --config`) while one is in progress. Each run is recorded in the history with its HTML
@@ -97,7 +127,12 @@ def sync_command(
     opts = GraphOptions(
         config=cfg, graph_url=graph_url, tenant_id=tenant_id, client_id=client_id, cloud=cloud
     )
-    outcome = run_sync(cfg, opts, dry_run=dry_run, force=force, quiet=quiet, fmt=fmt)
+    run = SyncOptions(
+        dry_run=dry_run, force=force, quiet=quiet, fmt=pick_format(fmt, detail), out=out,
+        detailed_exitcode=detailed_exitcode, school=school,
+        confirm=ask_on_terminal(auto_approve, "Apply these changes to Entra?"),
+    )  # fmt: skip
+    outcome = run_sync(cfg, opts, run)
     if not outcome.ok:
         raise typer.Exit(1)
 
@@ -137,7 +172,7 @@ def schedule_command(
         opts = GraphOptions(
             config=fresh, graph_url=graph_url, tenant_id=tenant_id, client_id=client_id, cloud=cloud
         )
-        return run_sync(fresh, opts, force=force, quiet=True, kind=kind).deferred
+        return run_sync(fresh, opts, SyncOptions(force=force, quiet=True, kind=kind)).deferred
 
     scheduler = Scheduler(
         once, cfg.schedule.local_times(), tz, SystemClock(), stop,
@@ -254,6 +289,21 @@ path = "history.sqlite"
 """
 
 
+DEMO_NEXT = """
+What to try next:
+  - edit {dir}/realsmart-export.json (move a pupil to another class) and run `entra-sync demo` again
+  - `entra-sync history list --config {config}`: every run, what it planned and how it ended
+  - `entra-sync console --config {config}`: the web console over the same tenant and history
+  - the HTML report of this run: {report}
+"""
+
+
+def note_report(cfg: Config, outcome: RunOutcome) -> str:
+    if outcome.run_id is None:
+        return str(reports_folder(cfg))
+    return str(reports_folder(cfg) / f"run-{outcome.run_id}.html")
+
+
 def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where the demo keeps its tenant, configuration and history.")
@@ -261,7 +311,7 @@ def demo(
     fmt: Annotated[
         PlanFormat,
         typer.Option("--format", "-f", help="How to print the plan (brief: member lists as counts)."),
-    ] = PlanFormat.brief,
+    ] = PlanFormat.summary,
     quiet: QuietOpt = False,
 ) -> None:
     """Run the whole product against a local emulated tenant: no Azure account needed.
@@ -295,9 +345,11 @@ def demo(
         tenant.save(tenant_path)
         typer.echo(f"Created the emulated tenant {tenant_path} with {added} user accounts.", err=True)
     opts = GraphOptions(config=cfg, graph_url=EMULATOR_SCHEME + str(tenant_path.resolve()))
-    outcome = run_sync(cfg, opts, quiet=quiet, fmt=fmt, kind="demo sync")
+    outcome = run_sync(cfg, opts, SyncOptions(quiet=quiet, fmt=fmt, kind="demo sync"))
     if not outcome.ok:
         raise typer.Exit(1)
+    next_steps = DEMO_NEXT.format(dir=directory, config=config_path, report=note_report(cfg, outcome))
+    typer.echo(next_steps, err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,6 +28,7 @@ from reconciler.settings import (
     Config,
     CredentialsConfig,
     HistoryConfig,
+    MetricsConfig,
     SourceConfig,
     TenantConfig,
 )
@@ -103,9 +104,13 @@ def loads_config(text: str, *, file: str | Path = "entra-sync.toml") -> Config:
     schedule = sections.read_schedule(c, tables["schedule"])
     notify = read_notify(c, tables["notify"])
     delta = sections.read_delta(c, tables["delta"])
+    h = tables["history"]
     history = HistoryConfig(
-        c.path(tables["history"], "path", "history.path") or config_file.parent / DEFAULT_HISTORY_FILE
+        c.path(h, "path", "history.path") or config_file.parent / DEFAULT_HISTORY_FILE,
+        keep_runs=c.integer(h, "keep_runs", "history.keep_runs", 0, minimum=1) if "keep_runs" in h else None,
+        keep_days=c.integer(h, "keep_days", "history.keep_days", 0, minimum=1) if "keep_days" in h else None,
     )
+    metrics = MetricsConfig(c.path(tables["metrics"], "textfile", "metrics.textfile"))
     if c.findings:
         order = {name: i for i, name in enumerate(("", *sections.SECTIONS))}
         findings = sorted(c.findings, key=lambda f: order.get(f.path.split(".")[0].split("[")[0], 0))
@@ -113,7 +118,7 @@ def loads_config(text: str, *, file: str | Path = "entra-sync.toml") -> Config:
     return Config(
         file=config_file, naming=naming, history=history, tenant=tenant, credentials=credentials,
         sync=sync, source=source, users=users, removal=removal, safety=safety, schedule=schedule,
-        notify=notify, delta=delta,
+        notify=notify, delta=delta, metrics=metrics,
     )  # fmt: skip
 
 

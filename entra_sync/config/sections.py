@@ -81,9 +81,10 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "max_delete_fraction", "max_deletes", "max_member_removal_fraction", "min_objects_for_fraction",
     ),
     "schedule": ("times", "timezone", "catch_up_minutes"),
-    "history": ("path",),
+    "history": ("path", "keep_runs", "keep_days"),
     "delta": ("enabled", "full_every_runs", "full_every_days"),
     "notify": NOTIFY_KEYS,
+    "metrics": ("textfile",),
 }  # fmt: skip
 #: key -> the section it belongs to, to tell a user where a misplaced key goes
 HOME = {key: section for section, keys in reversed(SECTIONS.items()) for key in keys}
