@@ -35,7 +35,7 @@ from entra_sync.steps import SAFETY_CODE, Planned, check_saved, make_plan, refus
 from reconciler.apply.executor import apply as apply_plan
 from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.errors import EntraSyncError, SafetyError
-from reconciler.model import DesiredState
+from reconciler.model import ActualState, DesiredState
 from reconciler.plan.model import Conflict, Plan
 from reconciler.plan.safety import SafetyLimits
 from reconciler.ports import Directory, Progress
@@ -58,6 +58,7 @@ __all__ = [
     "check_saved",
     "html_report_writer",
     "make_plan",
+    "recovered_creates",
     "refusals",
     "select_adoptions",
 ]
@@ -260,6 +261,9 @@ class RunPipeline:
                 planned = make_plan(desired, directory, request.limits, hooks.progress)
                 plan, actual, reasons = planned.plan, planned.actual, planned.refusals
                 record.plan(plan)
+            if self._store is not None and not request.dry_run:
+                for recovered in recovered_creates(self._store, actual):
+                    record.result(recovered)
             if hooks.show is not None:
                 hooks.show(plan)
             done = RunOutcome(plan, run_id=record.run_id, dry_run=request.dry_run)
@@ -343,6 +347,35 @@ class RunPipeline:
         except (OSError, EntraSyncError) as exc:  # the run is recorded; a report is a convenience
             log.error("could not write the report of run %d: %s", run_id, exc)
             return None
+
+
+def recovered_creates(store: History, actual: ActualState, *, runs: int = 20) -> list[ChangeResult]:
+    """Creates that an interrupted run (one of the newest ``runs``) sent and Graph applied, but whose
+    outcome never reached the run store (the process was killed in between): each unsettled create
+    whose key Graph now holds under an id no run recorded creating. Recorded in the run that finds
+    them, so the history says who created every managed object."""
+    known = set(store.created_since(0))
+    found: list[ChangeResult] = []
+    for summary in store.list_runs(runs):
+        if summary.status != "interrupted":
+            continue
+        for rc in store.get_run(summary.run_id).changes:
+            change = rc.change
+            oid = actual.ids.get(change.key)
+            if rc.result is not None or change.action != "create" or oid is None or oid in known:
+                continue
+            if change.kind not in ("group", "administrativeUnit"):
+                continue
+            known.add(oid)
+            found.append(ChangeResult(
+                change_id=f"recovered:{change.id}", action="create", kind=change.kind, key=change.key,
+                status="done", object_id=oid,
+                message=f"created by interrupted run {summary.run_id} "
+                "(its outcome never reached the run store)",
+            ))  # fmt: skip
+    for r in found:
+        log.warning("%s %s: %s", r.kind, r.key, r.message)
+    return found
 
 
 def html_report_writer(folder: Path, tz: str) -> ReportWriter:
