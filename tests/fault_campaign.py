@@ -113,30 +113,38 @@ def campaign_profile(seed: int, storm_start: float, storm_seconds: float = 60.0)
 
 @dataclass(frozen=True)
 class KillPoint:
-    """Kill the first sync after ``n`` settled outcomes (``kind`` "outcomes") or as Graph takes
-    its ``n``-th request (``kind`` "requests")."""
+    """Kill a sync after ``n`` settled outcomes (``kind`` "outcomes") or as Graph takes its ``n``-th
+    request (``kind`` "requests"): the first sync, or (``later``) a later one that moves every
+    class's learners to another class (memberships removed and added)."""
 
     kind: str
     n: int
     seed: int
     storm_start: float
+    later: bool = False
 
     def __str__(self) -> str:
-        return f"{self.kind}-{self.n}-seed{self.seed}"
+        return f"{'later' if self.later else 'first'}-{self.kind}-{self.n}-seed{self.seed}"
 
 
-def kill_points(count: int, seed: int, max_outcomes: int, max_requests: int) -> list[KillPoint]:
-    """``count`` distinct kill points drawn by ``random.Random(seed)`` (reproducible)."""
+def kill_points(
+    count: int, seed: int, max_outcomes: int, max_requests: int, later: tuple[int, int] = (10, 15)
+) -> list[KillPoint]:
+    """``count`` distinct kill points drawn by ``random.Random(seed)`` (reproducible): N up to
+    ``max_outcomes`` / ``max_requests`` in a first sync, and (about a third of them) up to
+    ``later`` (outcomes, requests) in a later sync."""
     rng = random.Random(seed)
-    seen: set[tuple[str, int]] = set()
+    seen: set[tuple[str, int, bool]] = set()
     points: list[KillPoint] = []
     while len(points) < count:
         kind = rng.choice(("outcomes", "requests"))
-        n = rng.randint(1, max_outcomes if kind == "outcomes" else max_requests)
-        if (kind, n) in seen:
+        is_later = rng.random() < 1 / 3
+        limits = later if is_later else (max_outcomes, max_requests)
+        n = rng.randint(1, limits[0] if kind == "outcomes" else limits[1])
+        if (kind, n, is_later) in seen:
             continue
-        seen.add((kind, n))
-        points.append(KillPoint(kind, n, rng.randrange(1 << 30), rng.uniform(0.0, 200.0)))
+        seen.add((kind, n, is_later))
+        points.append(KillPoint(kind, n, rng.randrange(1 << 30), rng.uniform(0.0, 200.0), is_later))
     return points
 
 
@@ -238,16 +246,21 @@ class Case:
         return proc.returncode
 
     def run(self) -> CaseReport:
-        """Kill the first sync, rerun until converged (at most twice)."""
+        """Kill a sync (see :class:`KillPoint`), rerun until converged (at most twice)."""
         rep = self.report
         engine = self.server.engine
+        killed_run = 1
+        if self.point.later:
+            rep.exits.append(self.entra_sync("sync", "--config", str(self.cfg), "-q"))
+            self._move_learners()
+            killed_run = 2
         if self.point.kind == "outcomes":
             code = self.entra_sync("sync", "--config", str(self.cfg), "-q", kill_after=self.point.n)
         else:
             code = self.entra_sync("sync", "--config", str(self.cfg), "-q", kill_at_request=self.point.n)
         rep.killed = code == -signal.SIGKILL
         rep.exits.append(code)
-        settled = self._settled(1)
+        settled = self._settled(killed_run)
         for attempt in (1, 2):
             if attempt == 2:  # a scheduled rerun: after the storm (the lag need not have passed)
                 storm_left = self.point.storm_start + 60.0 - (self.clock.now() - engine.started)
@@ -266,8 +279,21 @@ class Case:
             )  # fmt: skip
             rep.faults["429 (throttle)"] += c.throttled - c.applied_despite_error
         self._graph_findings(record=True)
-        self._check_history(settled)
+        self._check_history(killed_run, settled)
         return rep
+
+    def _move_learners(self) -> None:
+        """The export changes within the safety limits: each class loses its first learner and
+        gains the first learner of the class half the list away (7A's and 7B's in the small school)."""
+        path = self.root / "realsmart-export.json"
+        data = json.loads(path.read_text())
+        classes = data["classes"]
+        learners = [list(c["learnerIds"]) for c in classes]
+        for i, c in enumerate(classes):
+            other = learners[(i + len(classes) // 2) % len(classes)]
+            c["learnerIds"] = learners[i][1:] + [p for p in other if p not in learners[i]][:1]
+        path.write_text(json.dumps(data))
+        self.desired = render_config(load_config(self.cfg)).desired
 
     # ---- checks ---------------------------------------------------------------------------------
     def _settled(self, run_id: int) -> list[Any]:
@@ -322,12 +348,12 @@ class Case:
             self.report.duplicates, self.report.lost, self.report.extra = dups, lost, extra
         return dups + lost + extra
 
-    def _check_history(self, settled_at_kill: list[Any]) -> None:
+    def _check_history(self, killed_run: int, settled_at_kill: list[Any]) -> None:
         problems = self.report.history
         with History(self.root / "history.sqlite") as h:
             runs = list(reversed(h.list_runs(100)))
             statuses = [(r.run_id, r.kind, r.status) for r in runs]
-            killed = h.get_run(1)
+            killed = h.get_run(killed_run)
             if self.report.killed:
                 if killed.summary.status != "interrupted":
                     problems.append(f"the killed run is {killed.summary.status!r}, not interrupted")

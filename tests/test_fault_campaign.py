@@ -22,15 +22,16 @@ from tests.fault_campaign import Case, KillPoint, kill_points
 
 pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("clean_env")]
 
-#: a full first sync of the small school settles 27 outcomes in about 60 requests: every point
-#: falls inside it
-POINTS = kill_points(20, seed=11, max_outcomes=24, max_requests=40)
+#: a first sync of the small school settles 27 outcomes in about 40 requests, the later one (a
+#: learner moves between 7A and 7B in each class) 12 in about 18: every point falls inside its sync
+POINTS = kill_points(20, seed=11, max_outcomes=24, max_requests=30)
 
 
 def test_the_kill_points_are_20_distinct_and_reproducible() -> None:
-    assert len({(p.kind, p.n) for p in POINTS}) == 20
-    assert {p.kind for p in POINTS} == {"outcomes", "requests"}
-    assert kill_points(20, seed=11, max_outcomes=24, max_requests=40) == POINTS
+    assert len({(p.kind, p.n, p.later) for p in POINTS}) == 20
+    assert {(p.kind, p.later) for p in POINTS} == {(k, later) for k in ("outcomes", "requests")
+                                                   for later in (False, True)}  # fmt: skip
+    assert kill_points(20, seed=11, max_outcomes=24, max_requests=30) == POINTS
 
 
 @pytest.mark.parametrize("point", POINTS, ids=str)
