@@ -26,7 +26,7 @@ from providers.entra.directory import EntraDirectory
 from providers.entra.marker import ensure_marker
 from reconciler.apply.executor import apply
 from reconciler.clock import VirtualClock
-from reconciler.model import AdministrativeUnit, DesiredState, Group, Team
+from reconciler.model import AdministrativeUnit, DesiredState, EducationClass, Group, Team
 from reconciler.plan.diff import diff
 
 APP = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -55,6 +55,8 @@ def trust(schools: int, learners: int, classes: int, rng: random.Random) -> tupl
                     f"s{s}-c{c}-2026-27",
                     owners=frozenset({teacher}),
                     members=members | {teacher},
+                    visibility="HiddenMembership",
+                    education=EducationClass(f"class:S{s}:2026-27:C{c}", f"C{c}", f"Class {c}", "2026-27"),
                 )
             )
     teams = [Team("team:" + g.key, g.key, "educationClass") for g in groups]
@@ -66,7 +68,9 @@ def main() -> None:
     ap.add_argument("--schools", type=int, default=10)
     ap.add_argument("--learners", type=int, default=1500)
     ap.add_argument("--classes", type=int, default=120)
-    ap.add_argument("--profile", choices=("ideal", "realistic"), default="realistic")
+    ap.add_argument("--profile", choices=("ideal", "realistic", "strict"), default="realistic")
+    ap.add_argument("--catch-up-minutes", type=float, default=20.0,
+                    help="minutes between the first run and the catch-up run for deferred Teams")
     ap.add_argument("--served", action="store_true", help="over HTTP against EmulatorServer")
     ap.add_argument("--save-interval", type=float, default=1.0, help="served: seconds between saves")
     args = ap.parse_args()
@@ -77,7 +81,8 @@ def main() -> None:
     tenant = Tenant(seed=1, clock=clock)
     for ref in people:
         tenant.add_user(ref)
-    profile = Profile.realistic(seed=1) if args.profile == "realistic" else Profile.ideal()
+    profiles = {"realistic": Profile.realistic, "strict": Profile.strict}
+    profile = profiles[args.profile](seed=1) if args.profile in profiles else Profile.ideal()
     server: EmulatorServer | None = None
     if args.served:
         state = Path(tempfile.mkdtemp(prefix="bench-sync-")) / "tenant.json"
@@ -122,9 +127,11 @@ def main() -> None:
         print(
             f"run {run}: {len(plan.changes)} changes ({result.summary_text()}) "
             f"wall {wall:.1f} s, simulated Graph {virtual / 60:.1f} min, requests {c.total_requests}, "
-            f"writes {c.writes}, 429s {c.throttled}, faults {c.faults}{saved}"
+            f"writes {c.writes}, 429s {c.throttled}, faults {c.faults}, "
+            f"POST /teams {c.requests.get(('POST', '/teams'), 0)}, welcome emails {c.welcome_emails}{saved}"
         )
-        clock.advance(4 * 3600)  # the next scheduled run
+        # the catch-up run for deferred Teams, then the next scheduled run
+        clock.advance(args.catch_up_minutes * 60 if run == 1 else 4 * 3600)
     if server is not None:
         w0 = time.perf_counter()
         server.stop()

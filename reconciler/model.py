@@ -20,6 +20,7 @@ __all__ = [
     "ActualState",
     "AdministrativeUnit",
     "DesiredState",
+    "EducationClass",
     "Group",
     "GroupKind",
     "RemovalPolicy",
@@ -50,6 +51,21 @@ class AdministrativeUnit:
 
 
 @dataclass(frozen=True, slots=True)
+class EducationClass:
+    """What makes a group an education class (``POST /education/classes``): the class's ids in the
+    school's system. Graph's ``educationClass`` template needs a group created this way."""
+
+    #: the class's id in the syncing system (``externalId``); the group's key by default
+    external_id: str
+    #: the school's short code for the class (``classCode``)
+    class_code: str | None = None
+    #: the class's name in the syncing system (``externalName``)
+    external_name: str | None = None
+    #: the term (or academic year) the class belongs to: its display name and external id
+    term: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Group:
     key: str
     display_name: str
@@ -61,6 +77,8 @@ class Group:
     members: frozenset[str] = frozenset()
     #: keys of the administrative units this group is placed in
     administrative_units: frozenset[str] = frozenset()
+    #: set when the group is (to be) created as an education class; None for a plain group
+    education: EducationClass | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,7 +144,32 @@ class SyncConfig:
     #: place each school's class groups and mentor groups in per-school AUs
     #: (``au:{school}:classes``, ``au:{school}:mentor-groups``); needs groups and AUs on
     group_administrative_units: bool = True
+    #: visibility of mentor groups (and of class groups when ``education_classes`` is off); an
+    #: education class always has hidden membership (Graph makes it so)
     group_visibility: Visibility = "Private"
+    #: create class groups as education classes (``POST /education/classes``), which Teams'
+    #: ``educationClass`` template needs (mentor groups too, only when their Team template is
+    #: ``educationClass``); needs ``EduRoster.ReadWrite.All`` and an education tenant
+    education_classes: bool = True
+    #: creation-only (``resourceBehaviorOptions``): mail a welcome message to every member added
+    welcome_email: bool = False
+    #: creation-only: subscribe members to the group's conversations and calendar in their inbox
+    subscribe_members_to_mail: bool = False
+    #: creation-only: hide the group from Outlook (its address lists and group directory)
+    hide_from_address_lists: bool = True
+
+    def resource_behavior_options(self) -> tuple[str, ...]:
+        """The ``resourceBehaviorOptions`` a new Microsoft 365 group is created with (sorted)."""
+        options: set[str] = set()
+        if not self.welcome_email:
+            options.add("WelcomeEmailDisabled")
+        if self.subscribe_members_to_mail:
+            options.add("SubscribeNewGroupMembers")
+        else:
+            options.add("SubscribeMembersToCalendarEventsDisabled")
+        if self.hide_from_address_lists:
+            options.add("HideGroupInOutlook")
+        return tuple(sorted(options))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ APP = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 MARKER = "extension_0f1e2d3c4b5a69788796a5b4c3d2e1f0_realsmartSyncKey"
 EXT = f"/applications(appId='{APP}')/extensionProperties"
 ALL_ROLES = ["User.Read.All", "Group.ReadWrite.All", "AdministrativeUnit.ReadWrite.All", "Team.Create",
-             "TeamSettings.ReadWrite.All"]
+             "TeamSettings.ReadWrite.All", "EduRoster.ReadWrite.All"]
 
 
 def jwt(claims: dict[str, Any]) -> str:
@@ -79,6 +79,6 @@ def test_setup_takes_the_app_id_from_the_access_token(env: None, monkeypatch: py
         r = run_cli("setup")
     assert r.exit_code == 1, r.output  # registered, but permissions are missing
     assert MARKER in r.stdout
-    assert "lacks AdministrativeUnit.ReadWrite.All, User.Read.All" \
+    assert "lacks AdministrativeUnit.ReadWrite.All, EduRoster.ReadWrite.All, User.Read.All" \
         in r.stderr
 

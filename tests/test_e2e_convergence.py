@@ -18,6 +18,8 @@ from providers.emulator import EmulatorTransport, Profile, Tenant
 from providers.entra.client import GraphClient
 from providers.entra.directory import EntraDirectory
 from providers.entra.marker import ensure_marker
+from providers.entra.teams import TeamPolicy
+from providers.entra.write import WritePolicy
 from reconciler.apply.executor import apply
 from reconciler.clock import VirtualClock
 from reconciler.model import DesiredState
@@ -50,7 +52,9 @@ def _world(profile: Profile, seed: int) -> tuple[Tenant, EmulatorTransport, Entr
     )
     client = GraphClient(http, clock=clock, rng=random.Random(seed))
     ensure_marker(client, APP)
-    return tenant, transport, EntraDirectory.for_app(client, APP), clock
+    # the product waits for the Team window the tenant has (Graph: 15 minutes; the ideal profile: none)
+    policy = WritePolicy(teams=TeamPolicy(min_group_age=profile.team_min_group_age))
+    return tenant, transport, EntraDirectory.for_app(client, APP, policy=policy), clock
 
 
 def _unmanaged(tenant: Tenant, names: list[str]) -> dict[str, Any]:

@@ -41,6 +41,20 @@ def test_required_roles_per_feature() -> None:
         "Application.ReadWrite.OwnedBy",
     }
     assert "Directory.ReadWrite.All" not in required_roles(True, True, True, setup=True)
+    # class groups made as education classes (POST /education/classes) need EduRoster.ReadWrite.All
+    assert required_roles(True, False, True, education_classes=True) == {
+        "User.Read.All", "Group.ReadWrite.All", "Team.Create", "TeamSettings.ReadWrite.All",
+        "EduRoster.ReadWrite.All",
+    }
+    assert "EduRoster.ReadWrite.All" not in required_roles(False, True, False, education_classes=True)
+
+
+def test_a_token_without_eduroster_is_told_so() -> None:
+    needed = required_roles(True, True, True, education_classes=True)
+    check = check_token_roles(
+        app_token(["User.Read.All", "Group.ReadWrite.All", "AdministrativeUnit.ReadWrite.All"]), needed
+    )
+    assert list(check) == ["EduRoster.ReadWrite.All"]
 
 
 def test_missing_roles_are_named_sorted() -> None:

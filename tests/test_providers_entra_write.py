@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from providers.entra.client import GraphClient, RetryPolicy
 from providers.entra.marker import MarkerSetupError, ensure_marker, marker_name
 from providers.entra.write import EntraWriter, WritePolicy
 from reconciler.clock import VirtualClock
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, DirectoryError
 from reconciler.model import AdministrativeUnit, Group
 
 BASE = "https://graph.microsoft.com/v1.0"
@@ -283,12 +284,51 @@ def test_team_from_group_request_shape(router: respx.Router) -> None:
     }
 
 
-def test_team_on_a_young_group_retries_three_times_then_defers(router: respx.Router) -> None:
+def test_team_refused_for_lag_is_retried_once_then_deferred_without_sleeping(router: respx.Router) -> None:
     teams = router.post("/teams").respond(404, json=err("NotFound", "group not found"))
     w, clock = make(router)
     outcome = w.create_team("g", "standard")
     assert outcome.status == "deferred" and "later run" in outcome.message
-    assert teams.call_count == 4 and clock.slept == pytest.approx(30.0)
+    # one retry, straight away (only the Teams pacing, well under a second, is waited)
+    assert teams.call_count == 2 and clock.slept < 1.0
+
+
+def test_team_on_a_group_this_run_created_is_deferred_without_a_request(router: respx.Router) -> None:
+    router.post("/groups").respond(201, json={"id": "g"})
+    teams = router.post("/teams").respond(202)
+    w, clock = make(router)
+    w.create_group(Group("k", "K", "k"), [uid(1)], [])
+    outcome = w.create_team("g", "standard")
+    assert outcome.status == "deferred" and "no request sent" in outcome.message
+    assert teams.call_count == 0 and clock.slept == 0
+    clock.advance(15 * 60)  # the catch-up run, once Graph's window has passed
+    assert w.create_team("g", "standard").status == "created" and teams.call_count == 1
+
+
+def test_team_creation_is_paced_within_graphs_teams_limit(router: respx.Router) -> None:
+    times: list[float] = []
+    w, clock = make(router)
+
+    def created(request: httpx.Request) -> httpx.Response:
+        times.append(clock.now())
+        return httpx.Response(202)
+
+    router.post("/teams").mock(side_effect=created)
+    for n in range(30):
+        assert w.create_team(f"g{n}", "educationClass").status == "created"
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.1  # Graph allows 10 POST /teams per second per app per tenant
+    assert times[-1] - times[0] < 30 * 0.5  # and no more waiting than pacing needs
+
+
+def test_educationclass_template_on_a_plain_group_says_what_to_do(router: respx.Router) -> None:
+    router.post("/teams").respond(400, json=err(
+        "BadRequest", "Failed to execute Templates backend request CreateTeamFromGroupWithTemplateRequest. "
+        "Team with template 'educationClass' can not be provisioned using a group which does not belong "
+        "to a class."))
+    w, _ = make(router)
+    with pytest.raises(DirectoryError, match="not created as an education class"):
+        w.create_team("g", "educationClass")
 
 
 def test_team_conflict_counts_as_created(router: respx.Router) -> None:

@@ -17,6 +17,8 @@ from reconciler.document.parse import desired_to_document
 from reconciler.document.rules import mail_nickname_problem
 from reconciler.errors import ConfigError, SourceError
 from reconciler.generate.generator import Generated, generate, key_part
+from reconciler.generate.naming import short_hash
+from reconciler.model import EducationClass
 from reconciler.school import Class, MentorGroup, Person, School, SchoolData, YearGroup
 from reconciler.settings import Config
 
@@ -96,9 +98,13 @@ def test_class_groups_teachers_own_learners_and_teachers_are_members() -> None:
     assert c1.kind == "microsoft365"
     assert c1.owners == {"t1@oak.example"}
     assert c1.members == {"t1@oak.example", "l1@oak.example", "l2@oak.example"}
-    assert c1.display_name == "Math - Algebra 1 (2026-27)"
+    assert c1.display_name == "Oak Math - Algebra 1 (2026-27)"
     assert c1.description == "Class Math - Algebra 1 at Oak Academy, academic year 2026-27"
-    assert c1.visibility == "Private"
+    # an education class: Graph gives a class hidden membership
+    assert c1.visibility == "HiddenMembership"
+    assert c1.education == EducationClass(
+        external_id="class:S1:2026-27:c1", class_code=None, external_name="Math - Algebra 1", term="2026-27"
+    )
     assert c1.administrative_units == {"au:S1:classes"}
 
 
@@ -107,9 +113,53 @@ def test_mentor_groups_mentors_own_learners_and_mentors_are_members() -> None:
     m = groups["mentor:S1:2026-27:7X"]
     assert m.owners == {"m1@oak.example"}
     assert m.members == {"m1@oak.example", "l1@oak.example", "l2@oak.example"}
-    assert m.display_name == "Mentor group 7X (2026-27)"
-    assert m.mail_nickname == "mentor-7x-2026-27"
+    assert m.display_name == "Oak mentor group 7X (2026-27)"
+    assert m.mail_nickname == f"mentor-7x-2026-27-{short_hash('mentor:S1:2026-27:7X')}"
+    assert m.education is None  # a plain Microsoft 365 group (its Team template is "standard")
+    assert m.visibility == "Private"
     assert m.administrative_units == {"au:S1:mentor-groups"}
+
+
+def test_class_groups_are_plain_groups_when_education_classes_are_off() -> None:
+    result = run('[sync]\neducation_classes = false\nclass_team_template = "standard"\n')
+    c1 = {g.key: g for g in result.desired.groups}["class:S1:2026-27:c1"]
+    assert c1.education is None
+    assert c1.visibility == "Private"
+    assert_valid(result)
+
+
+def test_mentor_groups_are_classes_only_when_their_team_template_is_educationclass() -> None:
+    result = run(
+        '[sync]\nteams = true\nteams_for = ["mentor_groups"]\nmentor_team_template = "educationClass"\n'
+    )
+    m = {g.key: g for g in result.desired.groups}["mentor:S1:2026-27:7X"]
+    assert m.education == EducationClass(
+        external_id="mentor:S1:2026-27:7X", external_name="7X", term="2026-27"
+    )
+    assert m.visibility == "HiddenMembership"
+    assert [t.template for t in result.desired.teams] == ["educationClass"] * len(result.desired.teams)
+
+
+def test_the_education_properties_survive_the_document_round_trip() -> None:
+    from reconciler.document.parse import parse_desired
+
+    result = run()
+    doc = desired_to_document(result.desired)
+    c1 = next(g for g in doc["groups"] if g["key"] == "class:S1:2026-27:c1")
+    assert c1["education"] == {
+        "externalId": "class:S1:2026-27:c1", "externalName": "Math - Algebra 1", "term": "2026-27"
+    }
+    assert parse_desired(doc) == result.desired
+    assert_valid(result)
+
+
+def test_a_nickname_depends_only_on_its_own_group() -> None:
+    """Removing a school's class never changes another class's nickname (a hash of its own key)."""
+    full = {g.key: g.mail_nickname for g in run().desired.groups}
+    data = school_data()
+    fewer = replace(data, classes=tuple(c for c in data.classes if c.school_id != "S2"))
+    after = {g.key: g.mail_nickname for g in run(data=fewer).desired.groups}
+    assert after and all(full[k] == n for k, n in after.items())
 
 
 def test_keys_carry_school_and_academic_year() -> None:
@@ -170,8 +220,9 @@ def test_repeated_names_across_schools_get_unique_legal_nicknames() -> None:
     assert len({n.casefold() for n in nicknames}) == 28
     assert all(mail_nickname_problem(n) is None for n in nicknames)
     groups = {g.key: g.mail_nickname for g in result.desired.groups}
-    assert groups["class:10001:2017-18:10001-0"] == "Subject-0-Level-0-10001"
-    assert groups["class:10002:2017-18:10002-0"] == "Subject-0-Level-0-10002"
+    # the two schools' same-named classes get a hash of their own key (never the other's school)
+    for key in ("class:10001:2017-18:10001-0", "class:10002:2017-18:10002-0"):
+        assert groups[key] == f"Subject-0-Level-0-{short_hash(key)}"
     assert_valid(result)
 
 
@@ -189,7 +240,7 @@ def test_collisions_inside_one_school_fall_back_to_a_hash_of_the_key() -> None:
     nicks = {g.key: g.mail_nickname for g in result.desired.groups}
     assert nicks["class:S1:2026-27:c"] == "Other"  # uninvolved groups keep their nickname
     a, b = nicks["class:S1:2026-27:a"], nicks["class:S1:2026-27:b"]
-    assert a != b and a.startswith("Same-S1-") and b.startswith("Same-S1-")
+    assert a == f"Same-{short_hash('class:S1:2026-27:a')}" and b == f"Same-{short_hash('class:S1:2026-27:b')}"
     assert_valid(result)
 
 
@@ -199,10 +250,10 @@ def test_nickname_collisions_ignore_case() -> None:
         classes=(Class("a", "S1", "abc", teacher_ids=("t1",)), Class("b", "S2", "ABC", teacher_ids=("t3",))),
     )
     result = run('[naming.class_group]\nmail_nickname = "{{ class.name }}"\n', data)
-    assert sorted(g.mail_nickname for g in result.desired.groups if g.key.startswith("class")) == [
-        "ABC-S2",
-        "abc-S1",
-    ]
+    assert sorted(g.mail_nickname for g in result.desired.groups if g.key.startswith("class")) == sorted([
+        f"ABC-{short_hash('class:S2:2026-27:b')}",
+        f"abc-{short_hash('class:S1:2026-27:a')}",
+    ])
 
 
 def test_long_and_unicode_names_still_give_legal_nicknames() -> None:

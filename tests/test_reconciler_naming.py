@@ -186,11 +186,15 @@ def test_default_templates_compile_and_use_only_known_variables(kind: str) -> No
 def test_default_class_names_carry_the_academic_year() -> None:
     variables = {
         "class": {"name": "7A Maths 1", "code": "7A-Ma1"},
-        "school": {"name": "Oak"},
+        "school": {"name": "Oak Academy", "short_name": "Oak"},
         "academic_year": "2026-27",
+        "key": "class:OAK:2026-27:c1",
     }
     for field in ("display_name", "mail_nickname"):
         out = compile_template("k", DEFAULT_TEMPLATES["class_group"][field]).render(variables)
         assert "2026-27" in out
     nick = compile_template("k", DEFAULT_TEMPLATES["class_group"]["mail_nickname"]).render(variables)
-    assert nick == "7a-ma1-2026-27"
+    # the nickname ends in a hash of the group's own key (and nothing about any other group)
+    assert nick == f"7a-ma1-2026-27-{short_hash('class:OAK:2026-27:c1')}"
+    name = compile_template("k", DEFAULT_TEMPLATES["class_group"]["display_name"]).render(variables)
+    assert name == "Oak 7A Maths 1 (2026-27)"  # two schools' "7A Maths 1" are different names

@@ -37,13 +37,14 @@ class SetupReport:
 
 
 def _permission_check(client: GraphClient) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
-    """The application roles a full sync needs (groups, AUs, Teams) that the token lacks; None when
+    """The application roles a full sync needs (groups, AUs, Teams, classes as education classes)
+    that the token lacks; None when
     the token cannot be read (not a JWT, e.g. the emulator's), with the reason as a note."""
     from providers.entra.permissions import check_token_roles, required_roles
 
     if client.token_provider is None:
         return None, ("no access token to read",)
-    needed = required_roles(groups=True, administrative_units=True, teams=True)
+    needed = required_roles(groups=True, administrative_units=True, teams=True, education_classes=True)
     check = check_token_roles(client.token_provider.token(), needed)
     if not check.checked:
         return None, (check.reason,)

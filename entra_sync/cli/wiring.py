@@ -252,12 +252,19 @@ def open_directory(opts: GraphOptions) -> Iterator[EntraDirectory]:
     """The Entra directory for these options, as a context manager."""
     from providers.entra.directory import EntraDirectory
     from providers.entra.marker import ensure_marker
+    from providers.entra.teams import TeamPolicy
+    from providers.entra.write import WritePolicy
+    from reconciler.settings import SyncConfig
 
     with open_connection(opts) as conn:
         if conn.emulated:  # a demo tenant: register the marker as `entra-sync setup` would
             ensure_marker(conn.client, conn.marker_app_id, graph_root=conn.graph_root)
+        sync = opts.config.sync if opts.config is not None else SyncConfig()
+        # the in-process demo tenant (ideal profile) has no Team window: no Team waits for it there
+        policy = WritePolicy(teams=TeamPolicy(min_group_age=0.0)) if conn.emulated else None
         yield EntraDirectory.for_app(
-            conn.client, conn.marker_app_id, user_match=opts.user_match, journal=journal_for(opts, conn)
+            conn.client, conn.marker_app_id, user_match=opts.user_match, journal=journal_for(opts, conn),
+            behavior_options=sync.resource_behavior_options(), policy=policy,
         )
 
 

@@ -66,7 +66,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     ),
     "sync": (
         "groups", "administrative_units", "teams", "teams_for", "class_team_template",
-        "mentor_team_template", "group_administrative_units", "group_visibility",
+        "mentor_team_template", "group_administrative_units", "group_visibility", "education_classes",
+        "welcome_email", "subscribe_members_to_mail", "hide_from_address_lists",
     ),
     "source": (
         "kind", "path", "user_reference", "academic_year", "upn_domain", "skip_people_without_reference",
@@ -180,6 +181,16 @@ def read_sync(c: Checker, t: Mapping[str, Any]) -> SyncConfig:
         c.add("sync.teams", "Teams are made from groups: set groups = true, or teams = false")
     if teams and teams_for == ():
         c.add("sync.teams_for", 'is empty while teams = true: list "classes" and/or "mentor_groups"')
+    education = c.boolean(t, "education_classes", "sync.education_classes", d.education_classes)
+    class_template = c.string(t, "class_team_template", "sync.class_team_template", choices=_TEAM_TEMPLATES)
+    mentor_template = c.string(
+        t, "mentor_team_template", "sync.mentor_team_template", choices=_TEAM_TEMPLATES
+    )
+    for name, value in (("class_team_template", class_template or d.class_team_template),
+                        ("mentor_team_template", mentor_template)):
+        if not education and value == "educationClass":
+            c.add(f"sync.{name}", '"educationClass" needs the groups created as education classes (Graph '
+                  'refuses the template on any other group): set education_classes = true, or use "standard"')
     return SyncConfig(
         groups=groups,
         administrative_units=c.boolean(
@@ -187,16 +198,8 @@ def read_sync(c: Checker, t: Mapping[str, Any]) -> SyncConfig:
         ),
         teams=teams,
         teams_for=cast(tuple[TeamGroupKind, ...], teams_for if teams_for is not None else d.teams_for),
-        class_team_template=cast(
-            TeamTemplate,
-            c.string(t, "class_team_template", "sync.class_team_template", choices=_TEAM_TEMPLATES)
-            or d.class_team_template,
-        ),
-        mentor_team_template=cast(
-            TeamTemplate,
-            c.string(t, "mentor_team_template", "sync.mentor_team_template", choices=_TEAM_TEMPLATES)
-            or d.mentor_team_template,
-        ),
+        class_team_template=cast(TeamTemplate, class_template or d.class_team_template),
+        mentor_team_template=cast(TeamTemplate, mentor_template or d.mentor_team_template),
         group_administrative_units=c.boolean(
             t, "group_administrative_units", "sync.group_administrative_units", d.group_administrative_units
         ),
@@ -204,6 +207,14 @@ def read_sync(c: Checker, t: Mapping[str, Any]) -> SyncConfig:
             Visibility,
             c.string(t, "group_visibility", "sync.group_visibility", choices=_VISIBILITIES)
             or d.group_visibility,
+        ),
+        education_classes=education,
+        welcome_email=c.boolean(t, "welcome_email", "sync.welcome_email", d.welcome_email),
+        subscribe_members_to_mail=c.boolean(
+            t, "subscribe_members_to_mail", "sync.subscribe_members_to_mail", d.subscribe_members_to_mail
+        ),
+        hide_from_address_lists=c.boolean(
+            t, "hide_from_address_lists", "sync.hide_from_address_lists", d.hide_from_address_lists
         ),
     )
 

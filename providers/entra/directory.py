@@ -8,6 +8,7 @@ as managed (carrying our marker) or that it created itself in this run. Any othe
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -16,7 +17,7 @@ from providers.entra.client import GraphClient
 from providers.entra.marker import marker_name, marker_value
 from providers.entra.read import ManagedIds, read_actual
 from providers.entra.recent import CreateJournal
-from providers.entra.write import EntraWriter, WritePolicy
+from providers.entra.write import DEFAULT_BEHAVIOR_OPTIONS, EntraWriter, WritePolicy
 from reconciler.clock import Clock
 from reconciler.errors import DirectoryError
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, TeamTemplate, UserMatch
@@ -53,6 +54,8 @@ class EntraDirectory:
     client's base URL, so national clouds and the emulator just work). ``recent`` (object id ->
     kind, from the run history) names objects that recent runs created: a read looks up by id any
     that the list queries do not show yet, so replication lag never makes a duplicate.
+    ``behavior_options`` are the ``resourceBehaviorOptions`` new Microsoft 365 groups are created
+    with (``[sync]``: :meth:`reconciler.settings.SyncConfig.resource_behavior_options`).
     """
 
     def __init__(
@@ -66,13 +69,14 @@ class EntraDirectory:
         policy: WritePolicy | None = None,
         recent: Mapping[str, str] | None = None,
         journal: CreateJournal | None = None,
+        behavior_options: Sequence[str] = DEFAULT_BEHAVIOR_OPTIONS,
     ) -> None:
         self.client = client
         self.marker = marker
         self.user_match: UserMatch = user_match
         base = graph_base or str(client.http.base_url)
         self.writer = EntraWriter(client, marker, clock=clock or client.clock, graph_base=base, policy=policy,
-                                  journal=journal)
+                                  journal=journal, behavior_options=behavior_options)
         #: this machine's recent creates in the tenant (providers.entra.recent), if any
         self.journal = journal
         self._managed = ManagedIds()
@@ -112,7 +116,33 @@ class EntraDirectory:
         state, managed = read_actual(self.client, self.marker, user_match=match, desired=desired,
                                      progress=progress, recent=recent, long_keys=long_keys)
         self._managed = managed
-        return state
+        # a Team on a group younger than Graph's window is deferred without a request
+        self.writer.teams.group_created.update(managed.group_created)
+        return self._without_unstamped_classes(state, desired)
+
+    def _without_unstamped_classes(self, state: ActualState, desired: DesiredState | None) -> ActualState:
+        """A class this machine sent the create of (the journal says so) but whose marker was never
+        written (the run was killed in between) is not someone else's group: it is left out of the
+        collisions, so the plan creates it again and the idempotent create finds it by its
+        externalId and stamps it instead of making a second class."""
+        journal = self.journal
+        if desired is None or journal is None or not state.unmanaged:
+            return state
+        classes = [g for g in desired.groups if g.education is not None]
+        done = {g.education.external_id for g in classes if g.education and g.key in state.groups}
+        ours = {
+            g.mail_nickname.casefold() for g in classes
+            if g.education and g.key not in state.groups and g.education.external_id not in done
+            and (journal.pending(g.education.external_id) or journal.known_id(g.education.external_id))
+        }  # fmt: skip
+        if not ours:
+            return state
+        kept = tuple(u for u in state.unmanaged
+                     if not (u.kind == "group" and (u.mail_nickname or "").casefold() in ours))
+        if len(kept) != len(state.unmanaged):
+            log.info("%d class(es) created by an interrupted run are completed, not reported as collisions",
+                     len(state.unmanaged) - len(kept))
+        return dataclasses.replace(state, unmanaged=kept)
 
     # -- administrative units --------------------------------------------------------------------
 

@@ -71,6 +71,13 @@ FEATURE_PERMISSIONS: tuple[FeaturePermission, ...] = (
         "Create, update and delete AUs; add and remove members",
         "AdministrativeUnit.ReadWrite.All",
     ),
+    FeaturePermission(
+        "groups",
+        "Create class groups as education classes (POST /education/classes), which Teams' class "
+        "template needs; without it every class create fails (403) and so does its class Team",
+        "EduRoster.ReadWrite.All",
+        "application permission; the only one POST /education/classes accepts; education tenants only",
+    ),
     FeaturePermission("teams", "Create a Team from a group (POST /teams, class template)", "Team.Create"),
     FeaturePermission(
         "teams", "Read a Team's archive state; archive and unarchive", "TeamSettings.ReadWrite.All"
@@ -125,6 +132,8 @@ _GRANTS: dict[str, frozenset[str]] = {
     "TeamSettings.ReadWrite.All": frozenset({"TeamSettings.Read.All", "Team.ReadBasic.All"}),
     "TeamSettings.Read.All": frozenset({"Team.ReadBasic.All"}),
     "Application.ReadWrite.All": frozenset({"Application.ReadWrite.OwnedBy", "Application.Read.All"}),
+    "EduRoster.ReadWrite.All": frozenset({"EduRoster.Read.All", "EduRoster.ReadBasic.All"}),
+    "EduRoster.Read.All": frozenset({"EduRoster.ReadBasic.All"}),
 }
 
 
@@ -159,14 +168,16 @@ def covers(granted: Iterable[str], role: str) -> bool:
 
 
 def required_roles(
-    groups: bool, administrative_units: bool, teams: bool, *, setup: bool = False
+    groups: bool, administrative_units: bool, teams: bool, *, setup: bool = False,
+    education_classes: bool = False,
 ) -> frozenset[str]:
     """The least-privilege application roles for the features a run uses.
 
     Reading users is always needed. Groups need ``Group.ReadWrite.All`` (updates, deletes, owners;
     it covers creating and membership), AUs ``AdministrativeUnit.ReadWrite.All``, Teams
-    ``Team.Create`` and ``TeamSettings.ReadWrite.All``; ``setup`` (registering the marker
-    extension) ``Application.ReadWrite.OwnedBy``.
+    ``Team.Create`` and ``TeamSettings.ReadWrite.All``; class groups made as education classes
+    (``[sync] education_classes``, with groups on) ``EduRoster.ReadWrite.All``; ``setup``
+    (registering the marker extension) ``Application.ReadWrite.OwnedBy``.
     """
     roles = {"User.Read.All"}
     if groups or teams:
@@ -175,6 +186,8 @@ def required_roles(
         roles.add("AdministrativeUnit.ReadWrite.All")
     if teams:
         roles |= {"Team.Create", "TeamSettings.ReadWrite.All"}
+    if education_classes and groups:
+        roles.add("EduRoster.ReadWrite.All")
     if setup:
         roles.add("Application.ReadWrite.OwnedBy")
     return frozenset(roles)

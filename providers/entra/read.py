@@ -19,6 +19,7 @@ from typing import Any
 from providers.entra.client import BatchRequest, GraphClient, page_items
 from providers.entra.errors import BadRequestError, NotFoundError
 from providers.entra.marker import marker_value, unstamp
+from providers.entra.teams import parse_graph_time
 from reconciler.errors import DirectoryError
 from reconciler.model import (
     ActualState,
@@ -54,6 +55,8 @@ class ManagedIds:
 
     administrative_units: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
+    #: managed group id -> its createdDateTime (epoch seconds), where Graph gave one
+    group_created: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -354,7 +357,10 @@ def read_actual(
         users=dict(sorted(users.by_ref.items())),
         unmanaged=unmanaged,
     )
-    return state, ManagedIds(frozenset(managed_aus), frozenset(managed_groups))
+    created = {
+        gid: t for gid, g in managed_groups.items() if (t := parse_graph_time(g.get("createdDateTime")))
+    }
+    return state, ManagedIds(frozenset(managed_aus), frozenset(managed_groups), created)
 
 
 def _unstamped(

@@ -9,6 +9,12 @@ first), 20 ``members@odata.bind`` per PATCH, AU members and owners one per ``$re
 Creates are idempotent (:mod:`providers.entra.create`): a create whose answer was refused, lost or
 a 5xx is never resent before a lookup that waits out the lag says the object does not exist.
 
+Microsoft 365 groups are created quiet: ``resourceBehaviorOptions`` (creation-only; from
+``[sync]``: no welcome email, members not subscribed, hidden from Outlook by default). A group
+with ``education`` set is created as an education class instead (:mod:`providers.entra.classes`),
+then stamped with the marker. Teams are in :mod:`providers.entra.teams` (deferred while the group
+is young, never slept on).
+
 This module does not enforce the ownership rule; :class:`providers.entra.directory.EntraDirectory`
 does, before it calls in here.
 """
@@ -17,26 +23,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from providers.entra.classes import CLASSES, class_body, external_id_filter, teacher_ref
 from providers.entra.client import BatchRequest, BatchResult, GraphClient
 from providers.entra.create import Creator
 from providers.entra.errors import (
     BadRequestError,
-    ConflictError,
+    ForbiddenError,
     GraphError,
     NotFoundError,
-    RefusedWriteError,
-    ResponseLostError,
 )
+from providers.entra.marker import marker_value
 from providers.entra.recent import CreateJournal
+from providers.entra.teams import TeamPolicy, TeamWriter
 from reconciler.clock import Clock
 from reconciler.errors import DirectoryError
 from reconciler.model import AdministrativeUnit, Group, TeamTemplate
 from reconciler.ports import CreateResult, ItemFailure, TeamOutcome
 
-__all__ = ["MAX_BINDS", "EntraWriter", "WritePolicy", "au_fields", "group_fields"]
+__all__ = ["DEFAULT_BEHAVIOR_OPTIONS", "MAX_BINDS", "EntraWriter", "WritePolicy", "au_fields", "group_fields"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,10 @@ _GROUP_FIELDS = {
     "mail_nickname": "mailNickname", "mailNickname": "mailNickname",
 }
 _AU_FIELDS = {"display_name": "displayName", "displayName": "displayName", "description": "description"}
+#: ``[sync]``'s defaults (reconciler.settings.SyncConfig.resource_behavior_options)
+DEFAULT_BEHAVIOR_OPTIONS = (
+    "HideGroupInOutlook", "SubscribeMembersToCalendarEventsDisabled", "WelcomeEmailDisabled"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +74,17 @@ class WritePolicy:
     lookup_delays: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0, 30.0)
     #: how many times a create is sent at most when responses keep getting lost
     create_attempts: int = 3
-    #: documented Team-from-group policy: retry 404 three times, 10 s apart, then defer
-    team_retries: int = 3
-    team_retry_seconds: float = 10.0
-    #: waits for a Team created in this run to finish provisioning before archiving it (404 until then)
-    team_ready_delays: tuple[float, ...] = (10.0, 20.0, 30.0, 60.0, 120.0)
+    #: Teams: deferred while the group is young, one lag retry, paced (providers.entra.teams)
+    teams: TeamPolicy = field(default_factory=TeamPolicy)
 
 
 def _text(err: GraphError | None) -> str:
     return ((err.message or "") if err is not None else "").lower()
+
+
+def _class_params(external_id: str) -> Mapping[str, str]:
+    """How a created class is found again: by its externalId (it carries no marker until stamped)."""
+    return {"$filter": external_id_filter(external_id), "$select": "id,externalId"}
 
 
 def _missing_refs(err: GraphError | None) -> bool:
@@ -156,6 +169,7 @@ class EntraWriter:
         graph_base: str = "https://graph.microsoft.com/v1.0",
         policy: WritePolicy | None = None,
         journal: CreateJournal | None = None,
+        behavior_options: Sequence[str] = DEFAULT_BEHAVIOR_OPTIONS,
     ) -> None:
         self.client = client
         #: what this machine created recently (providers.entra.recent); None: nothing is remembered
@@ -164,12 +178,18 @@ class EntraWriter:
         self.clock = clock
         self.graph_base = graph_base.rstrip("/")
         self.policy = policy or WritePolicy()
+        #: ``resourceBehaviorOptions`` every new Microsoft 365 group (not a class) is created with
+        self.behavior_options = tuple(sorted(set(behavior_options)))
         #: ids of objects this writer created (replication lag is expected on them)
         self.created: set[str] = set()
-        #: ids of Teams this writer created (they provision asynchronously)
-        self.created_teams: set[str] = set()
         self._creator = Creator(client, marker, clock, self.policy.lookup_delays, self.policy.create_attempts,
                                 journal)
+        self.teams = TeamWriter(client, clock, self.graph_base, self.policy.teams)
+
+    @property
+    def created_teams(self) -> set[str]:
+        """Ids of Teams this writer created (they provision asynchronously)."""
+        return self.teams.created_teams
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -182,12 +202,14 @@ class EntraWriter:
         return f"{self.graph_base}/users/{object_id}"
 
     def _lookup(self, path: str, key: str) -> dict[str, Any] | None:
-        return self._creator.lookup(path, key)
+        return self._creator.lookup(path, key, _class_params if path == CLASSES else None)
 
     def _create(self, path: str, body: Mapping[str, Any], key: str) -> str:
-        """POST a create, idempotently (see :class:`providers.entra.create.Creator`)."""
-        oid = self._creator.create(path, body, key)
+        """POST a create, idempotently (see :class:`providers.entra.create.Creator`); a class is
+        found by its ``externalId`` (the marker is written after, by :meth:`_stamp`)."""
+        oid = self._creator.create(path, body, key, params=_class_params if path == CLASSES else None)
         self.created.add(oid)
+        self.teams.group_created[oid] = self.clock.now()
         return oid
 
     def _ref_batch(self, requests: Sequence[tuple[str, BatchRequest]], new: bool,
@@ -297,10 +319,15 @@ class EntraWriter:
         }
         if group.description:
             body["description"] = group.description
+        if unified and self.behavior_options:
+            body["resourceBehaviorOptions"] = list(self.behavior_options)
         return body
 
     def create_group(self, group: Group, owner_ids: Sequence[str], member_ids: Sequence[str]) -> CreateResult:
-        """POST /groups with up to 20 binds (owners first), then the rest; see the Directory port."""
+        """POST /groups with up to 20 binds (owners first), then the rest; see the Directory port.
+        A group with ``education`` set is created as an education class (:meth:`_create_class`)."""
+        if group.education is not None:
+            return self._create_class(group, owner_ids, member_ids)
         owners = sorted(set(owner_ids))
         members = sorted(set(member_ids))
         if not owners:
@@ -324,6 +351,46 @@ class EntraWriter:
         failures = self.add_group_owners(gid, owners[len(bound_owners):])
         failures += self.add_group_members(gid, members[len(bound_members):])
         return CreateResult(gid, tuple(sorted(failures, key=lambda f: f.object_id)))
+
+    def _create_class(
+        self, group: Group, owner_ids: Sequence[str], member_ids: Sequence[str]
+    ) -> CreateResult:
+        """POST /education/classes, stamp the marker (PATCH /groups/{id}, waiting out lag on the new
+        group), then the teachers (class teachers are its owners) and the members."""
+        assert group.education is not None
+        try:
+            gid = self._create(CLASSES, class_body(group), group.education.external_id)
+        except ForbiddenError as exc:
+            raise DirectoryError(
+                f"cannot create class {group.key}: Graph refused POST /education/classes ({exc.status}). "
+                "The app needs the application permission EduRoster.ReadWrite.All (admin consent) and "
+                "the tenant must be an education tenant; or set [sync] education_classes = false "
+                'with class_team_template = "standard"'
+            ) from exc
+        self._stamp(gid, group.key)
+        teachers = sorted(set(owner_ids))
+        path = f"{CLASSES}/{gid}/teachers/$ref"
+        base = self.graph_base
+        reqs = [(oid, BatchRequest("POST", path, teacher_ref(base, oid), _JSON)) for oid in teachers]
+        failures = self._ref_batch(reqs, True, _classify_add)
+        failures += self.add_group_members(gid, member_ids)
+        return CreateResult(gid, tuple(sorted(failures, key=lambda f: f.object_id)))
+
+    def _stamp(self, group_id: str, key: str) -> None:
+        """Write the ownership marker on a group this run created (404 while it replicates)."""
+        delays = self.policy.lag_delays
+        for attempt in range(len(delays) + 1):
+            try:
+                self.client.patch(f"/groups/{group_id}", json={self.marker: marker_value(key)})
+                return
+            except NotFoundError:
+                if attempt >= len(delays):
+                    raise DirectoryError(
+                        f"class {key} was created ({group_id}) but the ownership marker could not be "
+                        "written: Graph still did not find the group; a later run reports it as an "
+                        f"unmanaged collision: adopt it with `entra-sync adopt group {group_id} {key}`"
+                    ) from None
+                self.clock.sleep(delays[attempt])
 
     def update_group(self, object_id: str, fields: Mapping[str, Any]) -> None:
         self.client.patch(f"/groups/{object_id}", json=group_fields(fields))
@@ -368,96 +435,15 @@ class EntraWriter:
 
     # -- teams -----------------------------------------------------------------------------------
 
-    def _team_exists(self, group_id: str) -> bool:
-        try:
-            self.client.get(f"/teams/{group_id}")
-        except NotFoundError:
-            return False
-        return True
-
     def create_team(self, group_id: str, template: TeamTemplate) -> TeamOutcome:
-        """POST /teams from the group; 404 (group too young) is retried 3 times 10 s apart, then
-        deferred; 409 "already exists" and a lost response whose team exists count as created."""
-        body = {
-            "template@odata.bind": f"{self.graph_base}/teamsTemplates('{template}')",
-            "group@odata.bind": f"{self.graph_base}/groups('{group_id}')",
-        }
-        outcome = self._post_team(group_id, body)
-        if outcome.status == "created":
-            self.created_teams.add(group_id)
-        return outcome
-
-    def _post_team(self, group_id: str, body: Mapping[str, Any]) -> TeamOutcome:
-        p = self.policy
-        not_found = 0
-        lost = refused = 0
-        while True:
-            try:
-                self.client.post("/teams", json=body)
-                return TeamOutcome("created", "provisioning")
-            except NotFoundError:
-                lost = 0  # only consecutive lost responses count against the transport
-                not_found += 1
-                if not_found > p.team_retries:
-                    return TeamOutcome(
-                        "deferred",
-                        f"group {group_id} is too young for a Team (Graph answered 404 {not_found} times, "
-                        f"{p.team_retry_seconds:g} s apart); a later run will create it",
-                    )
-                self.clock.sleep(p.team_retry_seconds)
-            except ConflictError:
-                exists = self._team_exists(group_id)
-                return TeamOutcome("created", "team already exists" if exists else "team is provisioning")
-            except ResponseLostError as exc:
-                # a team's id is its group's id, so a second POST can never make a duplicate
-                if self._team_exists(group_id):
-                    return TeamOutcome("created", "team exists (the create response was lost)")
-                if isinstance(exc, RefusedWriteError):
-                    refused += 1  # throttled: the client has waited; bounded like its own retries
-                    if refused >= self.client.retry.max_throttled_attempts:
-                        raise
-                    continue
-                lost += 1
-                if lost >= p.create_attempts:
-                    raise
-
-    def _team_action(self, team_id: str, action: str, body: Any) -> None:
-        """POST an archive/unarchive. Lost responses are resent (it is idempotent), throttling is
-        waited out, and a Team created in this run that is still provisioning (404) is waited for."""
-        lost = refused = not_ready = 0
-        waits = self.policy.team_ready_delays
-        while True:
-            try:
-                self.client.post(f"/teams/{team_id}/{action}", json=body)
-                return
-            except RefusedWriteError:
-                # throttled (the client has waited); archive/unarchive is idempotent: send it again
-                refused += 1
-                if refused >= self.client.retry.max_throttled_attempts:
-                    raise
-            except ResponseLostError:
-                lost += 1
-                if lost >= self.policy.create_attempts:
-                    raise
-                log.warning("%s of team %s: response lost; sending it again (it is idempotent)",
-                            action, team_id)
-            except NotFoundError:
-                if team_id not in self.created_teams:
-                    raise
-                if not_ready >= len(waits):
-                    raise DirectoryError(
-                        f"cannot {action} team {team_id}: it was created in this run and is still "
-                        f"provisioning after {sum(waits):g} s; a later run will {action} it"
-                    ) from None
-                log.info("team %s is still provisioning; waiting %g s to %s it", team_id,
-                         waits[not_ready], action)
-                self.clock.sleep(waits[not_ready])
-                not_ready += 1
+        """POST /teams from the group: deferred at once while the group is young, one lag retry,
+        paced (:class:`providers.entra.teams.TeamWriter`)."""
+        return self.teams.create(group_id, template)
 
     def archive_team(self, team_id: str) -> None:
         """POST /teams/{id}/archive (202, completes asynchronously). The optional
         shouldSetSpoSiteReadOnlyForMembers is not supported app-only, so it is never sent."""
-        self._team_action(team_id, "archive", {})
+        self.teams.action(team_id, "archive", {})
 
     def unarchive_team(self, team_id: str) -> None:
-        self._team_action(team_id, "unarchive", None)
+        self.teams.action(team_id, "unarchive", None)

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from reconciler.apply.result import ApplyResult, ChangeResult, ChangeStatus
+from reconciler.document.parse import parse_education
 from reconciler.errors import EntraSyncError
 from reconciler.model import ActualState, AdministrativeUnit, Group, TeamTemplate, normalise_ref
 from reconciler.plan.model import Change, Plan
@@ -448,4 +449,5 @@ def _group_from(change: Change) -> Group:
         owners=_refs(after, "owners", "owners"),
         members=_refs(after, "members", "members") or frozenset(change.members),
         administrative_units=_refs(after, "administrative_units", "administrativeUnits"),
+        education=parse_education(after.get("education")),
     )

@@ -14,6 +14,7 @@ from typing import Any, cast
 from reconciler.model import (
     AdministrativeUnit,
     DesiredState,
+    EducationClass,
     Group,
     GroupKind,
     RemovalPolicy,
@@ -25,7 +26,7 @@ from reconciler.model import (
     normalise_ref,
 )
 
-__all__ = ["desired_to_document", "parse_desired"]
+__all__ = ["desired_to_document", "education_document", "parse_desired", "parse_education"]
 
 
 def _refs(values: Iterable[Any]) -> frozenset[str]:
@@ -34,6 +35,30 @@ def _refs(values: Iterable[Any]) -> frozenset[str]:
 
 def _optional_text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
+
+
+def education_document(edu: EducationClass | None) -> dict[str, str] | None:
+    """The ``education`` object of a group (desired-state document and plan), or None."""
+    if edu is None:
+        return None
+    doc = {"externalId": edu.external_id}
+    optional = (("classCode", edu.class_code), ("externalName", edu.external_name), ("term", edu.term))
+    for name, value in optional:
+        if value:
+            doc[name] = value
+    return doc
+
+
+def parse_education(value: Any) -> EducationClass | None:
+    """The :class:`EducationClass` an ``education`` object describes (None when absent)."""
+    if not isinstance(value, Mapping) or not value.get("externalId"):
+        return None
+    return EducationClass(
+        external_id=str(value["externalId"]),
+        class_code=_optional_text(value.get("classCode")),
+        external_name=_optional_text(value.get("externalName")),
+        term=_optional_text(value.get("term")),
+    )
 
 
 def parse_desired(data: Mapping[str, Any]) -> DesiredState:
@@ -76,6 +101,7 @@ def parse_desired(data: Mapping[str, Any]) -> DesiredState:
                     owners=_refs(g.get("owners", ())),
                     members=_refs(g.get("members", ())),
                     administrative_units=frozenset(g.get("administrativeUnits", ())),
+                    education=parse_education(g.get("education")),
                 )
                 for g in data.get("groups", ())
             ),
@@ -161,6 +187,7 @@ def desired_to_document(state: DesiredState) -> dict[str, Any]:
                 "owners": sorted(g.owners),
                 "members": sorted(g.members),
                 "administrativeUnits": sorted(g.administrative_units),
+                **({"education": education_document(g.education)} if g.education else {}),
             }
             for g in sorted(state.groups, key=lambda g: g.key)
         ],

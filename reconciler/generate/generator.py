@@ -17,10 +17,16 @@ What it makes, following ``[sync]``:
 * Teams on: ``team:{group key}`` for each group of the kinds in ``teams_for``, with the configured
   template; a group without an owner cannot become a Team and is skipped with a warning.
 
+Class groups are education classes (``[sync] education_classes``, default on): each carries an
+:class:`~reconciler.model.EducationClass` (externalId = its key, classCode, externalName = the
+class's name, term = the academic year) and hidden membership (what Graph gives a class). Mentor
+groups are plain Microsoft 365 groups unless their Team template is ``educationClass``.
+
 Ids in keys are percent-encoded where they hold ``:``, ``%``, ``/`` or whitespace, so a key can
-always be split on ``:``. mailNicknames are made legal by :func:`reconciler.generate.naming.nickname` and
-unique (case-insensitively) across the output: groups whose nicknames collide get ``-{school}``
-appended; any still colliding get ``-{hash of the key}``. Only the groups involved change.
+always be split on ``:``. mailNicknames are made legal by :func:`reconciler.generate.naming.nickname`.
+The default templates end them in a hash of the group's own key, so a nickname depends on nothing
+but its own group; only when a custom template gives two groups the same nickname do those two
+get ``-{hash of the key}`` appended (case-insensitively unique across the output).
 
 People without a usable user reference, and ids that name nobody, are left out with a warning.
 An empty school data set (no schools or no people) is an error, never "remove everyone".
@@ -45,7 +51,15 @@ from reconciler.generate.naming import (
     short_hash,
 )
 from reconciler.generate.naming import truncate_to as _truncate_to
-from reconciler.model import AdministrativeUnit, DesiredState, Group, SourceInfo, Team, normalise_ref
+from reconciler.model import (
+    AdministrativeUnit,
+    DesiredState,
+    EducationClass,
+    Group,
+    SourceInfo,
+    Team,
+    normalise_ref,
+)
 from reconciler.plan.model import Warning
 from reconciler.school import Class, MentorGroup, Person, School, SchoolData, YearGroup
 from reconciler.settings import ACADEMIC_YEAR, Config
@@ -301,11 +315,12 @@ def _class_group(g: _Context, c: Class) -> tuple[Group, str, str] | None:
     )  # fmt: skip
     display, description = g.render("class_group", key, variables, fallback=c.name or c.code or c.id)
     owners = _owners(g, g.people(c.teacher_ids, key), key)
+    education = _education(g, key, c.code, c.name) if g.config.sync.education_classes else None
     group = Group(
         key=key, display_name=display, mail_nickname="", description=description,
-        visibility=g.config.sync.group_visibility, owners=owners,
+        visibility="HiddenMembership" if education else g.config.sync.group_visibility, owners=owners,
         members=g.people(c.learner_ids, key) | g.people(c.teacher_ids, key),
-        administrative_units=_placement(g, f"au:{key_part(school.id)}:classes"),
+        administrative_units=_placement(g, f"au:{key_part(school.id)}:classes"), education=education,
     )  # fmt: skip
     return group, g.nickname("class_group", key, variables), school.id
 
@@ -321,13 +336,27 @@ def _mentor_group(g: _Context, m: MentorGroup) -> tuple[Group, str, str] | None:
     )  # fmt: skip
     display, description = g.render("mentor_group", key, variables, fallback=m.name or m.id)
     owners = _owners(g, g.people(m.mentor_ids, key), key)
+    sync = g.config.sync
+    as_class = sync.education_classes and sync.mentor_team_template == "educationClass"
+    education = _education(g, key, None, m.name) if as_class else None
     group = Group(
         key=key, display_name=display, mail_nickname="", description=description,
-        visibility=g.config.sync.group_visibility, owners=owners,
+        visibility="HiddenMembership" if education else sync.group_visibility, owners=owners,
         members=g.people(m.learner_ids, key) | g.people(m.mentor_ids, key),
-        administrative_units=_placement(g, f"au:{key_part(school.id)}:mentor-groups"),
+        administrative_units=_placement(g, f"au:{key_part(school.id)}:mentor-groups"), education=education,
     )  # fmt: skip
     return group, g.nickname("mentor_group", key, variables), school.id
+
+
+def _education(g: _Context, key: str, code: str | None, name: str | None) -> EducationClass:
+    """A class's education properties: externalId = its key (unique across a trust), the term = the
+    academic year (the school model has no terms), each cut to Graph's string limits."""
+    return EducationClass(
+        external_id=key,
+        class_code=_cut(code, DISPLAY_NAME_MAX) if code else None,
+        external_name=_cut(name, DISPLAY_NAME_MAX) if name else None,
+        term=g.year,
+    )
 
 
 def _with_suffix(base: str, suffix: str) -> str:
@@ -336,14 +365,11 @@ def _with_suffix(base: str, suffix: str) -> str:
 
 
 def _unique_nicknames(items: list[tuple[Group, str, str]]) -> list[Group]:
-    """Give every group a mailNickname unique (case-insensitively) in the output, deterministically:
-    groups that share a wanted nickname get ``-{school}``, any still sharing get ``-{hash of key}``."""
+    """Give every group a mailNickname unique (case-insensitively) in the output, deterministically.
+    The default templates already are (they end in a hash of the key); with a custom template,
+    groups that share a wanted nickname get ``-{hash of key}`` (longer hashes while any still share)."""
     wanted = {group.key: base for group, base, _ in items}
-    counts = Counter(base.casefold() for base in wanted.values())
-    chosen: dict[str, str] = {}
-    for group, base, school in items:
-        suffix = nickname(school)
-        chosen[group.key] = base if counts[base.casefold()] == 1 else _with_suffix(base, suffix)
+    chosen: dict[str, str] = dict(wanted)
     for length in (8, 12, 16, 64):
         counts = Counter(n.casefold() for n in chosen.values())
         clashing = [k for k, n in chosen.items() if counts[n.casefold()] > 1]

@@ -67,16 +67,19 @@ TEMPLATE_VARIABLES: dict[str, frozenset[str]] = {
 }
 
 #: Default templates. Class and mentor group names and nicknames carry the academic year, so a new
-#: year makes new groups (and Teams) instead of re-using last year's.
+#: year makes new groups (and Teams) instead of re-using last year's. Display names start with the
+#: school (a trust's two "7A Maths 1" are different Teams); nicknames end in a hash of the group's
+#: own key, so a nickname never depends on which other groups exist and a new class never asks for
+#: the nickname a renamed one still holds (a group keeps its nickname: it is its mail address).
 DEFAULT_TEMPLATES: dict[str, dict[str, str]] = {
     "class_group": {
-        "display_name": "{{ class.name }} ({{ academic_year }})",
-        "mail_nickname": "{{ (class.code or class.name) | slug }}-{{ academic_year }}",
+        "display_name": "{{ school.short_name }} {{ class.name }} ({{ academic_year }})",
+        "mail_nickname": "{{ (class.code or class.name) | slug }}-{{ academic_year }}-{{ key | short_hash }}",
         "description": "Class {{ class.name }} at {{ school.name }}, academic year {{ academic_year }}",
     },
     "mentor_group": {
-        "display_name": "Mentor group {{ group.name }} ({{ academic_year }})",
-        "mail_nickname": "mentor-{{ group.name | slug }}-{{ academic_year }}",
+        "display_name": "{{ school.short_name }} mentor group {{ group.name }} ({{ academic_year }})",
+        "mail_nickname": "mentor-{{ group.name | slug }}-{{ academic_year }}-{{ key | short_hash }}",
         "description": (
             "Mentor group {{ group.name }} at {{ school.name }}, academic year {{ academic_year }}"
         ),

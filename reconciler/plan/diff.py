@@ -239,7 +239,7 @@ def _create_group(
         return
     members = out.resolved(g.members, g.key)
     doc = group_document(Group(g.key, g.display_name, g.mail_nickname, g.kind, g.description or None,
-                               g.visibility, owners, members))
+                               g.visibility, owners, members, education=g.education))
     del doc["administrativeUnits"]
     create_id = change_id("create", "group", g.key)
     out.changes.append(Change("create", "group", g.key, after=doc))

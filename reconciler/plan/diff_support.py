@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from reconciler.document.parse import education_document
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, UnmanagedObject
 from reconciler.plan.model import Change, Conflict, Warning
 
@@ -55,6 +56,7 @@ def group_document(g: Group) -> dict[str, Any]:
         "owners": sorted(g.owners),
         "members": sorted(g.members),
         "administrativeUnits": sorted(g.administrative_units),
+        **({"education": education_document(g.education)} if g.education else {}),
     }
 
 
