@@ -1,5 +1,5 @@
 """The one run pipeline: every command that changes Entra (``sync``, ``schedule``, ``apply PLAN``,
-``apply --desired``, ``adopt``; later the web console and a fleet worker) runs through
+``apply --desired``, ``adopt``, the web console and the fleet worker) runs through
 :class:`RunPipeline`, so each of them is locked, recorded and reported the same way.
 
 The steps of a run, in order:
@@ -15,9 +15,8 @@ The steps of a run, in order:
 5. apply, recording each change's outcome in the run store as it settles;
 6. record how the run ended, then write the run's report.
 
-No printing here: the CLI (or a console, or a worker) passes callbacks. A plan refused by a safety
-limit carries the reasons as warnings with code ``safetyRefusal``, so a saved plan remembers that
-it was refused and ``apply PLAN`` refuses it too unless forced.
+No printing here: the CLI, the console or a worker passes callbacks. A refused plan carries its
+reasons (warnings ``safetyRefusal``): ``apply PLAN`` refuses it too unless forced.
 """
 
 from __future__ import annotations
@@ -32,7 +31,15 @@ from typing import Any, Literal, Protocol
 
 from entra_sync.runs.history import History, RunStatus, run_status_for
 from entra_sync.runs.lock import RunLock
-from entra_sync.steps import SAFETY_CODE, Planned, check_saved, make_plan, refusals, select_adoptions
+from entra_sync.steps import (
+    SAFETY_CODE,
+    Planned,
+    check_saved,
+    make_plan,
+    recovered_creates,
+    refusals,
+    select_adoptions,
+)
 from reconciler.apply.executor import apply as apply_plan
 from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.errors import EntraSyncError, SafetyError
@@ -61,6 +68,7 @@ __all__ = [
     "check_saved",
     "html_report_writer",
     "make_plan",
+    "recovered_creates",
     "refusals",
     "select_adoptions",
 ]
@@ -326,6 +334,9 @@ class RunPipeline:
                 planned = make_plan(desired, directory, request.limits, hooks.progress, school=request.school)
                 plan, actual, reasons = planned.plan, planned.actual, planned.refusals
                 record.plan(plan)
+            if self._store is not None and not request.dry_run:
+                for recovered in recovered_creates(self._store, actual):
+                    record.result(recovered)
             if hooks.show is not None:
                 hooks.show(plan)
             done = RunOutcome(plan, run_id=record.run_id, dry_run=request.dry_run)

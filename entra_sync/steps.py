@@ -5,9 +5,12 @@ Nothing here writes; :mod:`entra_sync.pipeline` runs them inside a locked, recor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from entra_sync.runs.history import History
+from reconciler.apply.result import ChangeResult
 from reconciler.errors import InputError, StalePlanError
 from reconciler.model import ActualState, DesiredState
 from reconciler.plan.diff import diff
@@ -17,6 +20,8 @@ from reconciler.plan.safety import SafetyLimits, check
 from reconciler.ports import Directory, Progress
 from reconciler.render.summary import school_of
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "SAFETY_CODE",
     "SCOPE_CODE",
@@ -24,6 +29,7 @@ __all__ = [
     "check_saved",
     "make_plan",
     "plan_school",
+    "recovered_creates",
     "refusals",
     "scope_actual",
     "scope_desired",
@@ -179,3 +185,32 @@ def select_adoptions(
 
 class AmbiguousAdoptionError(InputError):
     """An existing object matches more than one desired key (or a key several objects)."""
+
+
+def recovered_creates(store: History, actual: ActualState, *, runs: int = 20) -> list[ChangeResult]:
+    """Creates that an interrupted run (one of the newest ``runs``) sent and Graph applied, but whose
+    outcome never reached the run store (the process was killed in between): each unsettled create
+    whose key Graph now holds under an id no run recorded creating. Recorded in the run that finds
+    them, so the history says who created every managed object."""
+    known = set(store.created_since(0))
+    found: list[ChangeResult] = []
+    for summary in store.list_runs(runs):
+        if summary.status != "interrupted":
+            continue
+        for rc in store.get_run(summary.run_id).changes:
+            change = rc.change
+            oid = actual.ids.get(change.key)
+            if rc.result is not None or change.action != "create" or oid is None or oid in known:
+                continue
+            if change.kind not in ("group", "administrativeUnit"):
+                continue
+            known.add(oid)
+            found.append(ChangeResult(
+                change_id=f"recovered:{change.id}", action="create", kind=change.kind, key=change.key,
+                status="done", object_id=oid,
+                message=f"created by interrupted run {summary.run_id} "
+                "(its outcome never reached the run store)",
+            ))  # fmt: skip
+    for r in found:
+        log.warning("%s %s: %s", r.kind, r.key, r.message)
+    return found
