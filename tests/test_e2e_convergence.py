@@ -22,7 +22,7 @@ from providers.entra.teams import TeamPolicy
 from providers.entra.write import WritePolicy
 from reconciler.apply.executor import apply
 from reconciler.clock import VirtualClock
-from reconciler.model import DesiredState
+from reconciler.model import DesiredState, Team, TeamTemplate
 from reconciler.plan.diff import diff
 from tests.test_reconciler_apply import PEOPLE
 from tests.test_reconciler_apply import desired_states as _programmatic_states
@@ -33,10 +33,18 @@ APP = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 def desired_states() -> st.SearchStrategy[DesiredState]:
     """States a desired-state document can express: a document cannot ask for an archived Team
     (Teams are archived by the removal policy when they are no longer desired, and unarchived when
-    they come back)."""
-    return _programmatic_states().map(
-        lambda s: replace(s, teams=tuple(replace(t, archived=False) for t in s.teams))
-    )
+    they come back), and Graph makes an ``educationClass`` Team only on a group that is an
+    education class (a plain group's Team uses ``standard``)."""
+    return _programmatic_states().map(_expressible)
+
+
+def _expressible(s: DesiredState) -> DesiredState:
+    plain = {g.key for g in s.groups if g.education is None}
+
+    def template(t: Team) -> TeamTemplate:
+        return "standard" if t.group in plain else t.template
+
+    return replace(s, teams=tuple(replace(t, archived=False, template=template(t)) for t in s.teams))
 
 
 def _world(profile: Profile, seed: int) -> tuple[Tenant, EmulatorTransport, EntraDirectory, VirtualClock]:

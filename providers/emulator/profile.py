@@ -44,7 +44,8 @@ class Profile:
     delete_member_without_ref_deletes_object: bool = True
     delta_token_ttl: float | None = 7 * 86400.0
     # --- education (graph-facts "Class Teams need an education class")
-    education_rules: bool = False  # Teams `educationClass` template refused on a group that is not a class
+    #: Teams' ``educationClass`` template refused on a group that is not a class, as Graph always does
+    education_rules: bool = True
     class_welcome_emails: bool = False  # whether a class's group mails welcome messages (undocumented)
     # --- batches
     shuffle_batch_responses: bool = False
@@ -86,12 +87,11 @@ class Profile:
 
     @classmethod
     def strict(cls, seed: int = 0) -> Profile:
-        """:meth:`realistic` plus what the product does not pass yet: ``education_rules``, 2 % of
-        writes answered 429 although applied, and a 20 s read lag (issue 11's reproduction)."""
+        """:meth:`realistic` plus 2 % of writes answered 429 although applied, and a 20 s read lag
+        (issue 11's reproduction)."""
         base = cls.realistic(seed)
         return replace(
             base,
-            education_rules=True,
             replication_lag=20.0,
             faults=(*base.faults, FaultRule(method="*", applied_error_rate=0.02, applied_status=429)),
         )
