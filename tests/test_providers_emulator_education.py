@@ -190,14 +190,8 @@ def test_class_template_refused_on_a_plain_group_with_graphs_error() -> None:
     assert ok.status_code == 202, ok.text
 
 
-@pytest.mark.parametrize("profile", [Profile.ideal(), Profile.quota(), Profile.realistic(), Profile.strict()])
-def test_class_template_on_a_plain_group_is_refused_in_every_profile(profile: Profile) -> None:
-    """Graph always refuses it: no profile of the emulator may accept it."""
-    assert profile.education_rules is True
-
-
-def test_class_template_rule_can_be_switched_off_only_explicitly() -> None:
-    tenant, http, _, _ = setup(Profile.ideal().with_(education_rules=False))
+def test_class_template_rule_is_a_profile_switch() -> None:
+    tenant, http, _, _ = setup(Profile.ideal())
     teacher = uid(tenant, "teacher@oak.example")
     gid = http.post(
         "/groups",
@@ -214,6 +208,7 @@ def test_class_template_rule_can_be_switched_off_only_explicitly() -> None:
         "/teams", json={"template@odata.bind": CLASS_TEMPLATE, "group@odata.bind": f"{GRAPH}/groups('{gid}')"}
     )
     assert r.status_code == 202
+    assert Profile.strict().education_rules is True
 
 
 def unified_body(nick: str, members: list[str], **extra: Any) -> dict[str, Any]:
