@@ -249,9 +249,13 @@ def open_connection(opts: GraphOptions) -> Iterator[Connection]:
 
 
 @contextlib.contextmanager
-def open_directory(opts: GraphOptions, delta: DeltaStore | None = None) -> Iterator[EntraDirectory]:
+def open_directory(
+    opts: GraphOptions, delta: DeltaStore | None = None, *, recent: Mapping[str, str] | None = None
+) -> Iterator[EntraDirectory]:
     """The Entra directory for these options, as a context manager. With ``delta`` (the run
-    store's delta state) and ``[delta] enabled``, reads follow Graph's delta links."""
+    store's delta state) and ``[delta] enabled``, reads follow Graph's delta links. ``recent``
+    (object id -> kind: a shared run store's recent creates, as the fleet's workers have) stands
+    in for this machine's journal of recent creates."""
     from providers.entra.delta import DeltaPolicy
     from providers.entra.directory import EntraDirectory
     from providers.entra.marker import ensure_marker, marker_name
@@ -274,7 +278,8 @@ def open_directory(opts: GraphOptions, delta: DeltaStore | None = None) -> Itera
                 full_every_seconds=settings.full_every_days * 86400.0,
             )  # fmt: skip
         directory = EntraDirectory.for_app(
-            conn.client, conn.marker_app_id, user_match=opts.user_match, journal=journal_for(opts, conn),
+            conn.client, conn.marker_app_id, user_match=opts.user_match, recent=recent,
+            journal=journal_for(opts, conn) if recent is None else None,
             behavior_options=sync.resource_behavior_options(), policy=policy, delta=delta_policy,
         )  # fmt: skip
         try:

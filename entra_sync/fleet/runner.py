@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -25,13 +25,13 @@ from typing import Any, Literal
 from sqlalchemy import insert
 
 from entra_sync.cli.running import render_config
-from entra_sync.cli.wiring import GraphOptions, limits_from, open_connection
+from entra_sync.cli.wiring import GraphOptions, limits_from, open_directory
 from entra_sync.config.load import config_summary
 from entra_sync.fleet import slots
 from entra_sync.fleet.lease import TenantBusyError, TenantLease
 from entra_sync.fleet.registry import FleetStore, TenantRecord
 from entra_sync.fleet.settings import FleetSettings
-from entra_sync.pipeline import AdoptingDirectory, RunHooks, RunPipeline, RunRequest, html_report_writer
+from entra_sync.pipeline import RunHooks, RunPipeline, RunRequest, html_report_writer
 from entra_sync.runs.history import History, RunSummary
 from entra_sync.store.tables import console_held_plans
 from reconciler.errors import ConfigError, EntraSyncError
@@ -111,20 +111,9 @@ def tenant_env(env: Mapping[str, str], config: Config) -> dict[str, str]:
 
 
 def _directory(opts: GraphOptions, history: History, tenant: str) -> contextlib.AbstractContextManager[Any]:
-    @contextlib.contextmanager
-    def open_it() -> Iterator[AdoptingDirectory]:
-        from providers.entra.directory import EntraDirectory
-        from providers.entra.marker import ensure_marker
-
-        with open_connection(opts) as conn:
-            if conn.emulated:
-                ensure_marker(conn.client, conn.marker_app_id, graph_root=conn.graph_root)
-            recent = history.created_since(time.time() - RECENT_SECONDS, tenant=tenant)
-            yield EntraDirectory.for_app(
-                conn.client, conn.marker_app_id, user_match=opts.user_match, recent=recent
-            )
-
-    return open_it()
+    """The tenant's directory, as every command opens it; what was created recently comes from the
+    shared run store (any worker's run), not from this worker's own journal."""
+    return open_directory(opts, recent=history.created_since(time.time() - RECENT_SECONDS, tenant=tenant))
 
 
 def _hold(store: FleetStore, tenant: str, run_id: int | None, plan: Any, reasons: tuple[str, ...]) -> None:
