@@ -192,12 +192,13 @@ def recovered_creates(store: History, actual: ActualState, *, runs: int = 20) ->
     outcome never reached the run store (the process was killed in between): each unsettled create
     whose key Graph now holds under an id no run recorded creating. Recorded in the run that finds
     them, so the history says who created every managed object."""
+    interrupted = [s.run_id for s in store.list_runs(runs) if s.status == "interrupted"]
+    if not interrupted:  # the usual case: no need to read what every run created
+        return []
     known = set(store.created_since(0))
     found: list[ChangeResult] = []
-    for summary in store.list_runs(runs):
-        if summary.status != "interrupted":
-            continue
-        for rc in store.get_run(summary.run_id).changes:
+    for run_id in interrupted:
+        for rc in store.get_run(run_id).changes:
             change = rc.change
             oid = actual.ids.get(change.key)
             if rc.result is not None or change.action != "create" or oid is None or oid in known:
@@ -208,7 +209,7 @@ def recovered_creates(store: History, actual: ActualState, *, runs: int = 20) ->
             found.append(ChangeResult(
                 change_id=f"recovered:{change.id}", action="create", kind=change.kind, key=change.key,
                 status="done", object_id=oid,
-                message=f"created by interrupted run {summary.run_id} "
+                message=f"created by interrupted run {run_id} "
                 "(its outcome never reached the run store)",
             ))  # fmt: skip
     for r in found:
