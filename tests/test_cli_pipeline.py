@@ -25,6 +25,7 @@ from providers.emulator.profile import Profile
 from providers.emulator.seed import SeedUser, seed_users
 from providers.emulator.server import EmulatorServer
 from providers.sources import example_export_path
+from tests.emulator_support import age_groups
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -256,18 +257,6 @@ def _duplicates(server: EmulatorServer) -> list[str]:
     return sorted(str(k) for k, n in names.items() if n > 1)
 
 
-def _age_groups(server: EmulatorServer, *, minutes: int) -> None:
-    """As if ``minutes`` had passed since every group was created."""
-    from datetime import datetime, timedelta
-
-    with server.engine.lock:
-        for g in server.engine.tenant.groups.values():
-            when = datetime.strptime(str(g.props["createdDateTime"]), "%Y-%m-%dT%H:%M:%SZ")
-            g.props["createdDateTime"] = (when - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            # a delta read sees the group again (as it would see time pass: the age is now - created)
-            server.engine.tenant.log.record(server.engine.tenant.clock.now(), "group", g.id, "upd")
-
-
 @pytest.mark.parametrize("kill_after", [3, 40])
 def test_a_run_killed_mid_apply_is_closed_as_interrupted_and_the_next_converges(
     run_cli, served_school: tuple[Path, EmulatorServer], kill_after: int
@@ -304,7 +293,7 @@ def test_a_run_killed_mid_apply_is_closed_as_interrupted_and_the_next_converges(
     assert r.exit_code == 0 and "Plan: 0 to create" not in r.stdout, r.output
     assert all(line.lstrip().startswith("+ create team") for line in r.stdout.splitlines()
                if line.lstrip().startswith(("+", "-", "~"))), r.stdout  # fmt: skip
-    _age_groups(server, minutes=16)
+    age_groups(server, 16 * 60)
     assert run_cli("sync", "--config", cfg, "-q").exit_code == 0
     r = run_cli("sync", "--config", cfg, "-q", "--dry-run")
     assert r.exit_code == 0 and "No changes" in r.stdout, r.output

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from redis import Redis
@@ -20,6 +19,7 @@ from entra_sync.fleet.runner import run_slot
 from entra_sync.fleet.settings import FleetSettings
 from entra_sync.runs.history import History
 from providers.emulator import Tenant
+from tests.emulator_support import age_groups
 from tests.fleet_support import duplicates, redis_server, write_tenant  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -113,20 +113,6 @@ def test_a_configuration_broken_since_registration_is_a_failed_run_with_the_load
     assert store.get("oak").degraded
 
 
-def _age_groups(server: Any, seconds: float) -> None:
-    """As if ``seconds`` had passed since every group of the served tenant was created (a delta
-    read sees each group again, as it would see time pass)."""
-    from datetime import UTC, datetime, timedelta
-
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    with server.engine.lock:
-        tenant = server.engine.tenant
-        for g in tenant.groups.values():
-            when = datetime.strptime(str(g.props["createdDateTime"]), fmt).replace(tzinfo=UTC)
-            g.props["createdDateTime"] = (when - timedelta(seconds=seconds)).strftime(fmt)
-            tenant.log.record(tenant.clock.now(), "group", g.id, "upd")
-
-
 def test_a_run_that_deferred_teams_adds_a_catch_up_slot_that_creates_them(parts, tmp_path: Path) -> None:
     from providers.emulator.profile import Profile
     from providers.emulator.server import EmulatorServer
@@ -150,7 +136,7 @@ def test_a_run_that_deferred_teams_adds_a_catch_up_slot_that_creates_them(parts,
         (catch_up,) = [s for s in slots.slots(store, "ash") if s.state == "pending"]
         assert catch_up.kind == "catch-up" and catch_up.due_at - time.time() == pytest.approx(1200, abs=60)
         clock.advance(1000)  # the groups are old enough for their Teams now
-        _age_groups(server, 1000)  # (the worker reads the time from the system clock)
+        age_groups(server, 1000)  # (the worker reads the time from the system clock)
         (sent,) = slots.dispatch(store, catch_up.due_at + 1, lambda _i: None)
         out = run_slot(store, history, redis, sent, settings, "w1:1", env={"ASH_TOKEN": "t"})
         assert out.status == "succeeded"
