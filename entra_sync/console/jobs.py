@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from entra_sync.cli.running import lock_path, render_config
+from entra_sync.cli.running import lock_path, render_config, reports_folder
 from entra_sync.cli.wiring import GraphOptions, limits_from, open_connection, open_directory
 from entra_sync.config.load import config_summary, load_config
 from entra_sync.console.security import SecretBox
@@ -86,7 +86,7 @@ class Jobs:
                 lambda: open_directory(opts),
                 store=history,
                 lock=RunLock(lock_path(cfg)),
-                report=html_report_writer(cfg.history.path.parent / "reports", cfg.schedule.timezone),
+                report=html_report_writer(reports_folder(cfg), cfg.schedule.timezone),
             )
 
     def _spawn(self, tenant: str, name: str, work: Callable[[], str]) -> None:
