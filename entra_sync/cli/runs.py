@@ -293,7 +293,9 @@ DEMO_NEXT = """
 What to try next:
   - edit {dir}/realsmart-export.json (move a pupil to another class) and run `entra-sync demo` again
   - `entra-sync history list --config {config}`: every run, what it planned and how it ended
-  - `entra-sync console --config {config}`: the web console over the same tenant and history
+  - the web console: `entra-sync console add-tenant demo --config {config}`, then
+    `entra-sync console add-user admin --tenant demo --role admin`, then `entra-sync console`
+    (docs/console.md)
   - the HTML report of this run: {report}
 """
 
