@@ -65,9 +65,6 @@ class Jobs:
         self._mutex = threading.Lock()
         #: tenant -> the last message of a background job (shown on the dashboard)
         self.messages: dict[str, str] = {}
-        #: told (tenant, run id) when a console run has ended: the app summarises it then, so that
-        #: its page opens at once
-        self.after_run: Callable[[str, int], None] | None = None
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -140,15 +137,7 @@ class Jobs:
             outcome = pipeline.run(request)
         return self._after(tenant, user, outcome)
 
-    def _ended(self, tenant: str, run_id: int | None) -> None:
-        if self.after_run is not None and run_id is not None:
-            try:
-                self.after_run(tenant, run_id)
-            except Exception:  # a summary made early is a convenience; the page makes it otherwise
-                log.exception("could not summarise run %s", run_id)
-
     def _after(self, tenant: Tenant, user: str, outcome: RunOutcome) -> str:
-        self._ended(tenant.slug, outcome.run_id)
         run = f"run {outcome.run_id}"
         if outcome.refused and not outcome.dry_run:
             plan = outcome.plan
@@ -213,7 +202,6 @@ class Jobs:
         except BaseException as exc:
             self._store.decide(held.id, approver, "approved", "failed", outcome="failed", message=str(exc))
             raise
-        self._ended(tenant.slug, outcome.run_id)
         result = outcome.result
         ok = result is None or result.ok
         status = "applied" if ok else "failed"
