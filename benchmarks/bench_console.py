@@ -29,9 +29,9 @@ with warnings.catch_warnings():  # newer Starlette prefers its httpx fork; httpx
     from starlette.testclient import TestClient
 
 from entra_sync.console.app import create_app
-from entra_sync.console.jobs import TenantHistory
 from entra_sync.console.security import SecretBox, hash_password
 from entra_sync.console.store import ConsoleStore
+from entra_sync.runs.history import History
 from entra_sync.store.engine import writer
 from entra_sync.store.tables import run_summaries
 from reconciler.apply.result import ApplyResult, ChangeResult
@@ -50,8 +50,8 @@ def record_trust_run(target: str | Path, tenant: str, plan: Plan, *, failed_ever
                                     status="failed" if bad else "done",
                                     message="Graph 400: One or more added object references already exist"
                                     if bad else ""))
-    with TenantHistory(target, tenant) as h:
-        run = h.start_run("console sync", {"schools": "trust"})
+    with History(target) as h:
+        run = h.start_run("console sync", {"schools": "trust"}, tenant=tenant)
         h.record_plan(run, plan)
         h.record_results(run, ApplyResult(tuple(results)))
         h.finish_run(run, "partial")

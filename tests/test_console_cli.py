@@ -19,6 +19,12 @@ def test_add_tenant_and_the_first_admin(run_cli, tmp_path: Path, monkeypatch: py
     store = tmp_path / "console.db"
     r = run_cli("console", "--store", store, "add-tenant", "oak", "--config", cfg, "--name", "Oak Academy")
     assert r.exit_code == 0, r.stderr
+    # the CLI's runs of this configuration go to its own history: said, with the way to share the store
+    assert f'record their runs in {cfg.parent / "history.sqlite"}, not in the console' in r.stderr
+    assert f'set [history] path = "{store.resolve()}"' in r.stderr
+    shared = cfg.parent / "history.sqlite"
+    r = run_cli("console", "--store", shared, "add-tenant", "oak", "--config", cfg)
+    assert r.exit_code == 0 and "note:" not in r.stderr, r.stderr
     monkeypatch.setenv("ENTRA_SYNC_CONSOLE_PASSWORD", "a password of some length")
     r = run_cli("console", "--store", store, "add-user", "ada", "--tenant", "oak", "--role", "admin")
     assert r.exit_code == 0 and "ada created, admin of oak" in r.stdout, r.stderr

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select
 
-from entra_sync.console.jobs import TenantHistory
 from entra_sync.console.queries import Filters, RunQueries
 from entra_sync.console.security import check_password, hash_password
 from entra_sync.console.store import ConsoleStore
+from entra_sync.runs.history import History
 from entra_sync.store.engine import writer
 from entra_sync.store.tables import run_summaries
 from reconciler.apply.result import ApplyResult, ChangeResult
@@ -77,12 +77,12 @@ def test_a_tenants_runs_are_its_own_and_the_run_page_pages(target: str) -> None:
             for i in range(120)
         )
     )
-    with TenantHistory(target, "oak") as h:
-        run = h.start_run("console sync")
+    with History(target) as h:
+        run = h.start_run("console sync", tenant="oak")
         h.record_plan(run, plan)
         h.finish_run(run, "succeeded")
-    with TenantHistory(target, "elm") as h:
-        other = h.start_run("console sync")
+    with History(target) as h:
+        other = h.start_run("console sync", tenant="elm")
     store = ConsoleStore(target)
     q = RunQueries(store.engine)
     assert q.run_row("elm", run) is None and q.run_row("oak", other) is None
@@ -124,8 +124,8 @@ def _mixed_run(target: str) -> tuple[int, Plan]:
         ChangeResult(c.id, c.action, c.kind, c.key, "failed" if c.key == bad else "done")
         for c in plan.changes
     )
-    with TenantHistory(target, "oak") as h:
-        run = h.start_run("console sync")
+    with History(target) as h:
+        run = h.start_run("console sync", tenant="oak")
         h.record_plan(run, plan)
         h.record_results(run, ApplyResult(results))
         h.finish_run(run, "partial")
@@ -164,8 +164,8 @@ def test_a_runs_summary_is_kept_when_it_finishes_and_made_once_for_an_old_run(ta
 def test_a_running_runs_summary_follows_its_outcomes(target: str) -> None:
     plan = Plan(changes=tuple(Change("add", "groupMembers", f"class:SCH1:2026-27:{i}", members=("a@x",))
                               for i in range(4)))  # fmt: skip
-    with TenantHistory(target, "oak") as h:
-        run = h.start_run("console sync")
+    with History(target) as h:
+        run = h.start_run("console sync", tenant="oak")
         h.record_plan(run, plan)
         c0 = plan.changes[0]
         h.record_result(run, ChangeResult(c0.id, c0.action, c0.kind, c0.key, "skipped", "not needed"))

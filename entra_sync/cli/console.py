@@ -129,9 +129,22 @@ def add_tenant(
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", slug):
         raise ConfigError("a tenant slug is lower-case letters, digits and dashes", key="slug")
-    load_config(config)  # a broken configuration is refused with the loader's own message
-    ConsoleStore(ctx.obj["store"]).add_tenant(slug, name or slug, config.resolve())
+    cfg = load_config(config)  # a broken configuration is refused with the loader's own message
+    store = ConsoleStore(ctx.obj["store"])
+    store.add_tenant(slug, name or slug, config.resolve())
     typer.echo(f"tenant {slug} -> {config.resolve()}")
+    elsewhere = (
+        f"note: `entra-sync sync` and `entra-sync schedule` with this configuration record their runs in "
+        f"{cfg.history.path}, not in the console's store"
+    )
+    if "://" in str(store.target):
+        typer.echo(f"{elsewhere} (a database server): start its runs from the console", err=True)
+    elif cfg.history.path.resolve() != Path(store.target).resolve():
+        typer.echo(
+            f"{elsewhere}; to see them in the console (and hold their refused plans there for an "
+            f'approver), set [history] path = "{Path(store.target).resolve()}" in {config}',
+            err=True,
+        )
 
 
 @console_app.command("grant")

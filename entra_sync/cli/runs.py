@@ -25,7 +25,6 @@ from entra_sync.cli.running import (
     ask_on_terminal,
     print_warnings,
     render_config,
-    reports_folder,
     run_sync,
 )
 from entra_sync.cli.wiring import (
@@ -39,6 +38,7 @@ from entra_sync.cli.wiring import (
 )
 from entra_sync.config.load import load_config
 from entra_sync.pipeline import RunOutcome
+from entra_sync.run_setup import reports_folder
 from entra_sync.runs.history import History
 from reconciler.document.parse import desired_to_document
 from reconciler.errors import InputError

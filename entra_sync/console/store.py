@@ -24,8 +24,11 @@ from entra_sync.store.tables import (
 )
 from reconciler.clock import Clock, SystemClock
 from reconciler.errors import ConfigError
+from reconciler.plan.model import Plan
 
-__all__ = ["ROLES", "Approval", "ConsoleStore", "HeldPlan", "Role", "Tenant", "User", "role_at_least"]
+__all__ = [
+    "ROLES", "Approval", "ConsoleStore", "HeldPlan", "PlanHolder", "Role", "Tenant", "User", "role_at_least",
+]  # fmt: skip
 
 Role = Literal["viewer", "approver", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "approver", "admin")
@@ -96,6 +99,21 @@ def _held(r: Any) -> HeldPlan:
         r.outcome_run_id,
         r.decided_at,
     )
+
+
+class PlanHolder:
+    """Holds a refused plan of one tenant for an approver (the run pipeline's ``hold``)."""
+
+    def __init__(self, store: ConsoleStore, tenant: str) -> None:
+        self.store, self.tenant = store, tenant
+
+    def __call__(
+        self, run_id: int | None, plan: Plan, reasons: tuple[str, ...], requested_by: str | None
+    ) -> int:
+        return self.store.hold(self.tenant, run_id, plan.to_json(), plan.checksum(), reasons, requested_by)
+
+    def close(self) -> None:
+        self.store.close()
 
 
 class ConsoleStore:
@@ -191,6 +209,18 @@ class ConsoleStore:
                         created_at=self.clock.now(),
                     )
                 )
+
+    def tenant_for_config(self, config_file: Path) -> str | None:
+        """The tenant whose configuration is this file (None: the console does not know it)."""
+        wanted = str(Path(config_file).resolve())
+        with self.engine.connect() as c:
+            rows = c.execute(select(console_tenants.c.slug, console_tenants.c.config_path)).all()
+        found = sorted(slug for slug, path in rows if str(Path(path).resolve()) == wanted)
+        return found[0] if found else None
+
+    def holder(self, tenant: str) -> PlanHolder:
+        """Holds the refused plans of ``tenant``'s runs for an approver (closes this store)."""
+        return PlanHolder(self, tenant)
 
     def tenant(self, slug: str) -> Tenant | None:
         with self.engine.connect() as c:

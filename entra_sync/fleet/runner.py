@@ -31,7 +31,8 @@ from entra_sync.fleet import slots
 from entra_sync.fleet.lease import TenantBusyError, TenantLease
 from entra_sync.fleet.registry import FleetStore, TenantRecord
 from entra_sync.fleet.settings import FleetSettings
-from entra_sync.pipeline import RunHooks, RunPipeline, RunRequest, html_report_writer
+from entra_sync.pipeline import RunHooks, RunPipeline, RunRequest
+from entra_sync.run_setup import html_report_writer
 from entra_sync.runs.history import History, RunSummary
 from entra_sync.store.tables import console_held_plans
 from reconciler.errors import ConfigError, EntraSyncError
