@@ -220,7 +220,7 @@ def run_sync(cfg: Config, opts: GraphOptions, run: SyncOptions | None = None) ->
     if outcome.refused and not dry_run:  # the plan was shown first, then the refusal
         note.after_error()
         if outcome.held is not None:
-            AFTER_ERROR.append(f"The refused plan is held as plan {outcome.held} for an approver in the console.")
+            AFTER_ERROR.append(f"The refused plan is held as plan {outcome.held} for an approver (console).")
         raise SafetyError(outcome.refused)
     if outcome.declined:
         note.echo()
