@@ -190,7 +190,7 @@ def test_settings_are_checked_like_the_file_and_written_back(setup: Setup) -> No
     )
     assert r.status_code == 303
     doc = tomllib.loads(t.config_path.read_text())
-    assert doc["schedule"] == {"times": ["06:30", "18:00"], "timezone": "Europe/London"}
+    assert doc["schedule"] == {"times": ["06:30", "18:00"]}  # the default time zone is not written
     assert doc["sync"]["teams"] is True and doc["sync"]["teams_for"] == ["classes", "mentor_groups"]
     assert doc["safety"]["max_deletes"] == 50
     assert doc["source"]["kind"] == "realsmart"  # keys the page does not show are kept

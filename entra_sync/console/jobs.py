@@ -54,7 +54,7 @@ class Jobs:
         cfg = load_config(tenant.config_path)
         env = dict(self._env)
         enc = self._store.encrypted_secret(tenant.slug)
-        if enc is not None:
+        if enc is not None and cfg.credentials.method == "client_secret_env":
             env[cfg.credentials.client_secret_env or DEFAULT_SECRET_ENV] = self._box.decrypt(enc)
         return GraphOptions(config=cfg, env=env)
 

@@ -1,5 +1,6 @@
-"""The console's data in the one store: users, tenants, roles per tenant, held plans, approvals
-and login attempts (tables ``console_*``, migration 0004), beside the run history.
+"""The console's data in the one store: users, tenants, roles per tenant, held plans, approvals,
+login attempts (tables ``console_*``, migration 0004) and the settings audit trail (0006), beside
+the run history.
 
 Must: keep passwords as argon2 hashes and a client secret encrypted (never in clear); scope every
 read of a tenant's data by the tenant. Must not: decide who may do what (that is the app's).
@@ -19,6 +20,7 @@ from entra_sync.store.tables import (
     console_held_plans,
     console_login_attempts,
     console_roles,
+    console_settings_changes,
     console_tenants,
     console_users,
 )
@@ -27,7 +29,8 @@ from reconciler.errors import ConfigError
 from reconciler.plan.model import Plan
 
 __all__ = [
-    "ROLES", "Approval", "ConsoleStore", "HeldPlan", "PlanHolder", "Role", "Tenant", "User", "role_at_least",
+    "ROLES", "Approval", "ConsoleStore", "HeldPlan", "PlanHolder", "Role", "SettingsChange", "Tenant", "User",
+    "role_at_least",
 ]  # fmt: skip
 
 Role = Literal["viewer", "approver", "admin"]
@@ -68,6 +71,13 @@ class HeldPlan:
     status: str
     outcome_run_id: int | None
     decided_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChange:
+    username: str
+    at: float
+    fields: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +237,8 @@ class ConsoleStore:
             r = c.execute(select(console_tenants).where(console_tenants.c.slug == slug)).first()
         return None if r is None else _tenant(r)
 
-    def set_secret(self, slug: str, encrypted: str) -> None:
+    def set_secret(self, slug: str, encrypted: str | None) -> None:
+        """Keep the encrypted client secret (None: forget it)."""
         with self._w.begin() as c:
             c.execute(
                 update(console_tenants).where(console_tenants.c.slug == slug).values(secret_enc=encrypted)
@@ -245,6 +256,23 @@ class ConsoleStore:
                 .where(console_tenants.c.slug == slug)
                 .values(require_other_approver=int(value))
             )
+
+    # -- the settings audit trail -----------------------------------------------------------
+
+    def record_settings_change(self, tenant: str, username: str, fields: tuple[str, ...]) -> None:
+        """Who changed which settings of ``tenant``, now (field names only, never a value)."""
+        with self._w.begin() as c:
+            c.execute(
+                insert(console_settings_changes).values(
+                    tenant=tenant, username=username, at=self.clock.now(), fields=list(fields)
+                )
+            )
+
+    def settings_changes(self, tenant: str, limit: int = 50) -> list[SettingsChange]:
+        t = console_settings_changes
+        with self.engine.connect() as c:
+            rows = c.execute(select(t).where(t.c.tenant == tenant).order_by(t.c.id.desc()).limit(limit)).all()
+        return [SettingsChange(r.username, r.at, tuple(r.fields)) for r in rows]
 
     # -- held plans and approvals -----------------------------------------------------------
 
