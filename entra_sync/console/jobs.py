@@ -119,6 +119,8 @@ class Jobs:
     def _after(outcome: RunOutcome) -> str:
         run = f"run {outcome.run_id}"
         if outcome.refused and not outcome.dry_run:
+            if outcome.held is None:
+                return f"{run} refused by safety limits; the plan could not be held (see the console's log)"
             return f"{run} refused by safety limits: held as plan {outcome.held} for an approver"
         if outcome.dry_run:
             n = len(outcome.plan.changes)
