@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
 from entra_sync.store.engine import display_name, migrate, open_engine, writer
 from entra_sync.store.tables import (
@@ -30,7 +30,7 @@ from reconciler.plan.model import Plan
 
 __all__ = [
     "ROLES", "Approval", "ConsoleStore", "HeldPlan", "PlanHolder", "Role", "SettingsChange", "Tenant", "User",
-    "role_at_least",
+    "hold_plan", "role_at_least",
 ]  # fmt: skip
 
 Role = Literal["viewer", "approver", "admin"]
@@ -109,6 +109,34 @@ def _held(r: Any) -> HeldPlan:
         r.outcome_run_id,
         r.decided_at,
     )
+
+
+def hold_plan(
+    conn: Connection,
+    tenant: str,
+    run_id: int | None,
+    plan_json: str,
+    checksum: str,
+    reasons: tuple[str, ...],
+    requested_by: str | None,
+    now: float,
+) -> int:
+    """Hold a refused plan for an approver (in ``conn``'s transaction); the held plan's id."""
+    row = conn.execute(
+        insert(console_held_plans)
+        .values(
+            tenant=tenant,
+            run_id=run_id,
+            plan=plan_json,
+            checksum=checksum,
+            reasons=list(reasons),
+            requested_by=requested_by,
+            created_at=now,
+            status="held",
+        )
+        .returning(console_held_plans.c.id)
+    ).one()
+    return int(row[0])
 
 
 class PlanHolder:
@@ -286,21 +314,7 @@ class ConsoleStore:
         requested_by: str | None,
     ) -> int:
         with self._w.begin() as c:
-            row = c.execute(
-                insert(console_held_plans)
-                .values(
-                    tenant=tenant,
-                    run_id=run_id,
-                    plan=plan_json,
-                    checksum=checksum,
-                    reasons=list(reasons),
-                    requested_by=requested_by,
-                    created_at=self.clock.now(),
-                    status="held",
-                )
-                .returning(console_held_plans.c.id)
-            ).one()
-            return int(row[0])
+            return hold_plan(c, tenant, run_id, plan_json, checksum, reasons, requested_by, self.clock.now())
 
     def held_plans(self, tenant: str, status: str | None = None, limit: int = 50) -> list[HeldPlan]:
         query = select(console_held_plans).where(console_held_plans.c.tenant == tenant)
