@@ -152,6 +152,16 @@ def test_scheduled_runs_reach_the_console_and_a_refusal_is_held_there(
     done = shared.store.held_plan("oak", held[0].id)
     assert done is not None and done.status == "applied", shared.jobs.messages
     assert len(Tenant.load(cfg.parent / "tenant.json").groups) < created
+    # the CLI's history commands show this tenant's runs only (the store is shared)
+    with History(shared.store.target) as h:
+        other = h.start_run("console sync", tenant="elm")
+        h.finish_run(other, "succeeded")
+    listed = run_cli("history", "list", "--config", cfg).stdout
+    assert (
+        f"#{done.outcome_run_id}" in listed and f"#{runs[0].run_id}" in listed and f"#{other}" not in listed
+    )
+    r = run_cli("history", "show", "--config", cfg, str(other))
+    assert r.exit_code != 0 and f"no run {other}" in r.stderr
 
 
 def test_sync_says_where_the_refused_plan_is_held(shared: Setup, run_cli: Callable[..., Any]) -> None:
