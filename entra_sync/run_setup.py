@@ -4,10 +4,11 @@ approved held plans.
 
 For a configuration, :func:`configured_pipeline` gives a :class:`~entra_sync.pipeline.RunPipeline`
 that is locked (the lock file beside the configuration's history: one run at a time, whoever
-starts it), recorded in a run store (the configuration's ``[history] path``, or the console's
-store), reads Graph through delta links when ``[delta]`` says so (the state kept in that store),
-writes the HTML report beside the history, and after every run notifies (``[notify]``), writes the
-metrics textfile (``[metrics]``) and prunes the history (``[history] keep_runs``/``keep_days``).
+starts it; one per tenant when tenants share the console's store as their history), recorded in
+a run store (the configuration's ``[history] path``, or the console's store), reads Graph through
+delta links when ``[delta]`` says so (the state kept in that store), writes the HTML report beside
+the history, and after every run notifies (``[notify]``), writes the metrics textfile
+(``[metrics]``) and prunes the history (``[history] keep_runs``/``keep_days``).
 
 When the run store is the console's and the configuration is one of its tenants (registered with
 ``entra-sync console add-tenant``), runs are recorded under that tenant and a plan that a safety
@@ -45,9 +46,15 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def lock_path(cfg: Config) -> Path:
-    """The run lock beside the run history: one run at a time per history, across processes."""
-    return cfg.history.path.with_suffix(".lock")
+def lock_path(cfg: Config, tenant: str | None = None) -> Path:
+    """The run lock beside the run history: one run at a time per history, across processes; per
+    tenant when the history is the console's store that several tenants share (``tenant``)."""
+    return cfg.history.path.with_suffix(f".{tenant}.lock" if tenant else ".lock")
+
+
+def _is_history(target: str | Path, cfg: Config) -> bool:
+    """Is the run store at ``target`` this configuration's own history file?"""
+    return "://" not in str(target) and Path(target).resolve() == cfg.history.path.resolve()
 
 
 def reports_folder(cfg: Config) -> Path:
@@ -157,7 +164,9 @@ def configured_pipeline(
         yield RunPipeline(
             lambda: open_directory(opts, delta),
             store=history,
-            lock=RunLock(lock_path(cfg)),
+            # the CLI and the console over one configuration take the same lock; tenants that share
+            # the console's store as their history each have their own
+            lock=RunLock(lock_path(cfg, tenant if tenant and _is_history(target, cfg) else None)),
             report=html_report_writer(reports_folder(cfg), cfg.schedule.timezone),
             tenant=tenant,
             hold=hold,

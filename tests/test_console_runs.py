@@ -176,3 +176,25 @@ def test_sync_says_where_the_refused_plan_is_held(shared: Setup, run_cli: Callab
     # a dry run that would be refused holds nothing
     assert run_cli("sync", "--config", t.config_path, "--dry-run", "-q").exit_code == 3
     assert len(shared.store.held_plans("oak")) == 1
+
+
+def test_the_cli_and_the_console_take_one_lock_per_tenant_of_a_shared_store(
+    shared: Setup, run_cli: Callable[..., Any]
+) -> None:
+    from entra_sync.runs.lock import RunLock
+
+    t = shared.store.tenant("oak")
+    assert t is not None
+    other_cfg, _ = school(shared.root / "elm")  # a second tenant with the same store as its history
+    other_cfg.write_text(
+        other_cfg.read_text().replace('path = "history.sqlite"', f'path = "{shared.store.target}"')
+    )
+    shared.store.add_tenant("elm", "Elm", other_cfg)
+    with RunLock(t.config_path.parent / "history.oak.lock"):  # as a run of oak in another process
+        assert "another run of this tenant is in progress" in _run_now(shared)
+        r = run_cli("sync", "--config", t.config_path, "--auto-approve", "-q")
+        assert r.exit_code != 0 and "lock" in r.stderr.lower()
+        # elm's runs, in the same store, are not held up by oak's
+        assert "done" in _run_now(shared, "elm")
+        assert run_cli("sync", "--config", other_cfg, "--auto-approve", "-q").exit_code == 0
+    assert "done" in _run_now(shared)
