@@ -35,6 +35,7 @@ from entra_sync.steps import (
     SAFETY_CODE,
     Planned,
     check_saved,
+    count_throttled,
     make_plan,
     recovered_creates,
     refusals,
@@ -56,6 +57,7 @@ __all__ = [
     "AdoptRequest",
     "AdoptingDirectory",
     "DirectoryFactory",
+    "HoldPlan",
     "Planned",
     "Recorded",
     "ReportWriter",
@@ -66,7 +68,6 @@ __all__ = [
     "RunRecord",
     "RunRequest",
     "check_saved",
-    "html_report_writer",
     "make_plan",
     "recovered_creates",
     "refusals",
@@ -87,6 +88,9 @@ DirectoryFactory = Callable[[], AbstractContextManager[AdoptingDirectory]]
 ReportWriter = Callable[[History, int], Path]
 #: told a run's id and its report (None: no report) once the run is closed
 Recorded = Callable[[int, Path | None], None]
+#: holds a plan that a safety limit refused for an approver (the console's queue): told the run's
+#: id, the plan, the refusals and who asked for the run; returns the held plan's id
+HoldPlan = Callable[[int | None, Plan, tuple[str, ...], str | None], int]
 #: told the run-result document of every run once it is closed and reported (notifications,
 #: metrics, retention); an observer that raises is logged and never fails the run
 RunObserver = Callable[[Mapping[str, Any]], None]
@@ -198,6 +202,8 @@ class RunRequest:
     max_workers: int = 4
     #: plan only this school's objects (``--school``); a saved plan carries its own
     school: str | None = None
+    #: who asked for the run (a console user), for a held plan's "requested by"
+    requested_by: str | None = None
 
     def __post_init__(self) -> None:
         if (self.desired is None) == (self.saved_plan is None):
@@ -256,6 +262,8 @@ class RunOutcome:
     forced: tuple[str, ...] = ()
     #: the run-result document (schemas/run-result.schema.json) of this run
     document: Mapping[str, Any] | None = None
+    #: the held plan a refused plan became (the pipeline's ``hold``), for an approver
+    held: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -283,9 +291,10 @@ class RunPipeline:
     """Runs with explicit dependencies: the directory factory, the run store, the run lock, and the
     report writer (each optional but the first: no store, no record; no lock, no locking).
 
-    ``tenant`` (a fleet's shared store): runs are recorded under it, and only its abandoned runs
-    are closed (the lock is that tenant's). ``lock`` is any context manager that refuses a second
-    holder: a :class:`RunLock`, or a fleet's lease."""
+    ``tenant`` (a shared store: the console's, a fleet's): runs are recorded under it, and only its
+    abandoned runs are closed (the lock is that tenant's). ``lock`` is any context manager that
+    refuses a second holder: a :class:`RunLock`, or a fleet's lease. ``hold`` keeps a plan that a
+    safety limit refused (not a dry run's) for an approver."""
 
     def __init__(
         self,
@@ -296,8 +305,10 @@ class RunPipeline:
         report: ReportWriter | None = None,
         tenant: str | None = None,
         observers: Sequence[RunObserver] = (),
+        hold: HoldPlan | None = None,
     ) -> None:
         self._directory = directory
+        self._hold = hold
         self._store = store
         self._lock = lock
         self._report = report
@@ -316,7 +327,20 @@ class RunPipeline:
         with self._session(kind, request.config_summary, hooks.recorded) as record:
             record.dry_run = request.dry_run
             outcome = self._run(request, hooks, record)
+            if outcome.refused and not outcome.dry_run and self._hold is not None:
+                outcome = replace(outcome, held=self._held(request, outcome))
         return replace(outcome, document=record.document)
+
+    def _held(self, request: RunRequest, outcome: RunOutcome) -> int | None:
+        assert self._hold is not None
+        try:
+            who = request.requested_by or request.kind
+            held = self._hold(outcome.run_id, outcome.plan, outcome.refused, who)
+        except Exception:  # the run is recorded as refused either way; holding it is the console's
+            log.exception("could not hold the refused plan of run %s for an approver", outcome.run_id)
+            return None
+        log.warning("run %s: the refused plan is held as plan %d for an approver", outcome.run_id, held)
+        return held
 
     def _run(self, request: RunRequest, hooks: RunHooks, record: RunRecord) -> RunOutcome:
         saved = request.saved_plan() if request.saved_plan is not None else None
@@ -325,7 +349,7 @@ class RunPipeline:
             record.context = context_from_desired(desired)
         if saved is not None:
             record.plan(saved)
-        with self._directory() as directory, _throttle_counter(directory, record):
+        with self._directory() as directory, count_throttled(directory, record):
             if saved is not None:
                 plan = saved
                 actual, reasons = check_saved(saved, directory, request.limits, hooks.progress)
@@ -376,7 +400,7 @@ class RunPipeline:
     def _adopt(self, request: AdoptRequest, hooks: AdoptHooks, record: RunRecord) -> AdoptOutcome:
         desired = request.desired()
         record.context = context_from_desired(desired)
-        with self._directory() as directory, _throttle_counter(directory, record):
+        with self._directory() as directory, count_throttled(directory, record):
             planned = make_plan(desired, directory, request.limits, hooks.progress, school=request.school)
             # adopting applies none of the plan's changes: record its conflicts only
             record.plan(replace(planned.plan, changes=()))
@@ -463,38 +487,3 @@ class RunPipeline:
         except (OSError, EntraSyncError) as exc:  # the run is recorded; a report is a convenience
             log.error("could not write the report of run %d: %s", run_id, exc)
             return None
-
-
-@contextmanager
-def _throttle_counter(directory: object, record: RunRecord) -> Iterator[None]:
-    """Note the requests Graph throttled in this run, when the directory counts them (a
-    ``throttled_requests`` attribute: the Graph client's, or the directory's own)."""
-
-    def count() -> int | None:
-        for owner in (directory, getattr(directory, "client", None), getattr(directory, "_client", None)):
-            n = getattr(owner, "throttled_requests", None)
-            if isinstance(n, int):
-                return n
-        return None
-
-    before = count()
-    try:
-        yield
-    finally:
-        after = count()
-        if after is not None:
-            record.throttled_requests = after - (before or 0)
-
-
-def html_report_writer(folder: Path, tz: str) -> ReportWriter:
-    """Write ``run-N.html`` into ``folder`` (created when missing)."""
-
-    def write(store: History, run_id: int) -> Path:
-        from entra_sync.runs.report import render_run_report
-
-        path = folder / f"run-{run_id}.html"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_run_report(store.get_run(run_id), tz=tz), encoding="utf-8")
-        return path
-
-    return write

@@ -6,8 +6,10 @@ Nothing here writes; :mod:`entra_sync.pipeline` runs them inside a locked, recor
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 from entra_sync.runs.history import History
 from reconciler.apply.result import ChangeResult
@@ -27,6 +29,7 @@ __all__ = [
     "SCOPE_CODE",
     "Planned",
     "check_saved",
+    "count_throttled",
     "make_plan",
     "plan_school",
     "recovered_creates",
@@ -215,3 +218,25 @@ def recovered_creates(store: History, actual: ActualState, *, runs: int = 20) ->
     for r in found:
         log.warning("%s %s: %s", r.kind, r.key, r.message)
     return found
+
+
+@contextmanager
+def count_throttled(directory: object, record: Any) -> Iterator[None]:
+    """Note on ``record`` (its ``throttled_requests``) the requests Graph throttled in this run,
+    when the directory counts them (a ``throttled_requests`` attribute: the Graph client's, or the
+    directory's own)."""
+
+    def count() -> int | None:
+        for owner in (directory, getattr(directory, "client", None), getattr(directory, "_client", None)):
+            n = getattr(owner, "throttled_requests", None)
+            if isinstance(n, int):
+                return n
+        return None
+
+    before = count()
+    try:
+        yield
+    finally:
+        after = count()
+        if after is not None:
+            record.throttled_requests = after - (before or 0)

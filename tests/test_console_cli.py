@@ -19,6 +19,12 @@ def test_add_tenant_and_the_first_admin(run_cli, tmp_path: Path, monkeypatch: py
     store = tmp_path / "console.db"
     r = run_cli("console", "--store", store, "add-tenant", "oak", "--config", cfg, "--name", "Oak Academy")
     assert r.exit_code == 0, r.stderr
+    # the CLI's runs of this configuration go to its own history: said, with the way to share the store
+    assert f"record their runs in {cfg.parent / 'history.sqlite'}, not in the console" in r.stderr
+    assert f'set [history] path = "{store.resolve()}"' in r.stderr
+    shared = cfg.parent / "history.sqlite"
+    r = run_cli("console", "--store", shared, "add-tenant", "oak", "--config", cfg)
+    assert r.exit_code == 0 and "note:" not in r.stderr, r.stderr
     monkeypatch.setenv("ENTRA_SYNC_CONSOLE_PASSWORD", "a password of some length")
     r = run_cli("console", "--store", store, "add-user", "ada", "--tenant", "oak", "--role", "admin")
     assert r.exit_code == 0 and "ada created, admin of oak" in r.stdout, r.stderr
@@ -42,3 +48,22 @@ def test_a_broken_configuration_is_refused_with_the_loaders_message(run_cli, tmp
     r = run_cli("console", "--store", tmp_path / "c.db", "add-tenant", "oak", "--config", bad)
     assert r.exit_code != 0 and 'must be a 24-hour local time "HH:MM"' in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_the_trusted_proxies_are_a_setting(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    served: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(kw))
+    store = tmp_path / "console.db"
+    assert run_cli("console", "--store", store).exit_code == 0
+    assert served[-1]["forwarded_allow_ips"] == ["127.0.0.1"] and served[-1]["proxy_headers"] is True
+    r = run_cli("console", "--store", store, "--forwarded-allow-ips", "10.0.0.5, 192.168.0.0/24,::1")
+    assert r.exit_code == 0 and "trusting X-Forwarded-For from 10.0.0.5, 192.168.0.0/24, ::1" in r.stderr
+    assert served[-1]["forwarded_allow_ips"] == ["10.0.0.5", "192.168.0.0/24", "::1"]
+    monkeypatch.setenv("ENTRA_SYNC_CONSOLE_FORWARDED_ALLOW_IPS", "*")
+    assert run_cli("console", "--store", store).exit_code == 0
+    assert served[-1]["forwarded_allow_ips"] == ["*"]
+    r = run_cli("console", "--store", store, "--forwarded-allow-ips", "proxy.local")
+    assert r.exit_code != 0 and "'proxy.local' is not an IP address or network" in r.stderr
+    assert "--forwarded-allow-ips" in r.stderr and len(served) == 3

@@ -6,12 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete, func, select
 
-from entra_sync.console.jobs import TenantHistory
 from entra_sync.console.queries import Filters, RunQueries
 from entra_sync.console.security import check_password, hash_password
 from entra_sync.console.store import ConsoleStore
-from reconciler.plan.model import Change, Plan
+from entra_sync.runs.history import History
+from entra_sync.store.engine import writer
+from entra_sync.store.tables import run_summaries
+from reconciler.apply.result import ApplyResult, ChangeResult
+from reconciler.plan.model import Change, Conflict, Plan, Warning
 from tests.postgres import postgres_database, postgres_server
 
 __all__ = ["postgres_database", "postgres_server"]
@@ -73,12 +77,12 @@ def test_a_tenants_runs_are_its_own_and_the_run_page_pages(target: str) -> None:
             for i in range(120)
         )
     )
-    with TenantHistory(target, "oak") as h:
-        run = h.start_run("console sync")
+    with History(target) as h:
+        run = h.start_run("console sync", tenant="oak")
         h.record_plan(run, plan)
         h.finish_run(run, "succeeded")
-    with TenantHistory(target, "elm") as h:
-        other = h.start_run("console sync")
+    with History(target) as h:
+        other = h.start_run("console sync", tenant="elm")
     store = ConsoleStore(target)
     q = RunQueries(store.engine)
     assert q.run_row("elm", run) is None and q.run_row("oak", other) is None
@@ -94,4 +98,84 @@ def test_a_tenants_runs_are_its_own_and_the_run_page_pages(target: str) -> None:
     rows, total = q.page(run, Filters(q="P7@X"))
     assert total == 1 and rows[0].key.endswith("Ma7")
     assert q.page(run, Filters(q="q@x"))[1] == 120
+    store.close()
+
+
+def _mixed_run(target: str) -> tuple[int, Plan]:
+    """A finished run of oak: two schools' changes, one failed, with an unresolved person and a
+    conflict."""
+    changes = (
+        *(
+            Change(
+                "add", "groupMembers", f"class:SCH{i % 2 + 1}:2026-27:7A-Ma{i}", members=(f"p{i}@x", "q@x")
+            )
+            for i in range(30)
+        ),
+        Change("create", "group", "class:SCH1:2026-27:8B", after={"displayName": "8B", "members": ["a@x"]}),
+    )
+    plan = Plan(
+        changes=changes,
+        warnings=(Warning("unresolvedUser", "nobody@x is not in Entra: class:SCH2:2026-27:7A-Ma1",
+                          "class:SCH2:2026-27:7A-Ma1", "nobody@x"),),
+        conflicts=(Conflict("group", "class:SCH1:2026-27:9C", "g-1", "mailNickname", "9c"),),
+    )  # fmt: skip
+    bad = "class:SCH2:2026-27:7A-Ma3"
+    results = tuple(
+        ChangeResult(c.id, c.action, c.kind, c.key, "failed" if c.key == bad else "done")
+        for c in plan.changes
+    )
+    with History(target) as h:
+        run = h.start_run("console sync", tenant="oak")
+        h.record_plan(run, plan)
+        h.record_results(run, ApplyResult(results))
+        h.finish_run(run, "partial")
+    return run, plan
+
+
+def test_a_runs_summary_is_kept_when_it_finishes_and_made_once_for_an_old_run(target: str) -> None:
+    run, _plan = _mixed_run(target)
+    store = ConsoleStore(target)
+    with store.engine.connect() as c:
+        kept = c.execute(select(run_summaries.c.summary).where(run_summaries.c.run_id == run)).scalar_one()
+    assert kept is not None  # made as the run finished, not by the page
+    q = RunQueries(store.engine)
+    row = q.run_row("oak", run)
+    stored = q.facts(row)
+    assert stored.total == 31 and stored.memberships == 61
+    assert stored.statuses == {"done": 30, "failed": 1}
+    by = {(r.school, r.kind, r.action): r for r in stored.counts}
+    assert (
+        by[("SCH2", "groupMembers", "add")].not_done == 1
+        and by[("SCH2", "groupMembers", "add")].changes == 15
+    )
+    assert by[("SCH1", "group", "create")].memberships == 1
+    assert stored.needs_you.unresolved == (("SCH2", 1),) and len(stored.needs_you.conflicts) == 1
+    assert stored.unresolved == (("SCH2", "nobody@x", ("class:SCH2:2026-27:7A-Ma1",)),)
+    # a run recorded before summaries were kept: counted from its rows on its first read, the same
+    with writer(store.engine).begin() as w:
+        w.execute(delete(run_summaries))
+    assert q.facts(row) == stored
+    with store.engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(run_summaries)).scalar_one() == 1
+    assert q.facts(row) == stored
+    store.close()
+
+
+def test_a_running_runs_summary_follows_its_outcomes(target: str) -> None:
+    plan = Plan(changes=tuple(Change("add", "groupMembers", f"class:SCH1:2026-27:{i}", members=("a@x",))
+                              for i in range(4)))  # fmt: skip
+    with History(target) as h:
+        run = h.start_run("console sync", tenant="oak")
+        h.record_plan(run, plan)
+        c0 = plan.changes[0]
+        h.record_result(run, ChangeResult(c0.id, c0.action, c0.kind, c0.key, "skipped", "not needed"))
+        store = ConsoleStore(target)
+        q = RunQueries(store.engine)
+        facts = q.facts(q.run_row("oak", run))
+        assert facts.statuses == {"planned": 3, "skipped": 1} and facts.counts[0].not_done == 1
+        with store.engine.connect() as c:  # not kept while the run goes on
+            assert c.execute(select(run_summaries.c.summary)).scalar_one() is None
+        h.prune(keep_runs=0)
+    with store.engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(run_summaries)).scalar_one() == 0
     store.close()

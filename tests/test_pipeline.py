@@ -17,8 +17,8 @@ from entra_sync.pipeline import (
     RunHooks,
     RunPipeline,
     RunRequest,
-    html_report_writer,
 )
+from entra_sync.run_setup import html_report_writer
 from entra_sync.runs.history import History
 from entra_sync.runs.lock import LockHeldError, RunLock
 from reconciler.apply.result import ChangeResult

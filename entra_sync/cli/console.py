@@ -4,6 +4,7 @@ set it up (the first admin, and which configuration file is which tenant)."""
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -45,6 +46,29 @@ KeyFileOpt = Annotated[
 DEFAULT_STORE = "entra-sync-console.db"
 
 
+def forwarded_allow_ips(value: str) -> list[str]:
+    """The proxies whose ``X-Forwarded-For``/``-Proto`` are trusted: addresses or networks
+    (``10.0.0.0/8``), comma-separated, or ``*`` (any: only when nothing but the proxy can reach the
+    console)."""
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise ConfigError(
+            "name at least one proxy address (127.0.0.1 by default)", key="--forwarded-allow-ips"
+        )
+    if items == ["*"]:
+        return items
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8, ::1); "
+                "separate several with commas, or give * alone to trust any",
+                key="--forwarded-allow-ips",
+            ) from None
+    return items
+
+
 def _box(store: str, key_file: Path | None) -> SecretBox:
     from entra_sync.console.app import key_file_default
     from entra_sync.console.security import SecretBox
@@ -64,6 +88,16 @@ def serve(
     https_only: Annotated[
         bool, typer.Option("--https-only", help="Secure cookies and HSTS (behind a TLS proxy).")
     ] = False,
+    forwarded: Annotated[
+        str,
+        typer.Option(
+            "--forwarded-allow-ips",
+            envvar="ENTRA_SYNC_CONSOLE_FORWARDED_ALLOW_IPS",
+            show_envvar=True,
+            help="The reverse proxies whose X-Forwarded-For/-Proto are trusted: addresses or networks, "
+            "comma-separated (or * for any).",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Serve the web console."""
     if ctx.invoked_subcommand is not None:
@@ -74,10 +108,16 @@ def serve(
     from entra_sync.console.app import create_app
     from entra_sync.console.store import ConsoleStore
 
-    app = create_app(ConsoleStore(store), _box(store, key_file), https_only=https_only)
-    typer.echo(f"console on http://{host}:{port}/ (store {ConsoleStore(store).path})", err=True)
+    proxies = forwarded_allow_ips(forwarded)
+    console_store = ConsoleStore(store)
+    app = create_app(console_store, _box(store, key_file), https_only=https_only)
+    typer.echo(
+        f"console on http://{host}:{port}/ (store {console_store.path}; "
+        f"trusting X-Forwarded-For from {', '.join(proxies)})",
+        err=True,
+    )
     uvicorn.run(
-        app, host=host, port=port, log_level="warning", proxy_headers=True, forwarded_allow_ips="127.0.0.1"
+        app, host=host, port=port, log_level="warning", proxy_headers=True, forwarded_allow_ips=proxies
     )
 
 
@@ -129,9 +169,22 @@ def add_tenant(
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", slug):
         raise ConfigError("a tenant slug is lower-case letters, digits and dashes", key="slug")
-    load_config(config)  # a broken configuration is refused with the loader's own message
-    ConsoleStore(ctx.obj["store"]).add_tenant(slug, name or slug, config.resolve())
+    cfg = load_config(config)  # a broken configuration is refused with the loader's own message
+    store = ConsoleStore(ctx.obj["store"])
+    store.add_tenant(slug, name or slug, config.resolve())
     typer.echo(f"tenant {slug} -> {config.resolve()}")
+    elsewhere = (
+        f"note: `entra-sync sync` and `entra-sync schedule` with this configuration record their runs in "
+        f"{cfg.history.path}, not in the console's store"
+    )
+    if "://" in str(store.target):
+        typer.echo(f"{elsewhere} (a database server): start its runs from the console", err=True)
+    elif cfg.history.path.resolve() != Path(store.target).resolve():
+        typer.echo(
+            f"{elsewhere}; to see them in the console (and hold their refused plans there for an "
+            f'approver), set [history] path = "{Path(store.target).resolve()}" in {config}',
+            err=True,
+        )
 
 
 @console_app.command("grant")

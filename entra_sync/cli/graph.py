@@ -28,7 +28,6 @@ from entra_sync.cli.running import (
     EXIT_CODES_HELP,
     DocumentCapture,
     RecordedNote,
-    cli_pipeline,
     confirm_on_terminal,
     print_warnings,
     render_config,
@@ -45,6 +44,7 @@ from entra_sync.cli.wiring import (
 )
 from entra_sync.config.load import config_summary
 from entra_sync.pipeline import AdoptHooks, AdoptRequest, RunHooks, RunOutcome, RunRequest, make_plan
+from entra_sync.run_setup import configured_pipeline
 from entra_sync.steps import plan_school
 from reconciler.document.load import load_desired, read_json_file
 from reconciler.document.parse import desired_to_document
@@ -243,7 +243,7 @@ def _run(
 ) -> RunOutcome:
     """Run through the pipeline; a refused or declined plan ends the command (after the note)."""
     try:
-        with cli_pipeline(opts, capture=capture) as pipeline:
+        with configured_pipeline(opts, observers=[capture]) as pipeline:
             outcome = pipeline.run(request, hooks)
     except BaseException:
         progress.close()
@@ -356,7 +356,7 @@ def adopt(
         confirm=confirm_on_terminal(auto_approve, "Take these objects over?"),
     )  # fmt: skip
     try:
-        with cli_pipeline(opts) as pipeline:
+        with configured_pipeline(opts) as pipeline:
             outcome = pipeline.adopt(request, hooks)
     except BaseException:
         progress.close()

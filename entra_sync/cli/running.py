@@ -1,6 +1,6 @@
-"""The CLI's side of the one run pipeline: the run store, run lock and HTML report a configuration
-names; confirmation on a terminal; the note saying where a run was recorded; and ``run_sync``,
-the whole printed job shared by ``sync``, ``schedule`` and ``demo``.
+"""The CLI's side of the one run pipeline (built by :func:`entra_sync.run_setup.configured_pipeline`):
+confirmation on a terminal; the note saying where a run was recorded; and ``run_sync``, the whole
+printed job shared by ``sync``, ``schedule`` and ``demo``.
 """
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,18 +18,10 @@ import typer
 
 from entra_sync.cli.output import PlanFormat, print_refusals, print_result, render_plan
 from entra_sync.cli.progress import ProgressPrinter
-from entra_sync.cli.wiring import GraphOptions, limits_from, open_directory
+from entra_sync.cli.wiring import GraphOptions, limits_from
 from entra_sync.config.load import config_summary, require_source
-from entra_sync.pipeline import (
-    RunHooks,
-    RunObserver,
-    RunOutcome,
-    RunPipeline,
-    RunRequest,
-    html_report_writer,
-)
-from entra_sync.runs.history import History
-from entra_sync.runs.lock import RunLock
+from entra_sync.pipeline import RunHooks, RunOutcome, RunRequest
+from entra_sync.run_setup import configured_pipeline
 from reconciler.document.load import validate_document
 from reconciler.document.parse import desired_to_document
 from reconciler.errors import DocumentError, InputError, SafetyError
@@ -48,15 +39,10 @@ __all__ = [
     "DocumentCapture",
     "RecordedNote",
     "SyncOptions",
-    "after_run_observers",
     "ask_on_terminal",
-    "cli_pipeline",
     "confirm_on_terminal",
-    "lock_path",
     "print_warnings",
-    "prune_history",
     "render_config",
-    "reports_folder",
     "run_sync",
 ]
 
@@ -66,76 +52,6 @@ EXIT_CODES_HELP = (
     "refused the plan (with --dry-run: would refuse it), nothing was written; 130 interrupted; "
     "with --detailed-exitcode, 2: the plan has changes."
 )
-
-
-def lock_path(cfg: Config) -> Path:
-    """The run lock beside the run history: one run at a time per history, across processes."""
-    return cfg.history.path.with_suffix(".lock")
-
-
-def reports_folder(cfg: Config) -> Path:
-    """Where the HTML report of each recorded run is written."""
-    return cfg.history.path.parent / "reports"
-
-
-def prune_history(store: History, cfg: Config, keep_runs: int | None, keep_days: float | None) -> list[int]:
-    """Delete the runs beyond the retention limits, and their HTML reports; the pruned run ids."""
-    gone = store.prune(keep_runs, keep_days)
-    for run_id in gone:
-        (reports_folder(cfg) / f"run-{run_id}.html").unlink(missing_ok=True)
-    if gone:
-        log.info("pruned %d run(s) from the history (and their reports)", len(gone))
-    return gone
-
-
-def after_run_observers(cfg: Config, store: History | None) -> list[RunObserver]:
-    """What follows every recorded run: notifications, the metrics textfile, history retention."""
-    from entra_sync.metrics import write_textfile
-    from entra_sync.notify import notify
-
-    def notifications(doc: Mapping[str, Any]) -> None:
-        for sent in notify(doc, cfg.notify):
-            if not sent.sent:
-                log.error("could not send the %s notification: %s", sent.channel, sent.error)
-
-    observers: list[RunObserver] = [notifications]
-    textfile = cfg.metrics.textfile
-    if textfile is not None:
-        observers.append(lambda doc: log.debug("metrics: %s", write_textfile(doc, textfile)))
-    if store is not None and (cfg.history.keep_runs is not None or cfg.history.keep_days is not None):
-
-        def retention(_doc: Mapping[str, Any]) -> None:
-            prune_history(store, cfg, cfg.history.keep_runs, cfg.history.keep_days)
-
-        observers.append(retention)
-    return observers
-
-
-@contextmanager
-def cli_pipeline(opts: GraphOptions, *, capture: DocumentCapture | None = None) -> Iterator[RunPipeline]:
-    """The run pipeline for these options: with a configuration, runs are locked, recorded in its
-    history and reported beside it, then notified, measured and pruned as configured; without
-    one, they are neither. ``capture`` keeps each run's result document (for ``--format json``)."""
-    cfg = opts.config
-    extra: list[RunObserver] = [capture] if capture is not None else []
-    if cfg is None:
-        yield RunPipeline(lambda: open_directory(opts), observers=extra)
-        return
-    with History(cfg.history.path) as store:
-        from entra_sync.store.delta import SqlDeltaStore
-
-        delta = SqlDeltaStore(cfg.history.path) if cfg.delta.enabled else None
-        try:
-            yield RunPipeline(
-                lambda: open_directory(opts, delta),
-                store=store,
-                lock=RunLock(lock_path(cfg)),
-                report=html_report_writer(reports_folder(cfg), cfg.schedule.timezone),
-                observers=[*extra, *after_run_observers(cfg, store)],
-            )
-        finally:
-            if delta is not None:
-                delta.close()
 
 
 class DocumentCapture:
@@ -290,7 +206,7 @@ def run_sync(cfg: Config, opts: GraphOptions, run: SyncOptions | None = None) ->
     hooks = RunHooks(progress=progress, show=show, recorded=note, confirm=run.confirm)
     json_out = fmt is PlanFormat.json
     try:
-        with cli_pipeline(opts, capture=capture) as pipeline:
+        with configured_pipeline(opts, observers=[capture]) as pipeline:
             outcome = pipeline.run(request, hooks)
     except BaseException:
         progress.close()
@@ -303,6 +219,8 @@ def run_sync(cfg: Config, opts: GraphOptions, run: SyncOptions | None = None) ->
         capture.echo()
     if outcome.refused and not dry_run:  # the plan was shown first, then the refusal
         note.after_error()
+        if outcome.held is not None:
+            AFTER_ERROR.append(f"The refused plan is held as plan {outcome.held} for an approver (console).")
         raise SafetyError(outcome.refused)
     if outcome.declined:
         note.echo()

@@ -12,6 +12,8 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,7 +27,6 @@ from entra_sync.cli.running import (
     ask_on_terminal,
     print_warnings,
     render_config,
-    reports_folder,
     run_sync,
 )
 from entra_sync.cli.wiring import (
@@ -39,6 +40,7 @@ from entra_sync.cli.wiring import (
 )
 from entra_sync.config.load import load_config
 from entra_sync.pipeline import RunOutcome
+from entra_sync.run_setup import reports_folder
 from entra_sync.runs.history import History
 from reconciler.document.parse import desired_to_document
 from reconciler.errors import InputError
@@ -189,11 +191,22 @@ def schedule_command(
 history_app = typer.Typer(help="What each run changed: list runs, show one, find an object, HTML report.")
 
 
-def _history(config: Path | Config) -> History:
+@contextmanager
+def _history(config: Path | Config) -> Iterator[tuple[History, str | None]]:
+    """The configuration's run history, and the console tenant its runs are recorded under when the
+    history is the console's store (then only that tenant's runs are shown)."""
+    from entra_sync.console.store import ConsoleStore
+
     cfg = config if isinstance(config, Config) else load_config(config)
     if not cfg.history.path.exists():
         raise InputError(f"{cfg.history.path}: no run history yet; run `entra-sync sync` first")
-    return History(cfg.history.path)
+    with History(cfg.history.path) as h:
+        console = ConsoleStore(cfg.history.path)
+        try:
+            tenant = console.tenant_for_config(cfg.file)
+        finally:
+            console.close()
+        yield h, tenant
 
 
 def _when(ts: float | None) -> str:
@@ -206,8 +219,8 @@ def history_list(
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs, newest first.")] = 20,
 ) -> None:
     """List the latest runs with their outcome."""
-    with _history(config) as h:
-        runs = h.list_runs(limit)
+    with _history(config) as (h, tenant):
+        runs = h.list_runs(limit, tenant=tenant)
     if not runs:
         typer.echo("No runs recorded yet.")
     for r in runs:
@@ -219,8 +232,8 @@ def history_list(
 @history_app.command("show")
 def history_show(config: ConfigArg, run_id: Annotated[int, typer.Argument(help="Run number.")]) -> None:
     """Show every change of one run with its outcome."""
-    with _history(config) as h:
-        run = h.get_run(run_id)
+    with _history(config) as (h, tenant):
+        run = h.get_run(run_id, tenant=tenant)
     s = run.summary
     typer.echo(f"Run #{s.run_id} ({s.kind}) {s.status}, started {_when(s.started_at)}")
     if s.error:
@@ -238,8 +251,8 @@ def history_object(
     key: Annotated[str, typer.Argument(help="Object key (class:SCH1:2026-27:7A-Ma1) or a person's UPN.")],
 ) -> None:
     """When did this object change, in which run, and how did it go?"""
-    with _history(config) as h:
-        rows = h.changes_for_object(key)
+    with _history(config) as (h, tenant):
+        rows = h.changes_for_object(key, tenant=tenant)
     if not rows:
         typer.echo(f"No recorded change for {key}.")
     for row in rows:
@@ -258,8 +271,8 @@ def history_report(
     from entra_sync.runs.report import render_run_report
 
     cfg = load_config(config)
-    with _history(cfg) as h:
-        run = h.get_run(run_id)
+    with _history(cfg) as (h, tenant):
+        run = h.get_run(run_id, tenant=tenant)
     output.write_text(render_run_report(run, tz=cfg.schedule.timezone), encoding="utf-8")
     typer.echo(f"Report of run #{run_id} written to {output}")
 

@@ -139,7 +139,6 @@ def create_app(
     )
     templates.filters["when"] = _when
     console = Console(store, jobs or Jobs(store, box), RunQueries(store.engine), templates, box)
-    console.jobs.after_run = console.queries.warm
     secret = session_secret or hashlib.sha256(b"entra-sync console session:" + box.key_id()).hexdigest()
     app = Starlette(
         routes=routes(login_page, login, logout),

@@ -1,5 +1,6 @@
 """The console's runs: "Run now", "Dry run", "Test connection" and applying a held plan, each
-through the one run pipeline (:class:`entra_sync.pipeline.RunPipeline`) in a background thread.
+through the one run pipeline (:class:`entra_sync.pipeline.RunPipeline`), built as the CLI's is
+(:func:`entra_sync.run_setup.configured_pipeline`), in a background thread.
 
 Must: record a console run in the one store under its tenant; hold a plan a safety limit refused
 (not a dry run's) for an approver; apply exactly the held plan (a saved-plan run, refused when
@@ -12,46 +13,27 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 
-from entra_sync.cli.running import lock_path, render_config, reports_folder
-from entra_sync.cli.wiring import GraphOptions, limits_from, open_connection, open_directory
+from entra_sync.cli.running import render_config
+from entra_sync.cli.wiring import GraphOptions, limits_from, open_connection
 from entra_sync.config.load import config_summary, load_config
 from entra_sync.console.security import SecretBox
 from entra_sync.console.store import ConsoleStore, HeldPlan, Tenant
-from entra_sync.pipeline import RunOutcome, RunPipeline, RunRequest, html_report_writer
-from entra_sync.runs.history import History
-from entra_sync.runs.lock import LockHeldError, RunLock
+from entra_sync.pipeline import RunOutcome, RunPipeline, RunRequest
+from entra_sync.run_setup import configured_pipeline
+from entra_sync.runs.lock import LockHeldError
 from reconciler.errors import EntraSyncError, StalePlanError
 from reconciler.model import DesiredState
 from reconciler.plan.codec import loads_plan
 from reconciler.plan.model import Plan
-from reconciler.settings import Config
 
-__all__ = ["Jobs", "TenantHistory"]
+__all__ = ["Jobs"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SECRET_ENV = "ENTRA_SYNC_CLIENT_SECRET"
-
-
-class TenantHistory(History):
-    """The run history of one console tenant in the one store: its runs carry the tenant."""
-
-    def __init__(self, path: str | Path, tenant: str) -> None:
-        super().__init__(path)
-        self.tenant = tenant
-
-    def start_run(
-        self, kind: str, config_summary: Mapping[str, Any] | None = None, tenant: str | None = None
-    ) -> int:
-        return super().start_run(kind, config_summary, tenant or self.tenant)
-
-    def close_interrupted(self, *, tenant: str | None = None) -> list[int]:
-        return super().close_interrupted(tenant=tenant or self.tenant)
 
 
 class Jobs:
@@ -65,9 +47,6 @@ class Jobs:
         self._mutex = threading.Lock()
         #: tenant -> the last message of a background job (shown on the dashboard)
         self.messages: dict[str, str] = {}
-        #: told (tenant, run id) when a console run has ended: the app summarises it then, so that
-        #: its page opens at once
-        self.after_run: Callable[[str, int], None] | None = None
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -75,19 +54,14 @@ class Jobs:
         cfg = load_config(tenant.config_path)
         env = dict(self._env)
         enc = self._store.encrypted_secret(tenant.slug)
-        if enc is not None:
+        if enc is not None and cfg.credentials.method == "client_secret_env":
             env[cfg.credentials.client_secret_env or DEFAULT_SECRET_ENV] = self._box.decrypt(enc)
         return GraphOptions(config=cfg, env=env)
 
-    @contextmanager
-    def pipeline(self, tenant: Tenant, cfg: Config, opts: GraphOptions) -> Iterator[RunPipeline]:
-        with TenantHistory(self._store.target, tenant.slug) as history:
-            yield RunPipeline(
-                lambda: open_directory(opts),
-                store=history,
-                lock=RunLock(lock_path(cfg)),
-                report=html_report_writer(reports_folder(cfg), cfg.schedule.timezone),
-            )
+    def pipeline(self, tenant: Tenant, opts: GraphOptions) -> AbstractContextManager[RunPipeline]:
+        """The CLI's pipeline (:func:`configured_pipeline`: locked, reported, delta reads,
+        notified, measured, pruned), recording in the console's store under the tenant."""
+        return configured_pipeline(opts, store=self._store.target, tenant=tenant.slug)
 
     def _spawn(self, tenant: str, name: str, work: Callable[[], str]) -> None:
         def body() -> None:
@@ -135,27 +109,19 @@ class Jobs:
             limits=limits_from(cfg),
             dry_run=dry_run,
             config_summary={**config_summary(cfg), "requestedBy": user},
+            requested_by=user,
         )
-        with self.pipeline(tenant, cfg, opts) as pipeline:
+        with self.pipeline(tenant, opts) as pipeline:
             outcome = pipeline.run(request)
-        return self._after(tenant, user, outcome)
+        return self._after(outcome)
 
-    def _ended(self, tenant: str, run_id: int | None) -> None:
-        if self.after_run is not None and run_id is not None:
-            try:
-                self.after_run(tenant, run_id)
-            except Exception:  # a summary made early is a convenience; the page makes it otherwise
-                log.exception("could not summarise run %s", run_id)
-
-    def _after(self, tenant: Tenant, user: str, outcome: RunOutcome) -> str:
-        self._ended(tenant.slug, outcome.run_id)
+    @staticmethod
+    def _after(outcome: RunOutcome) -> str:
         run = f"run {outcome.run_id}"
         if outcome.refused and not outcome.dry_run:
-            plan = outcome.plan
-            held = self._store.hold(
-                tenant.slug, outcome.run_id, plan.to_json(), plan.checksum(), outcome.refused, user
-            )
-            return f"{run} refused by safety limits: held as plan {held} for an approver"
+            if outcome.held is None:
+                return f"{run} refused by safety limits; the plan could not be held (see the console's log)"
+            return f"{run} refused by safety limits: held as plan {outcome.held} for an approver"
         if outcome.dry_run:
             n = len(outcome.plan.changes)
             return f"{run} (dry run): {n} change(s) planned" + (
@@ -205,7 +171,7 @@ class Jobs:
                 force=True,
                 config_summary={**config_summary(cfg), "approvedBy": approver, "heldPlan": held.id},
             )
-            with self.pipeline(tenant, cfg, opts) as pipeline:
+            with self.pipeline(tenant, opts) as pipeline:
                 outcome = pipeline.run(request)
         except StalePlanError as exc:
             self._store.decide(held.id, approver, "approved", "stale", outcome="stale", message=str(exc))
@@ -213,7 +179,6 @@ class Jobs:
         except BaseException as exc:
             self._store.decide(held.id, approver, "approved", "failed", outcome="failed", message=str(exc))
             raise
-        self._ended(tenant.slug, outcome.run_id)
         result = outcome.result
         ok = result is None or result.ok
         status = "applied" if ok else "failed"

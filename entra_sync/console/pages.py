@@ -237,18 +237,25 @@ async def test_connection(ctx: Ctx) -> Response:
     return _back(ctx)
 
 
-@page("admin")
-async def settings_page(ctx: Ctx) -> Response:
+def _settings(ctx: Ctx, values: dict[str, Any], errors: tuple[str, ...] = (), status: int = 200) -> Response:
     assert ctx.tenant is not None
     return ctx.console.render(
         ctx.request,
         "settings.html.j2",
+        status=status,
         user=ctx.user,
         tenant=ctx.tenant,
-        values=form_values(ctx.tenant.config_path),
-        errors=(),
-        saved=ctx.request.query_params.get("saved") == "1",
+        values=values,
+        errors=errors,
+        saved=ctx.request.query_params.get("saved") == "1" and not errors,
+        audit=ctx.console.store.settings_changes(ctx.tenant.slug, limit=20),
     )
+
+
+@page("admin")
+async def settings_page(ctx: Ctx) -> Response:
+    assert ctx.tenant is not None
+    return _settings(ctx, form_values(ctx.tenant.config_path))
 
 
 @page("admin")
@@ -261,20 +268,20 @@ async def save_settings(ctx: Ctx) -> Response:
     secret = str(form.get("client_secret", ""))
     result = save_form(t.config_path, values, secret_given=bool(secret))
     if not result.ok:
-        shown = {**form_values(t.config_path), **values}
-        return ctx.console.render(
-            ctx.request,
-            "settings.html.j2",
-            status=400,
-            user=ctx.user,
-            tenant=t,
-            values=shown,
-            errors=result.errors,
-            saved=False,
-        )
+        return _settings(ctx, {**form_values(t.config_path), **values}, result.errors, status=400)
+    store = ctx.console.store
+    changed = list(result.changed)
     if secret:
-        ctx.console.store.set_secret(t.slug, ctx.console.box.encrypt(secret))
-    ctx.console.store.set_require_other_approver(t.slug, form.get("require_other_approver") == "on")
+        store.set_secret(t.slug, ctx.console.box.encrypt(secret))
+    elif result.drop_secret and t.has_secret:  # another way to sign in was chosen
+        store.set_secret(t.slug, None)
+        changed.append("credentials.client_secret")
+    other = form.get("require_other_approver") == "on"
+    if other != t.require_other_approver:
+        store.set_require_other_approver(t.slug, other)
+        changed.append("console.require_other_approver")
+    if changed:
+        store.record_settings_change(t.slug, ctx.user.username, tuple(changed))
     return _back(ctx, "/settings?saved=1")
 
 

@@ -3,8 +3,7 @@ kind x action (the CLI's summary model, :mod:`reconciler.render.summary`), its c
 with filters and search done in SQL, and the people it could not find, per school.
 
 Must: scope every query by the tenant (a run of another tenant is not found); never load a whole
-run's changes to show one page. A finished run's summary is kept in a small cache (it no longer
-changes); a running one's is counted afresh.
+run's changes to show one page, nor count a run's summary (the store keeps it).
 """
 
 from __future__ import annotations
@@ -12,29 +11,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Engine, Text, and_, case, func, or_, select, type_coerce
 
+from entra_sync.store.run_summary import RunTotals, run_totals
 from entra_sync.store.tables import changes, person_changes, runs
 from reconciler.model import normalise_ref
-from reconciler.plan.model import Conflict, Plan, Warning
-from reconciler.render.summary import (
-    NEEDS_ATTENTION,
-    UNRESOLVED_CODE,
-    CountRow,
-    NeedsYou,
-    plan_refusals,
-    school_of,
-    school_order,
-    summarise,
-)
+from reconciler.render.summary import NEEDS_ATTENTION, school_of
 
-__all__ = ["ChangeRow", "Filters", "RunFacts", "RunQueries", "unresolved_csv"]
+__all__ = ["ChangeRow", "Filters", "RunQueries", "unresolved_csv"]
 
 PAGE_SIZE = 50
 _SCHOOL_PREFIXES = ("au:", "class:", "mentor:", "team:class:", "team:mentor:")
@@ -83,55 +71,12 @@ class ChangeRow:
     failures: tuple[dict[str, str], ...]
 
 
-@dataclass(frozen=True)
-class RunFacts:
-    """A run's summary: counts by school x kind x action, what needs a person, statuses."""
-
-    counts: tuple[CountRow, ...]
-    needs_you: NeedsYou
-    statuses: dict[str, int]
-    schools: tuple[str, ...]
-    kinds: tuple[str, ...]
-    actions: tuple[str, ...]
-    total: int
-    memberships: int
-    unresolved: tuple[tuple[str, str, tuple[str, ...]], ...] = field(default=())
-
-    @property
-    def deferred(self) -> int:
-        return self.statuses.get("deferred", 0)
-
-
 def _school_clause(school: str) -> Any:
     part = quote(school, safe="")
     return or_(*(changes.c.key.like(f"{p}{part}:%") for p in _SCHOOL_PREFIXES))
 
 
-def _unresolved_rows(warnings: list[dict[str, Any]]) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
-    """(school, person, the objects that want them) per unresolved person and school."""
-    out: dict[tuple[str, str], set[str]] = {}
-    for w in warnings:
-        if w.get("code") != UNRESOLVED_CODE:
-            continue
-        ref = str(w.get("ref") or w.get("message"))
-        keys = [w["key"]] if w.get("key") else _keys_in(str(w.get("message", "")))
-        for k in keys or [""]:
-            out.setdefault((school_of(k) if k else school_of(""), ref), set()).add(k)
-    return tuple(
-        (s, p, tuple(sorted(k for k in ks if k)))
-        for (s, p), ks in sorted(out.items(), key=lambda t: (school_order(t[0][0]), t[0][1]))
-    )
-
-
-def _keys_in(message: str) -> list[str]:
-    _, sep, tail = message.partition(": ")
-    if not sep:
-        return []
-    tail = tail.split(" and ", 1)[0] if " more" in tail else tail
-    return [k.strip() for k in tail.split(", ") if k.strip()]
-
-
-def unresolved_csv(facts: RunFacts) -> str:
+def unresolved_csv(facts: RunTotals) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(["school", "person", "wanted by"])
@@ -148,8 +93,6 @@ def _cell(v: str) -> str:
 class RunQueries:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._cache: OrderedDict[tuple[int, float], RunFacts] = OrderedDict()
-        self._mutex = threading.Lock()
 
     def run_row(self, tenant: str, run_id: int) -> Any | None:
         with self.engine.connect() as c:
@@ -165,83 +108,9 @@ class RunQueries:
             ).scalar()
         return prev, nxt
 
-    def warm(self, tenant: str, run_id: int) -> None:
-        """Summarise a run that has just ended (its page then opens without counting)."""
-        run = self.run_row(tenant, run_id)
-        if run is not None:
-            self.facts(run)
-
-    def facts(self, run: Any) -> RunFacts:
-        key = (int(run.id), float(run.finished_at or -1))
-        if run.finished_at is not None:
-            with self._mutex:
-                if key in self._cache:
-                    self._cache.move_to_end(key)
-                    return self._cache[key]
-        facts = self._facts(run)
-        if run.finished_at is not None:
-            with self._mutex:
-                self._cache[key] = facts
-                while len(self._cache) > 16:
-                    self._cache.popitem(last=False)
-        return facts
-
-    def _facts(self, run: Any) -> RunFacts:
-        with self.engine.connect() as c:
-            rows = c.execute(
-                select(
-                    changes.c.change_id, changes.c.kind, changes.c.action, changes.c.key, changes.c.status
-                ).where(changes.c.run_id == run.id)
-            ).all()
-            moved: dict[str, int] = dict(
-                c.execute(
-                    select(person_changes.c.change_id, func.count())
-                    .where(person_changes.c.run_id == run.id)
-                    .group_by(person_changes.c.change_id)
-                ).all()
-            )
-        tally: dict[tuple[str, str, str], list[int]] = {}
-        statuses: dict[str, int] = {}
-        for change_id, kind, action, key, status in rows:
-            t = tally.setdefault((school_of(key), kind, action), [0, 0, 0])
-            t[0] += 1
-            t[1] += moved.get(change_id, 0)
-            t[2] += status in NEEDS_ATTENTION
-            s = status or "planned"
-            statuses[s] = statuses.get(s, 0) + 1
-        counts = tuple(
-            CountRow(s, k, a, *tally[(s, k, a)])
-            for s, k, a in sorted(tally, key=lambda t: (school_order(t[0]), t[1], t[2]))
-        )
-        # what needs a person: the summary model over the run's warnings and conflicts
-        warnings = list(run.warnings or [])
-        plan = Plan(
-            warnings=tuple(Warning(w["code"], w["message"], w.get("key"), w.get("ref")) for w in warnings),
-            conflicts=tuple(
-                Conflict(x["kind"], x["key"], x["objectId"], x["field"], x["value"])
-                for x in (run.conflicts or [])
-            ),
-        )
-        needs = summarise(plan).needs_you
-        refusals = plan_refusals(plan) or ((run.error,) if run.status == "refused" and run.error else ())
-        needs = NeedsYou(
-            refusals=refusals,
-            failures=(),
-            conflicts=needs.conflicts,
-            unresolved=needs.unresolved,
-            unresolved_people=needs.unresolved_people,
-        )
-        return RunFacts(
-            counts=counts,
-            needs_you=needs,
-            statuses=dict(sorted(statuses.items())),
-            schools=tuple(sorted({r.school for r in counts}, key=school_order)),
-            kinds=tuple(sorted({r.kind for r in counts})),
-            actions=tuple(sorted({r.action for r in counts})),
-            total=len(rows),
-            memberships=sum(r.memberships for r in counts),
-            unresolved=_unresolved_rows(warnings),
-        )
+    def facts(self, run: Any) -> RunTotals:
+        """The run's summary, kept in the store (:mod:`entra_sync.store.run_summary`)."""
+        return run_totals(self.engine, run)
 
     def page(self, run_id: int, f: Filters, size: int = PAGE_SIZE) -> tuple[list[ChangeRow], int]:
         """One page of the run's changes (failed first, then in plan order) and how many match.

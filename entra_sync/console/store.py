@@ -1,5 +1,6 @@
-"""The console's data in the one store: users, tenants, roles per tenant, held plans, approvals
-and login attempts (tables ``console_*``, migration 0004), beside the run history.
+"""The console's data in the one store: users, tenants, roles per tenant, held plans, approvals,
+login attempts (tables ``console_*``, migration 0004) and the settings audit trail (0006), beside
+the run history.
 
 Must: keep passwords as argon2 hashes and a client secret encrypted (never in clear); scope every
 read of a tenant's data by the tenant. Must not: decide who may do what (that is the app's).
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
 from entra_sync.store.engine import display_name, migrate, open_engine, writer
 from entra_sync.store.tables import (
@@ -19,13 +20,18 @@ from entra_sync.store.tables import (
     console_held_plans,
     console_login_attempts,
     console_roles,
+    console_settings_changes,
     console_tenants,
     console_users,
 )
 from reconciler.clock import Clock, SystemClock
 from reconciler.errors import ConfigError
+from reconciler.plan.model import Plan
 
-__all__ = ["ROLES", "Approval", "ConsoleStore", "HeldPlan", "Role", "Tenant", "User", "role_at_least"]
+__all__ = [
+    "ROLES", "Approval", "ConsoleStore", "HeldPlan", "PlanHolder", "Role", "SettingsChange", "Tenant", "User",
+    "hold_plan", "role_at_least",
+]  # fmt: skip
 
 Role = Literal["viewer", "approver", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "approver", "admin")
@@ -68,6 +74,13 @@ class HeldPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class SettingsChange:
+    username: str
+    at: float
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Approval:
     approver: str
     decided_at: float
@@ -96,6 +109,49 @@ def _held(r: Any) -> HeldPlan:
         r.outcome_run_id,
         r.decided_at,
     )
+
+
+def hold_plan(
+    conn: Connection,
+    tenant: str,
+    run_id: int | None,
+    plan_json: str,
+    checksum: str,
+    reasons: tuple[str, ...],
+    requested_by: str | None,
+    now: float,
+) -> int:
+    """Hold a refused plan for an approver (in ``conn``'s transaction); the held plan's id."""
+    row = conn.execute(
+        insert(console_held_plans)
+        .values(
+            tenant=tenant,
+            run_id=run_id,
+            plan=plan_json,
+            checksum=checksum,
+            reasons=list(reasons),
+            requested_by=requested_by,
+            created_at=now,
+            status="held",
+        )
+        .returning(console_held_plans.c.id)
+    ).one()
+    return int(row[0])
+
+
+class PlanHolder:
+    """Holds a refused plan of one tenant for an approver (the run pipeline's ``hold``)."""
+
+    def __init__(self, store: ConsoleStore, tenant: str) -> None:
+        self.store, self.tenant = store, tenant
+
+    def __call__(
+        self, run_id: int | None, plan: Plan, reasons: tuple[str, ...], requested_by: str | None
+    ) -> int:
+        return self.store.hold(self.tenant, run_id, plan.to_json(), plan.checksum(), reasons, requested_by)
+
+    def close(self) -> None:
+        self.store.close()
 
 
 class ConsoleStore:
@@ -192,12 +248,25 @@ class ConsoleStore:
                     )
                 )
 
+    def tenant_for_config(self, config_file: Path) -> str | None:
+        """The tenant whose configuration is this file (None: the console does not know it)."""
+        wanted = str(Path(config_file).resolve())
+        with self.engine.connect() as c:
+            rows = c.execute(select(console_tenants.c.slug, console_tenants.c.config_path)).all()
+        found = sorted(slug for slug, path in rows if str(Path(path).resolve()) == wanted)
+        return found[0] if found else None
+
+    def holder(self, tenant: str) -> PlanHolder:
+        """Holds the refused plans of ``tenant``'s runs for an approver (closes this store)."""
+        return PlanHolder(self, tenant)
+
     def tenant(self, slug: str) -> Tenant | None:
         with self.engine.connect() as c:
             r = c.execute(select(console_tenants).where(console_tenants.c.slug == slug)).first()
         return None if r is None else _tenant(r)
 
-    def set_secret(self, slug: str, encrypted: str) -> None:
+    def set_secret(self, slug: str, encrypted: str | None) -> None:
+        """Keep the encrypted client secret (None: forget it)."""
         with self._w.begin() as c:
             c.execute(
                 update(console_tenants).where(console_tenants.c.slug == slug).values(secret_enc=encrypted)
@@ -216,6 +285,23 @@ class ConsoleStore:
                 .values(require_other_approver=int(value))
             )
 
+    # -- the settings audit trail -----------------------------------------------------------
+
+    def record_settings_change(self, tenant: str, username: str, fields: tuple[str, ...]) -> None:
+        """Who changed which settings of ``tenant``, now (field names only, never a value)."""
+        with self._w.begin() as c:
+            c.execute(
+                insert(console_settings_changes).values(
+                    tenant=tenant, username=username, at=self.clock.now(), fields=list(fields)
+                )
+            )
+
+    def settings_changes(self, tenant: str, limit: int = 50) -> list[SettingsChange]:
+        t = console_settings_changes
+        with self.engine.connect() as c:
+            rows = c.execute(select(t).where(t.c.tenant == tenant).order_by(t.c.id.desc()).limit(limit)).all()
+        return [SettingsChange(r.username, r.at, tuple(r.fields)) for r in rows]
+
     # -- held plans and approvals -----------------------------------------------------------
 
     def hold(
@@ -228,21 +314,7 @@ class ConsoleStore:
         requested_by: str | None,
     ) -> int:
         with self._w.begin() as c:
-            row = c.execute(
-                insert(console_held_plans)
-                .values(
-                    tenant=tenant,
-                    run_id=run_id,
-                    plan=plan_json,
-                    checksum=checksum,
-                    reasons=list(reasons),
-                    requested_by=requested_by,
-                    created_at=self.clock.now(),
-                    status="held",
-                )
-                .returning(console_held_plans.c.id)
-            ).one()
-            return int(row[0])
+            return hold_plan(c, tenant, run_id, plan_json, checksum, reasons, requested_by, self.clock.now())
 
     def held_plans(self, tenant: str, status: str | None = None, limit: int = 50) -> list[HeldPlan]:
         query = select(console_held_plans).where(console_held_plans.c.tenant == tenant)

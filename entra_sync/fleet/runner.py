@@ -22,20 +22,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import insert
-
 from entra_sync.cli.running import render_config
 from entra_sync.cli.wiring import GraphOptions, limits_from, open_directory
 from entra_sync.config.load import config_summary
+from entra_sync.console.store import hold_plan
 from entra_sync.fleet import slots
 from entra_sync.fleet.lease import TenantBusyError, TenantLease
 from entra_sync.fleet.registry import FleetStore, TenantRecord
 from entra_sync.fleet.settings import FleetSettings
-from entra_sync.pipeline import RunHooks, RunPipeline, RunRequest, html_report_writer
+from entra_sync.pipeline import HoldPlan, RunHooks, RunPipeline, RunRequest
+from entra_sync.run_setup import html_report_writer
 from entra_sync.runs.history import History, RunSummary
-from entra_sync.store.tables import console_held_plans
 from reconciler.errors import ConfigError, EntraSyncError
 from reconciler.model import DesiredState
+from reconciler.plan.model import Plan
 from reconciler.settings import Config, CredentialsConfig
 
 __all__ = ["SlotOutcome", "apply_credential_ref", "console_secret", "run_slot", "tenant_env"]
@@ -116,13 +116,15 @@ def _directory(opts: GraphOptions, history: History, tenant: str) -> contextlib.
     return open_directory(opts, recent=history.created_since(time.time() - RECENT_SECONDS, tenant=tenant))
 
 
-def _hold(store: FleetStore, tenant: str, run_id: int | None, plan: Any, reasons: tuple[str, ...]) -> None:
+def _holder(store: FleetStore, tenant: str) -> HoldPlan:
     """A refused plan waits in the console for an approver."""
-    with store.tx() as conn:
-        conn.execute(insert(console_held_plans).values(
-            tenant=tenant, run_id=run_id, plan=plan.to_json(), checksum=plan.checksum(),
-            reasons=list(reasons), requested_by="fleet", created_at=store.clock.now(), status="held",
-        ))  # fmt: skip
+
+    def hold(run_id: int | None, plan: Plan, reasons: tuple[str, ...], who: str | None) -> int:
+        now = store.clock.now()
+        with store.tx() as conn:
+            return hold_plan(conn, tenant, run_id, plan.to_json(), plan.checksum(), reasons, who, now)
+
+    return hold
 
 
 def run_slot(
@@ -208,22 +210,22 @@ def _run(
     pipeline = RunPipeline(
         lambda: _directory(opts, history, tenant.slug), store=history, report=report, tenant=tenant.slug,
         lock=contextlib.nullcontext(lease),  # held around the whole slot, claim included
+        hold=_holder(store, tenant.slug),
     )  # fmt: skip
 
     def desired() -> DesiredState:
         return render_config(config).desired
 
     request = RunRequest(
-        kind, desired=desired, limits=limits_from(config), config_summary=config_summary(config)
-    )
+        kind, desired=desired, limits=limits_from(config), config_summary=config_summary(config),
+        requested_by="fleet",
+    )  # fmt: skip
     ran: list[int] = []
     error: str | None = None
     deferred = 0
     try:
         outcome = pipeline.run(request, RunHooks(recorded=lambda run_id, _path: ran.append(run_id)))
         deferred = outcome.deferred
-        if outcome.refused:
-            _hold(store, tenant.slug, outcome.run_id, outcome.plan, outcome.refused)
     except EntraSyncError as exc:
         error = str(exc)
     except Exception as exc:  # recorded as failed by the pipeline; the fleet carries on

@@ -32,7 +32,8 @@ from entra_sync.store.engine import (
     writer,
 )
 from entra_sync.store.persons import PERSON_COLUMNS, PERSON_KINDS, failed_people, person_rows
-from entra_sync.store.tables import changes, dumps, person_changes, runs
+from entra_sync.store.run_summary import PlanTally, finish_summary, store_plan_tally
+from entra_sync.store.tables import changes, dumps, person_changes, run_summaries, runs
 from entra_sync.store.values import (
     RUN_STATUSES,
     HistoryError,
@@ -141,8 +142,8 @@ class History(HistoryReader):
             return int(row[0])
 
     def record_plan(self, run_id: int, plan: Plan) -> None:
-        """Store the plan's changes (not yet applied), summary, warnings and conflicts, and the
-        people each change moves."""
+        """Store the plan's changes (not yet applied), summary, warnings and conflicts, the
+        people each change moves, and its counts by school x kind x action (the run's summary)."""
         with self._tx() as conn:
             self._require(conn, run_id)
             conn.execute(update(runs).where(runs.c.id == run_id).values(
@@ -154,12 +155,16 @@ class History(HistoryReader):
             conn.execute(delete(changes).where(changes.c.run_id == run_id))
             rows: list[tuple[Any, ...]] = []
             people: list[tuple[Any, ...]] = []
+            tally = PlanTally()
             for i, c in enumerate(plan.changes):
                 doc = c.to_dict()
                 rows.append((run_id, i, c.id, c.action, c.kind, c.key, dumps(doc), c.object_id))
-                people += person_rows(run_id, doc)
+                moved = person_rows(run_id, doc)
+                tally.add(c.kind, c.action, c.key, len(moved))
+                people += moved
             bulk_insert(conn, changes, rows, _PLANNED)
             bulk_insert(conn, person_changes, people, PERSON_COLUMNS)
+            store_plan_tally(conn, run_id, tally)
 
     def record_result(self, run_id: int, result: ChangeResult) -> None:
         """Store one change's outcome as it settles, committed before this returns (a second
@@ -209,13 +214,15 @@ class History(HistoryReader):
                          .values(status=r.status, message=r.message or None))
 
     def finish_run(self, run_id: int, status: RunStatus, error: str | None = None) -> None:
-        """Close a run. ``error`` is one line for people (an exception's message, never a secret)."""
+        """Close a run and complete its summary (:mod:`entra_sync.store.run_summary`). ``error``
+        is one line for people (an exception's message, never a secret)."""
         if status not in RUN_STATUSES or status == "running":
             raise ValueError(f"cannot finish a run with status {status!r}")
         with self._tx() as conn:
             self._require(conn, run_id)
             conn.execute(update(runs).where(runs.c.id == run_id).values(
                 status=status, error=error, finished_at=self._clock.now()))
+            finish_summary(conn, run_id)
 
     def close_interrupted(self, *, tenant: str | None = None) -> list[int]:
         """Mark every run still ``running`` (of ``tenant`` when given) ``interrupted``, keeping the
@@ -233,6 +240,7 @@ class History(HistoryReader):
                     status="interrupted", finished_at=self._clock.now(),
                     error=func.coalesce(runs.c.error, f"{INTERRUPTED} ({settled} of {total} planned "
                                                       "changes had settled; closed by the next run)")))
+                finish_summary(conn, run_id)
             return ids
 
     def prune(self, keep_runs: int | None = None, keep_days: float | None = None, *,
@@ -255,6 +263,7 @@ class History(HistoryReader):
             )
             for start in range(0, len(gone), 500):
                 chunk = gone[start:start + 500]
+                conn.execute(delete(run_summaries).where(run_summaries.c.run_id.in_(chunk)))
                 conn.execute(delete(person_changes).where(person_changes.c.run_id.in_(chunk)))
                 conn.execute(delete(changes).where(changes.c.run_id.in_(chunk)))
                 conn.execute(delete(runs).where(runs.c.id.in_(chunk)))

@@ -28,9 +28,26 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
-    "JSONText", "changes", "console_approvals", "console_held_plans", "console_login_attempts",
-    "console_roles", "console_tenants", "console_users", "delta_notes", "delta_snapshots", "dumps",
-    "fleet_slots", "fleet_state", "fleet_tenants", "metadata", "person_changes", "runs", "schema_version",
+    "JSONText",
+    "changes",
+    "console_approvals",
+    "console_held_plans",
+    "console_login_attempts",
+    "console_roles",
+    "console_settings_changes",
+    "console_tenants",
+    "console_users",
+    "delta_notes",
+    "delta_snapshots",
+    "dumps",
+    "fleet_slots",
+    "fleet_state",
+    "fleet_tenants",
+    "metadata",
+    "person_changes",
+    "run_summaries",
+    "runs",
+    "schema_version",
 ]
 
 
@@ -118,6 +135,17 @@ person_changes = Table(
     Column("message", Text),
     PrimaryKeyConstraint("run_id", "change_id", "kind", "person_norm"),
     Index("person_changes_by_person", "person_norm", "run_id"),
+)
+
+#: a run's summary (entra_sync.store.run_summary): the plan's counts by school x kind x action as
+#: [school, kind, action, changes, memberships] rows, counted as the plan is recorded; the whole
+#: summary (with the outcome's part) once the run has finished (None until then)
+run_summaries = Table(
+    "run_summaries",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("plan_counts", JSONText, nullable=False),
+    Column("summary", JSONText),
 )
 
 #: delta reads (providers.entra.delta): one last-known snapshot and its deltaLinks per scope (Graph
@@ -213,6 +241,20 @@ console_approvals = Table(
     #: the outcome of applying it: applied, failed, stale, partial ...
     Column("outcome", Text),
     Column("message", Text),
+)
+
+#: the settings audit trail: who changed which settings of a tenant, when (field names only; never a
+#: value, so never a secret)
+console_settings_changes = Table(
+    "console_settings_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", Text, ForeignKey("console_tenants.slug", ondelete="CASCADE"), nullable=False),
+    Column("username", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    #: the names of the fields that changed (JSON list), e.g. ["credentials.kind", "schedule.times"]
+    Column("fields", JSONText, nullable=False),
+    Index("console_settings_by_tenant", "tenant", "id"),
 )
 
 console_login_attempts = Table(
