@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from entra_sync.runs.history import History, RunStatus, run_status_for
-from entra_sync.runs.lock import RunLock
+from entra_sync.runs.lock import LockHeldError, RunLock
 from entra_sync.steps import (
     SAFETY_CODE,
     Planned,
@@ -40,6 +40,7 @@ from entra_sync.steps import (
     refusals,
     select_adoptions,
 )
+from entra_sync.store.values import DRY_RUN_SUFFIX
 from reconciler.apply.executor import apply as apply_plan
 from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.errors import EntraSyncError, SafetyError
@@ -307,12 +308,12 @@ class RunPipeline:
     def run(self, request: RunRequest, hooks: RunHooks | None = None) -> RunOutcome:
         """Plan (or check a saved plan), show, confirm, apply and record one run.
 
-        Raises what stops a run early (:class:`~entra_sync.runs.lock.LockHeldError` before anything
-        is recorded; a source, sign-in or Graph error after it was recorded as ``failed``). A plan
-        refused by safety is returned with the reasons in ``refused``, not raised.
+        Raises what stops a run early (:class:`~entra_sync.runs.lock.LockHeldError`, recorded as a
+        ``failed`` run that did not start; a source, sign-in or Graph error after it was recorded as
+        ``failed``). A plan refused by safety is returned with the reasons in ``refused``, not raised.
         """
         hooks = hooks or RunHooks()
-        kind = f"{request.kind} (dry run)" if request.dry_run else request.kind
+        kind = request.kind + DRY_RUN_SUFFIX if request.dry_run else request.kind
         with self._session(kind, request.config_summary, hooks.recorded) as record:
             record.dry_run = request.dry_run
             outcome = self._run(request, hooks, record)
@@ -367,7 +368,7 @@ class RunPipeline:
         refuses one), every object stamped until then is recorded as done and the rest as skipped,
         so the record says exactly what was stamped."""
         hooks = hooks or AdoptHooks()
-        kind = request.kind if request.apply else f"{request.kind} (dry run)"
+        kind = request.kind if request.apply else request.kind + DRY_RUN_SUFFIX
         with self._session(kind, request.config_summary, hooks.recorded) as record:
             record.dry_run = not request.apply
             outcome = self._adopt(request, hooks, record)
@@ -427,7 +428,11 @@ class RunPipeline:
         """Lock, close abandoned runs, open the record; afterwards write the report."""
         with ExitStack() as stack:
             if self._lock is not None:
-                stack.enter_context(self._lock)
+                try:
+                    stack.enter_context(self._lock)
+                except LockHeldError as exc:
+                    self._record_not_started(kind, summary, exc)
+                    raise
                 if self._store is not None:
                     for run_id in self._store.close_interrupted(tenant=self._tenant):
                         log.warning("run %d was left running by a process that died: now interrupted", run_id)
@@ -441,6 +446,17 @@ class RunPipeline:
                     if recorded is not None:
                         recorded(record.run_id, path)
                 self._observe(record)
+
+    def _record_not_started(self, kind: str, summary: Mapping[str, Any] | None, exc: LockHeldError) -> None:
+        """A run the lock turned away is recorded as ``failed`` with the reason, so the history
+        shows every run that was due (the live run is not touched: this writes only a new row)."""
+        if self._store is None:
+            return
+        try:
+            run_id = self._store.start_run(kind, summary, tenant=self._tenant)
+            self._store.finish_run(run_id, "failed", f"not run: {exc}")
+        except EntraSyncError as store_exc:
+            log.error("could not record the run the lock turned away: %s", store_exc)
 
     def _observe(self, record: RunRecord) -> None:
         """Build the run-result document and tell every observer (none of them can fail the run)."""

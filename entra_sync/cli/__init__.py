@@ -23,6 +23,7 @@ from entra_sync.cli import console as _console
 from entra_sync.cli import emulator as _emulator
 from entra_sync.cli import fleet as _fleet
 from entra_sync.cli import graph as _graph
+from entra_sync.cli import history as _history
 from entra_sync.cli import runs as _runs
 from entra_sync.cli import setup as _setup
 from entra_sync.cli import validate as _validate
@@ -73,7 +74,7 @@ def _root(
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
-for _module in (_validate, _runs, _graph, _setup, _emulator, _console, _fleet):
+for _module in (_validate, _runs, _graph, _history, _setup, _emulator, _console, _fleet):
     _module.register(app)
 
 
