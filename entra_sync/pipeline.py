@@ -31,6 +31,7 @@ from typing import Any, Literal, Protocol
 
 from entra_sync.runs.history import History, RunStatus, run_status_for
 from entra_sync.runs.lock import LockHeldError, RunLock
+from entra_sync.runs.logcontext import RUN_ID
 from entra_sync.steps import (
     SAFETY_CODE,
     Planned,
@@ -437,6 +438,8 @@ class RunPipeline:
                     for run_id in self._store.close_interrupted(tenant=self._tenant):
                         log.warning("run %d was left running by a process that died: now interrupted", run_id)
             record = RunRecord(self._store, kind, summary, tenant=self._tenant)
+            token = RUN_ID.set(record.run_id)
+            stack.callback(RUN_ID.reset, token)
             try:
                 with record:
                     yield record
