@@ -62,7 +62,7 @@ def test_ours_win_over_the_azure_sdk_names() -> None:
 
 
 def test_a_missing_tenant_names_both_variables() -> None:
-    with pytest.raises(ConfigError, match="ENTRA_SYNC_TENANT_ID.*AZURE_TENANT_ID"):
+    with pytest.raises(ConfigError, match=r"ENTRA_SYNC_TENANT_ID.*AZURE_TENANT_ID"):
         ConnectionSettings.from_env({"AZURE_CLIENT_ID": CLIENT, "AZURE_CLIENT_SECRET": SECRET})
 
 

@@ -229,10 +229,8 @@ def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where the demo keeps its tenant, configuration and history.")
     ] = Path("entra-sync-demo"),
-    fmt: Annotated[
-        PlanFormat,
-        typer.Option("--format", "-f", help="How to print the plan (brief: member lists as counts)."),
-    ] = PlanFormat.summary,
+    fmt: Annotated[PlanFormat | None, typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
+    detail: Annotated[bool, typer.Option("--detail", help=DETAIL_HELP)] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Run the whole product against a local emulated tenant: no Azure account needed.
@@ -266,7 +264,7 @@ def demo(
         tenant.save(tenant_path)
         typer.echo(f"Created the emulated tenant {tenant_path} with {added} user accounts.", err=True)
     opts = GraphOptions(config=cfg, graph_url=EMULATOR_SCHEME + str(tenant_path.resolve()))
-    outcome = run_sync(cfg, opts, SyncOptions(quiet=quiet, fmt=fmt, kind="demo sync"))
+    outcome = run_sync(cfg, opts, SyncOptions(quiet=quiet, fmt=pick_format(fmt, detail), kind="demo sync"))
     if not outcome.ok:
         raise typer.Exit(1)
     next_steps = DEMO_NEXT.format(dir=directory, config=config_path, report=note_report(cfg, outcome))
