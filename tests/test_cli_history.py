@@ -157,3 +157,28 @@ def test_prune_never_deletes_a_run_in_progress(tmp_path: Path) -> None:
         assert h.prune(keep_runs=1) == []
         assert h.prune(keep_days=0) == [live + 1]
         assert [s.run_id for s in h.list_runs()] == [live]
+
+
+def test_history_object_finds_a_pupil_moved_between_classes(run_cli, tmp_path: Path) -> None:
+    path = tmp_path / "entra-sync.toml"
+    path.write_text('[history]\npath = "history.sqlite"\n')
+    pupil = "26mwhite@oakfield.example"
+    move = Plan(changes=(
+        Change("remove", "groupMembers", "class:OAK:2026-27:7A-Ma1", object_id="g1", members=(pupil,)),
+        Change("add", "groupMembers", "class:OAK:2026-27:7B-Ma1", object_id="g2",
+               members=("other@oakfield.example", pupil)),
+    ))
+    with History(tmp_path / "history.sqlite") as h:
+        run_id = h.start_run("sync")
+        h.record_plan(run_id, move)
+        h.record_results(run_id, ApplyResult(tuple(
+            ChangeResult(c.id, c.action, c.kind, c.key, "done") for c in move.changes)))
+        h.finish_run(run_id, "succeeded")
+    r = run_cli("history", "object", "--config", path, pupil.upper())
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2, r.stdout
+    removed = [line for line in lines if line.endswith("class:OAK:2026-27:7A-Ma1")]
+    added = [line for line in lines if line.endswith("class:OAK:2026-27:7B-Ma1")]
+    assert len(removed) == 1 and " remove " in removed[0] and " done " in removed[0]
+    assert len(added) == 1 and " add " in added[0] and " done " in added[0]
