@@ -22,15 +22,16 @@ reasons (warnings ``safetyRefusal``): ``apply PLAN`` refuses it too unless force
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from entra_sync.runs.history import History, RunStatus, run_status_for
-from entra_sync.runs.lock import RunLock
+from entra_sync.runs.history import History
+from entra_sync.runs.lock import LockHeldError, RunLock
+from entra_sync.runs.logcontext import RUN_ID
+from entra_sync.runs.record import RunRecord
 from entra_sync.steps import (
     SAFETY_CODE,
     Planned,
@@ -41,14 +42,15 @@ from entra_sync.steps import (
     refusals,
     select_adoptions,
 )
+from entra_sync.store.values import DRY_RUN_SUFFIX
 from reconciler.apply.executor import apply as apply_plan
 from reconciler.apply.result import ApplyResult, ChangeResult
-from reconciler.errors import EntraSyncError, SafetyError
+from reconciler.errors import EntraSyncError
 from reconciler.model import DesiredState
 from reconciler.plan.model import Conflict, Plan
 from reconciler.plan.safety import SafetyLimits
 from reconciler.ports import Directory, Progress
-from reconciler.render.summary import SummaryContext, context_from_desired
+from reconciler.render.summary import context_from_desired
 
 __all__ = [
     "SAFETY_CODE",
@@ -94,95 +96,6 @@ HoldPlan = Callable[[int | None, Plan, tuple[str, ...], str | None], int]
 #: told the run-result document of every run once it is closed and reported (notifications,
 #: metrics, retention); an observer that raises is logged and never fails the run
 RunObserver = Callable[[Mapping[str, Any]], None]
-
-
-class RunRecord:
-    """One run in the run store, or nowhere when there is none: its plan, each change's outcome as
-    it settles, and how it ended. As a context manager it records an exception as the end
-    (``refused`` for a safety refusal, ``interrupted`` for ``interrupted_by``, else ``failed``) and
-    a run left open as ``succeeded`` (nothing needed applying)."""
-
-    def __init__(
-        self,
-        history: History | None,
-        kind: str,
-        config_summary: Mapping[str, Any] | None = None,
-        *,
-        interrupted_by: tuple[type[BaseException], ...] = (KeyboardInterrupt,),
-        tenant: str | None = None,
-    ) -> None:
-        self._history = history
-        self._interrupted_by = interrupted_by
-        self._open = True
-        self.kind = kind
-        self.started_at = time.time()
-        self.run_id = history.start_run(kind, config_summary, tenant=tenant) if history is not None else None
-        #: what the run-result document is built from (kept in memory with or without a store)
-        self.status: RunStatus = "running"
-        self.error: str | None = None
-        self.last_plan: Plan | None = None
-        self.last_result: ApplyResult | None = None
-        self.planned_at: float | None = None
-        self.applied_at: float | None = None
-        self.finished_at: float | None = None
-        self.context: SummaryContext | None = None
-        self.throttled_requests: int | None = None
-        self.dry_run = False
-        #: the run-result document, once the run is closed
-        self.document: dict[str, Any] | None = None
-
-    def __enter__(self) -> RunRecord:
-        return self
-
-    def plan(self, plan: Plan) -> None:
-        self.last_plan, self.planned_at = plan, time.time()
-        if self._history is not None and self.run_id is not None:
-            self._history.record_plan(self.run_id, plan)
-
-    def result(self, result: ChangeResult) -> None:
-        """One change's outcome, as it settles."""
-        if self._history is not None and self.run_id is not None:
-            self._history.record_result(self.run_id, result)
-
-    def results(self, result: ApplyResult) -> None:
-        self.last_result, self.applied_at = result, time.time()
-        if self._history is not None and self.run_id is not None:
-            self._history.record_results(self.run_id, result)
-        self.finish(run_status_for(result))
-
-    def finish(self, status: RunStatus, error: str | None = None) -> None:
-        if not self._open:
-            return
-        self._open = False
-        self.status, self.error, self.finished_at = status, error, time.time()
-        if self._history is not None and self.run_id is not None:
-            self._history.finish_run(self.run_id, status, error)
-
-    def build_document(self) -> dict[str, Any]:
-        """The run-result document (:mod:`entra_sync.runs.result_json`) of this run, as it ended."""
-        from entra_sync.runs.result_json import RunFacts, run_result
-
-        facts = RunFacts(
-            run_id=self.run_id, kind=self.kind, status=self.status, started_at=self.started_at,
-            finished_at=self.finished_at, error=self.error, planned_at=self.planned_at,
-            applied_at=self.applied_at,
-            plan_checksum=self.last_plan.checksum() if self.last_plan is not None else None,
-            throttled_requests=self.throttled_requests, dry_run=self.dry_run,
-        )  # fmt: skip
-        self.document = run_result(facts, self.last_plan, self.last_result, self.context)
-        return self.document
-
-    def __exit__(self, _kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> None:
-        if exc is None:
-            self.finish("succeeded")
-        elif isinstance(exc, SafetyError):
-            self.finish("refused", str(exc))
-        elif isinstance(exc, self._interrupted_by):
-            self.finish("interrupted", str(exc) or type(exc).__name__)
-        elif isinstance(exc, EntraSyncError):
-            self.finish("failed", str(exc))
-        else:
-            self.finish("failed", f"{type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True)
@@ -318,12 +231,12 @@ class RunPipeline:
     def run(self, request: RunRequest, hooks: RunHooks | None = None) -> RunOutcome:
         """Plan (or check a saved plan), show, confirm, apply and record one run.
 
-        Raises what stops a run early (:class:`~entra_sync.runs.lock.LockHeldError` before anything
-        is recorded; a source, sign-in or Graph error after it was recorded as ``failed``). A plan
-        refused by safety is returned with the reasons in ``refused``, not raised.
+        Raises what stops a run early (:class:`~entra_sync.runs.lock.LockHeldError`, recorded as a
+        ``failed`` run that did not start; a source, sign-in or Graph error after it was recorded as
+        ``failed``). A plan refused by safety is returned with the reasons in ``refused``, not raised.
         """
         hooks = hooks or RunHooks()
-        kind = f"{request.kind} (dry run)" if request.dry_run else request.kind
+        kind = request.kind + DRY_RUN_SUFFIX if request.dry_run else request.kind
         with self._session(kind, request.config_summary, hooks.recorded) as record:
             record.dry_run = request.dry_run
             outcome = self._run(request, hooks, record)
@@ -391,7 +304,7 @@ class RunPipeline:
         refuses one), every object stamped until then is recorded as done and the rest as skipped,
         so the record says exactly what was stamped."""
         hooks = hooks or AdoptHooks()
-        kind = request.kind if request.apply else f"{request.kind} (dry run)"
+        kind = request.kind if request.apply else request.kind + DRY_RUN_SUFFIX
         with self._session(kind, request.config_summary, hooks.recorded) as record:
             record.dry_run = not request.apply
             outcome = self._adopt(request, hooks, record)
@@ -451,11 +364,17 @@ class RunPipeline:
         """Lock, close abandoned runs, open the record; afterwards write the report."""
         with ExitStack() as stack:
             if self._lock is not None:
-                stack.enter_context(self._lock)
+                try:
+                    stack.enter_context(self._lock)
+                except LockHeldError as exc:
+                    self._record_not_started(kind, summary, exc)
+                    raise
                 if self._store is not None:
                     for run_id in self._store.close_interrupted(tenant=self._tenant):
                         log.warning("run %d was left running by a process that died: now interrupted", run_id)
             record = RunRecord(self._store, kind, summary, tenant=self._tenant)
+            token = RUN_ID.set(record.run_id)
+            stack.callback(RUN_ID.reset, token)
             try:
                 with record:
                     yield record
@@ -465,6 +384,17 @@ class RunPipeline:
                     if recorded is not None:
                         recorded(record.run_id, path)
                 self._observe(record)
+
+    def _record_not_started(self, kind: str, summary: Mapping[str, Any] | None, exc: LockHeldError) -> None:
+        """A run the lock turned away is recorded as ``failed`` with the reason, so the history
+        shows every run that was due (the live run is not touched: this writes only a new row)."""
+        if self._store is None:
+            return
+        try:
+            run_id = self._store.start_run(kind, summary, tenant=self._tenant)
+            self._store.finish_run(run_id, "failed", f"not run: {exc}")
+        except EntraSyncError as store_exc:
+            log.error("could not record the run the lock turned away: %s", store_exc)
 
     def _observe(self, record: RunRecord) -> None:
         """Build the run-result document and tell every observer (none of them can fail the run)."""

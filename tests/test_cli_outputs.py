@@ -161,3 +161,20 @@ def test_the_readme_emulator_example_runs_with_the_files_it_names(run_cli, tmp_p
     assert r.exit_code == 0, r.output
     plan = json.loads(r.stdout)
     assert plan["changes"] and plan["warnings"] == [], plan["warnings"]  # nobody is missing
+
+
+def test_the_summary_says_how_to_see_the_changes_it_does_not_list(run_cli) -> None:
+    from entra_sync.cli.output import SHORT_PLAN, PlanFormat, render_plan
+    from reconciler.plan.model import Change, Plan
+
+    def plan(n: int) -> Plan:
+        return Plan(changes=tuple(Change("create", "group", f"class:SCH1:2026-27:C{i:03}") for i in range(n)))
+
+    big = render_plan(plan(SHORT_PLAN + 5), PlanFormat.summary)
+    assert f"{SHORT_PLAN + 5} changes not listed here (add --detail to list every change)." in big
+    assert "Detail:" not in big
+    short = render_plan(plan(2), PlanFormat.summary)  # two changes are simply listed
+    assert "not listed" not in short and "+ group class:SCH1:2026-27:C001" in short
+    for command in (["plan"], ["apply"], ["sync"], ["show"], ["demo"]):  # the flag the hint names exists
+        r = run_cli(*command, "--help")
+        assert r.exit_code == 0 and "--detail" in r.stdout, command

@@ -86,7 +86,12 @@ def test_apply_and_adopt_with_a_config_are_refused_while_a_scheduled_run_holds_t
         assert f"process {lock_holder} holds the lock file {demo_dir / 'history.lock'}" in r.stderr
         assert "Traceback" not in r.output
     assert (demo_dir / "tenant.json").read_text() == before
-    assert _runs(cfg) == [(1, "demo sync", "succeeded")]  # a refused run records nothing
+    runs = _runs(cfg)  # each run the lock turned away is recorded, with the reason, and nothing else
+    assert runs[0] == (1, "demo sync", "succeeded")
+    assert [(kind, status) for _, kind, status in runs[1:]] == [
+        ("apply", "failed"), ("adopt (dry run)", "failed"), ("sync", "failed")]
+    r = run_cli("history", "list", "--config", cfg)
+    assert r.stdout.count("not run: another entra-sync run is in progress") == 3, r.stdout
 
 
 def test_apply_with_a_config_takes_the_lock_and_is_recorded_with_a_report(

@@ -218,7 +218,8 @@ def test_apply_with_a_configuration_is_recorded(run_cli, demo_dir: Path, tmp_pat
     r = run_cli("apply", "-d", desired, "--config", cfg, "--auto-approve", "-q")
     assert r.exit_code == 3
     r = run_cli("history", "list", "--config", cfg)
-    assert r.stdout.splitlines()[0].split()[0] == "#3" and "refused" in r.stdout.splitlines()[0]
+    newest = r.stdout.splitlines()[1]  # under the header
+    assert newest.split()[0] == "#3" and "refused" in newest
 
 
 def test_a_groups_mail_address_does_not_change_when_its_twin_in_another_school_goes(

@@ -179,6 +179,8 @@ def test_tenants_see_their_own_runs(target: str) -> None:
         assert {c.run_id for c in h.changes_for_object("g0", tenant="elm")} == {elm}
         assert h.close_interrupted(tenant="oak") == [oak]
         assert [r.status for r in h.list_runs()] == ["running", "running", "interrupted"]
+        assert h.prune(keep_runs=0, tenant="elm") == []  # running
+        h.finish_run(elm, "succeeded")
         assert h.prune(keep_runs=0, tenant="elm") == [elm]
         assert [r.run_id for r in h.list_runs()] == [single, oak]
 

@@ -153,14 +153,17 @@ def test_no_run_is_closed_without_the_lock(fake: AdoptingFake, store: History, t
     assert store.get_run(running).summary.status == "running"
 
 
-def test_a_run_refused_by_the_lock_records_nothing(
+def test_a_run_refused_by_the_lock_is_recorded_with_the_reason_and_leaves_the_live_run_alone(
     fake: AdoptingFake, store: History, tmp_path: Path
 ) -> None:
     left_running = store.start_run("sync")
     with RunLock(tmp_path / "history.lock"), pytest.raises(LockHeldError):
-        pipeline(fake, store, tmp_path).run(RunRequest("sync", desired=desired))
-    assert [r.run_id for r in store.list_runs()] == [left_running]
-    assert store.get_run(left_running).summary.status == "running"  # it may really be running
+        pipeline(fake, store, tmp_path).run(RunRequest("sync", desired=desired, dry_run=True))
+    turned_away, live = store.list_runs()
+    assert live.run_id == left_running and live.status == "running"  # it may really be running
+    assert turned_away.status == "failed" and turned_away.kind == "sync (dry run)"
+    assert turned_away.error is not None and "another entra-sync run is in progress" in turned_away.error
+    assert not turned_away.planned
     assert fake.writes == []
 
 

@@ -23,9 +23,11 @@ from entra_sync.cli import console as _console
 from entra_sync.cli import emulator as _emulator
 from entra_sync.cli import fleet as _fleet
 from entra_sync.cli import graph as _graph
+from entra_sync.cli import history as _history
 from entra_sync.cli import runs as _runs
 from entra_sync.cli import setup as _setup
 from entra_sync.cli import validate as _validate
+from entra_sync.cli.logs import LogFormat, configure_logging
 from entra_sync.cli.running import AFTER_ERROR
 from reconciler.errors import EntraSyncError
 
@@ -63,17 +65,21 @@ def _root(
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs on errors.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each Graph request (INFO).")] = False,
+    log_format: Annotated[LogFormat, typer.Option(
+        "--log-format", envvar="ENTRA_SYNC_LOG_FORMAT", show_envvar=True,
+        help="Log lines on stderr as text, or as one JSON object per line (ts, level, logger, message, run).",
+    )] = LogFormat.text,
 ) -> None:
     _state["debug"] = debug
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(level, log_format)
     # our client logs each request without query values; httpx's and MSAL's own lines would show
     # whole URLs (filters, tokens in redirects), so they stay quiet unless --debug
     for noisy in ("httpx", "httpcore", "msal"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
-for _module in (_validate, _runs, _graph, _setup, _emulator, _console, _fleet):
+for _module in (_validate, _runs, _graph, _history, _setup, _emulator, _console, _fleet):
     _module.register(app)
 
 

@@ -35,6 +35,10 @@ FORMAT_HELP = (
     "pull request, under 65,536 characters) or json."
 )
 DETAIL_HELP = "Print every change (the same as --format text)."
+#: the summary lists every change of a plan this short
+SHORT_PLAN = 20
+#: what the summary says about the changes it does not list: the flag every printing command has
+MORE_HINT = "add --detail to list every change"
 
 
 def pick_format(fmt: PlanFormat | None, detail: bool) -> PlanFormat:
@@ -49,7 +53,9 @@ def render_plan(plan: Plan, fmt: PlanFormat, ctx: SummaryContext | None = None) 
     if fmt is PlanFormat.json:
         return plan.to_json()
     if fmt is PlanFormat.summary:
-        return render_summary_text(summarise(plan, None, ctx))
+        summary = summarise(plan, None, ctx)
+        short = len(summary.detail) <= SHORT_PLAN  # a few changes are listed: nobody needs a flag for two
+        return render_summary_text(summary, detail_limit=SHORT_PLAN if short else 0, more_hint=MORE_HINT)
     return render_text(plan, list_limit=0 if fmt is PlanFormat.brief else TEXT_LIST_LIMIT)
 
 

@@ -1,9 +1,9 @@
-"""``entra-sync render``, ``sync``, ``schedule``, ``history`` and ``demo``: school data to Entra.
+"""``entra-sync render``, ``sync``, ``schedule`` and ``demo``: school data to Entra.
 
 ``render`` turns the configured school data into a desired-state document; ``sync`` is the whole
 job (render, plan, safety check, apply, record); ``schedule`` runs ``sync`` at the configured
-times; ``history`` shows what each run changed; ``demo`` runs the whole product against a local
-emulated tenant with no Azure account.
+times; ``demo`` runs the whole product against a local emulated tenant with no Azure account.
+``history`` is :mod:`entra_sync.cli.history`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,9 +38,7 @@ from entra_sync.cli.wiring import (
 from entra_sync.config.load import load_config
 from entra_sync.pipeline import RunOutcome
 from entra_sync.run_setup import reports_folder
-from entra_sync.runs.history import History
 from reconciler.document.parse import desired_to_document
-from reconciler.errors import InputError
 from reconciler.settings import Config
 
 __all__ = ["register", "render_config", "run_sync"]
@@ -188,95 +183,6 @@ def schedule_command(
     scheduler.run()
 
 
-history_app = typer.Typer(help="What each run changed: list runs, show one, find an object, HTML report.")
-
-
-@contextmanager
-def _history(config: Path | Config) -> Iterator[tuple[History, str | None]]:
-    """The configuration's run history, and the console tenant its runs are recorded under when the
-    history is the console's store (then only that tenant's runs are shown)."""
-    from entra_sync.console.store import ConsoleStore
-
-    cfg = config if isinstance(config, Config) else load_config(config)
-    if not cfg.history.path.exists():
-        raise InputError(f"{cfg.history.path}: no run history yet; run `entra-sync sync` first")
-    with History(cfg.history.path) as h:
-        console = ConsoleStore(cfg.history.path)
-        try:
-            tenant = console.tenant_for_config(cfg.file)
-        finally:
-            console.close()
-        yield h, tenant
-
-
-def _when(ts: float | None) -> str:
-    return "-" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-@history_app.command("list")
-def history_list(
-    config: ConfigArg,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs, newest first.")] = 20,
-) -> None:
-    """List the latest runs with their outcome."""
-    with _history(config) as (h, tenant):
-        runs = h.list_runs(limit, tenant=tenant)
-    if not runs:
-        typer.echo("No runs recorded yet.")
-    for r in runs:
-        took = f"{r.duration:.1f}s" if r.duration is not None else "-"
-        counts = ", ".join(f"{v} {k}" for k, v in sorted((r.counts or {}).items()) if v) or "no changes"
-        typer.echo(f"#{r.run_id:<5} {_when(r.started_at)}  {r.kind:<20} {r.status:<10} {took:>7}  {counts}")
-
-
-@history_app.command("show")
-def history_show(config: ConfigArg, run_id: Annotated[int, typer.Argument(help="Run number.")]) -> None:
-    """Show every change of one run with its outcome."""
-    with _history(config) as (h, tenant):
-        run = h.get_run(run_id, tenant=tenant)
-    s = run.summary
-    typer.echo(f"Run #{s.run_id} ({s.kind}) {s.status}, started {_when(s.started_at)}")
-    if s.error:
-        typer.echo(f"error: {s.error}")
-    for c in run.changes:
-        status = c.result.status if c.result is not None else "planned"
-        typer.echo(f"  {status:<8} {c.change.action:<9} {c.change.kind:<26} {c.change.key}")
-        if c.result is not None and c.result.message and status != "done":
-            typer.echo(f"           {c.result.message}")
-
-
-@history_app.command("object")
-def history_object(
-    config: ConfigArg,
-    key: Annotated[str, typer.Argument(help="Object key (class:SCH1:2026-27:7A-Ma1) or a person's UPN.")],
-) -> None:
-    """When did this object change, in which run, and how did it go?"""
-    with _history(config) as (h, tenant):
-        rows = h.changes_for_object(key, tenant=tenant)
-    if not rows:
-        typer.echo(f"No recorded change for {key}.")
-    for row in rows:
-        where = f"  {row.key}" if row.key != key else ""  # a person's membership: of which group or unit
-        typer.echo(f"#{row.run_id:<5} {_when(row.run_started_at)}  {row.action:<9} {row.kind:<26} "
-                   f"{row.status or 'planned'}{where}")  # fmt: skip
-
-
-@history_app.command("report")
-def history_report(
-    config: ConfigArg,
-    run_id: Annotated[int, typer.Argument(help="Run number.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path("report.html"),
-) -> None:
-    """Write a self-contained HTML report of one run."""
-    from entra_sync.runs.report import render_run_report
-
-    cfg = load_config(config)
-    with _history(cfg) as (h, tenant):
-        run = h.get_run(run_id, tenant=tenant)
-    output.write_text(render_run_report(run, tz=cfg.schedule.timezone), encoding="utf-8")
-    typer.echo(f"Report of run #{run_id} written to {output}")
-
-
 DEMO_CONFIG = """\
 # Demo configuration written by `entra-sync demo`: the bundled example Realsmart export, synced
 # to a local emulated tenant (tenant.json). Edit the export or this file and run
@@ -323,10 +229,8 @@ def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where the demo keeps its tenant, configuration and history.")
     ] = Path("entra-sync-demo"),
-    fmt: Annotated[
-        PlanFormat,
-        typer.Option("--format", "-f", help="How to print the plan (brief: member lists as counts)."),
-    ] = PlanFormat.summary,
+    fmt: Annotated[PlanFormat | None, typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
+    detail: Annotated[bool, typer.Option("--detail", help=DETAIL_HELP)] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Run the whole product against a local emulated tenant: no Azure account needed.
@@ -360,7 +264,7 @@ def demo(
         tenant.save(tenant_path)
         typer.echo(f"Created the emulated tenant {tenant_path} with {added} user accounts.", err=True)
     opts = GraphOptions(config=cfg, graph_url=EMULATOR_SCHEME + str(tenant_path.resolve()))
-    outcome = run_sync(cfg, opts, SyncOptions(quiet=quiet, fmt=fmt, kind="demo sync"))
+    outcome = run_sync(cfg, opts, SyncOptions(quiet=quiet, fmt=pick_format(fmt, detail), kind="demo sync"))
     if not outcome.ok:
         raise typer.Exit(1)
     next_steps = DEMO_NEXT.format(dir=directory, config=config_path, report=note_report(cfg, outcome))
@@ -372,4 +276,3 @@ def register(app: typer.Typer) -> None:
     app.command("sync", epilog=EXIT_CODES_HELP)(sync_command)
     app.command("schedule")(schedule_command)
     app.command("demo")(demo)
-    app.add_typer(history_app, name="history")

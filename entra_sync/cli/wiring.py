@@ -1,7 +1,9 @@
 """Wiring shared by the commands that talk to Graph: options, settings and the directory.
 
 Settings come from, in order of precedence: command-line flags, ``ENTRA_SYNC_*`` environment
-variables, then the configuration file (``--config``). Secrets come only from the environment or
+variables, the configuration file (``--config``), then the Azure SDKs' ``AZURE_TENANT_ID``,
+``AZURE_CLIENT_ID``, ``AZURE_CLIENT_SECRET``, ``AZURE_CLIENT_CERTIFICATE_PATH`` and
+``AZURE_FEDERATED_TOKEN_FILE``. Secrets come only from the environment or
 files named there, never from flags.
 
 A Graph URL of the form ``emulator:PATH`` runs the built-in Graph emulator in-process over the
@@ -44,6 +46,7 @@ __all__ = [
     "ConfigOpt",
     "Connection",
     "GraphOptions",
+    "connection_settings",
     "limits_from",
     "open_connection",
     "open_directory",
@@ -168,7 +171,7 @@ def limits_from(config: Config | None) -> SafetyLimits:
 
 
 def _settings_kwargs(opts: GraphOptions, graph_url: str | None) -> dict[str, Any]:
-    """Flags win over the environment, which wins over the configuration file."""
+    """Flags win over ENTRA_SYNC_*, which wins over the configuration file, which wins over AZURE_*."""
     from providers.entra.connect import CREDENTIAL_VARIABLES
 
     env = opts.env
@@ -186,15 +189,21 @@ def _settings_kwargs(opts: GraphOptions, graph_url: str | None) -> dict[str, Any
         for key, value in from_file.items():
             if given.get(key) is None and not env.get(env_names[key]) and key != "graph_url":
                 given[key] = value
-        env_has_credential = any(env.get(v) for v in CREDENTIAL_VARIABLES.values()) or env.get(
-            "AZURE_FEDERATED_TOKEN_FILE"
-        )
+        # our variables beat the file; the file beats the Azure SDKs' AZURE_* names
+        env_has_credential = any(env.get(v) for v in CREDENTIAL_VARIABLES.values())
         if config.credentials.method is not None and not env_has_credential:
             kwargs = connection_kwargs(config)
             given["credential"] = kwargs["credential"]
             given["credential_ref"] = kwargs["credential_ref"]
             given["certificate_password_env"] = kwargs["certificate_password_env"]
     return given
+
+
+def connection_settings(opts: GraphOptions, graph_url: str | None = None) -> ConnectionSettings:
+    """The Graph connection settings these options give (see :func:`_settings_kwargs` for the order)."""
+    from providers.entra.connect import ConnectionSettings
+
+    return ConnectionSettings.from_env(opts.env, **_settings_kwargs(opts, graph_url))
 
 
 @dataclass(frozen=True)
@@ -240,9 +249,9 @@ def open_connection(opts: GraphOptions) -> Iterator[Connection]:
             yield conn
         return
 
-    from providers.entra.connect import ConnectionSettings, open_graph
+    from providers.entra.connect import open_graph
 
-    settings = ConnectionSettings.from_env(opts.env, **_settings_kwargs(opts, url))
+    settings = connection_settings(opts, url)
     with open_graph(settings) as client:
         yield Connection(client, _marker_owner(opts, settings, client), settings.graph_base_url,
                          tenant=settings.tenant_id or "")

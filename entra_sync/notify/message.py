@@ -52,7 +52,8 @@ def subject(doc: Mapping[str, Any]) -> str:
 def facts(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``(title, value)`` pairs: the run's facts for a card or a message header."""
     run, summary = doc["run"], doc["summary"]
-    out = [("Status", run["status"]), ("Kind", run["kind"] + (" (dry run)" if run["dryRun"] else "")),
+    dry = run["dryRun"] and not run["kind"].endswith(" (dry run)")  # the pipeline names a dry run so
+    out = [("Status", run["status"]), ("Kind", run["kind"] + (" (dry run)" if dry else "")),
            ("Started", run["startedAt"] or "")]
     if run["finishedAt"]:
         out.append(("Finished", run["finishedAt"]))

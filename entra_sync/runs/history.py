@@ -244,23 +244,26 @@ class History(HistoryReader):
             return ids
 
     def prune(self, keep_runs: int | None = None, keep_days: float | None = None, *,
-              tenant: str | None = None) -> list[int]:
+              tenant: str | None = None, dry_run: bool = False) -> list[int]:
         """Delete the runs beyond the newest ``keep_runs`` and those started more than
         ``keep_days`` ago (each limit applies on its own; of ``tenant`` when given), with their
-        changes. Return the deleted runs' ids (their reports
-        are the caller's to delete)."""
+        changes; a run still ``running`` is never deleted. Return the deleted runs' ids (their
+        reports are the caller's to delete); ``dry_run``: the ids it would delete, deleting nothing."""
         if (keep_runs is not None and keep_runs < 0) or (keep_days is not None and keep_days < 0):
             raise ValueError("keep_runs and keep_days cannot be negative")
         with self._tx() as conn:
-            mine = select(runs.c.id, runs.c.started_at)
+            mine = select(runs.c.id, runs.c.started_at, runs.c.status)
             if tenant is not None:
                 mine = mine.where(runs.c.tenant == tenant)
             rows = conn.execute(mine.order_by(runs.c.id.desc())).all()
             cutoff = None if keep_days is None else self._clock.now() - keep_days * 86400
             gone = sorted(
-                int(rid) for i, (rid, started) in enumerate(rows)
-                if (keep_runs is not None and i >= keep_runs) or (cutoff is not None and started < cutoff)
+                int(rid) for i, (rid, started, status) in enumerate(rows)
+                if status != "running"
+                and ((keep_runs is not None and i >= keep_runs) or (cutoff is not None and started < cutoff))
             )
+            if dry_run:
+                return gone
             for start in range(0, len(gone), 500):
                 chunk = gone[start:start + 500]
                 conn.execute(delete(run_summaries).where(run_summaries.c.run_id.in_(chunk)))

@@ -18,13 +18,13 @@ __all__ = ["HistoryReader"]
 
 _COUNT = select(func.count()).where(changes.c.run_id == runs.c.id).scalar_subquery()
 _SUMMARY_COLUMNS = (runs.c.id, runs.c.kind, runs.c.status, runs.c.started_at, runs.c.finished_at,
-                    runs.c.error, _COUNT, runs.c.tenant)
+                    runs.c.error, _COUNT, runs.c.tenant, runs.c.planned_at)
 
 
 def _summary(row: Any, counts: dict[str, int] | None) -> RunSummary:
     return RunSummary(
         run_id=row[0], kind=row[1], status=row[2], started_at=row[3], finished_at=row[4], error=row[5],
-        counts=counts or {}, change_count=row[6], tenant=row[7],
+        counts=counts or {}, change_count=row[6], tenant=row[7], planned=row[8] is not None,
     )
 
 
@@ -67,9 +67,13 @@ class HistoryReader:
             counts = _counts(conn, [int(r[0]) for r in rows])
         return [_summary(r, counts.get(int(r[0]))) for r in rows]
 
+    def count_runs(self, *, tenant: str | None = None) -> int:
+        with self._read() as conn:
+            return int(conn.execute(_tenant(select(func.count()).select_from(runs), tenant)).scalar_one())
+
     def get_run(self, run_id: int, *, tenant: str | None = None) -> RunDetail:
         """One run with its changes (a run of another tenant than ``tenant`` is not found)."""
-        extra = (runs.c.planned_at, runs.c.applied_at, runs.c.config, runs.c.plan_summary,
+        extra = (runs.c.applied_at, runs.c.config, runs.c.plan_summary,
                  runs.c.plan_checksum, runs.c.warnings, runs.c.conflicts)
         with self._read() as conn:
             row = conn.execute(_tenant(select(*_SUMMARY_COLUMNS, *extra), tenant)
@@ -94,8 +98,8 @@ class HistoryReader:
             out.append(RunChange(seq, Change.from_dict(change), result))
             if status is not None:
                 counts[status] = counts.get(status, 0) + 1
-        planned_at, applied_at, config, plan_summary, checksum, warnings, conflicts = (
-            row[len(_SUMMARY_COLUMNS):])
+        applied_at, config, plan_summary, checksum, warnings, conflicts = row[len(_SUMMARY_COLUMNS):]
+        planned_at = row[8]
         return RunDetail(
             summary=_summary(row, counts if any(counts.values()) else None),
             planned_at=planned_at, applied_at=applied_at, config=config,

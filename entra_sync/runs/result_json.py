@@ -17,12 +17,15 @@ from importlib import resources
 from typing import Any
 
 from entra_sync import __version__
-from entra_sync.runs.history import RunDetail
+from entra_sync.runs.history import RunDetail, RunSummary
 from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.plan.model import Conflict, Plan, Warning
 from reconciler.render.summary import SummaryContext, summarise
 
-__all__ = ["SCHEMA_VERSION", "RunFacts", "detail_plan", "load_schema", "run_result", "run_result_from_detail"]
+__all__ = [
+    "SCHEMA_VERSION", "RunFacts", "detail_plan", "load_schema", "run_list", "run_result",
+    "run_result_from_detail",
+]
 
 #: the document's format version (``schemaVersion``); bump on an incompatible change
 SCHEMA_VERSION = 1
@@ -125,11 +128,28 @@ def run_result_from_detail(run: RunDetail, ctx: SummaryContext | None = None) ->
     plan, result = detail_plan(run)
     facts = RunFacts(run_id=s.run_id, kind=s.kind, status=s.status, started_at=s.started_at,
                      finished_at=s.finished_at, error=s.error, planned_at=run.planned_at,
-                     applied_at=run.applied_at, plan_checksum=run.plan_checksum)
+                     applied_at=run.applied_at, plan_checksum=run.plan_checksum, dry_run=s.dry_run)
     return run_result(facts, plan, result, ctx)
 
 
-def load_schema() -> dict[str, Any]:
-    text = resources.files("schemas").joinpath("run-result.schema.json").read_text(encoding="utf-8")
+def run_list(summaries: list[RunSummary], history: str) -> dict[str, Any]:
+    """The run-list document (``schemas/run-list.schema.json``) of ``history list --format json``."""
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "tool": {"name": "realsmart-entra-sync", "version": __version__},
+        "history": history,
+        "runs": [{
+            "id": s.run_id, "kind": s.kind, "status": s.status, "dryRun": s.dry_run, "tenant": s.tenant,
+            "startedAt": _iso(s.started_at), "finishedAt": _iso(s.finished_at),
+            "durationSeconds": None if s.duration is None else round(s.duration, 3),
+            "planned": s.planned, "plannedChanges": s.change_count,
+            "results": {k: v for k, v in s.counts.items() if v}, "reason": s.error,
+        } for s in summaries],
+    }
+
+
+def load_schema(name: str = "run-result.schema.json") -> dict[str, Any]:
+    """A schema shipped in ``schemas/`` (the run-result document's by default)."""
+    text = resources.files("schemas").joinpath(name).read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data

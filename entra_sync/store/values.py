@@ -17,6 +17,7 @@ from reconciler.errors import EntraSyncError
 from reconciler.plan.model import Change
 
 __all__ = [
+    "DRY_RUN_SUFFIX",
     "RUN_STATUSES",
     "HistoryError",
     "ObjectChange",
@@ -31,6 +32,9 @@ __all__ = [
 
 RunStatus = Literal["running", "succeeded", "partial", "failed", "refused", "interrupted"]
 RUN_STATUSES: tuple[RunStatus, ...] = ("running", "succeeded", "partial", "failed", "refused", "interrupted")
+
+#: how the run pipeline marks a dry run's kind: ``sync (dry run)``, ``adopt (dry run)``
+DRY_RUN_SUFFIX = " (dry run)"
 
 _SECRET_NAME = re.compile(r"secret|password|passwd|token|credential|private|assertion|certificate", re.I)
 
@@ -55,10 +59,17 @@ class RunSummary:
     change_count: int = 0
     #: the tenant the run was for (None on a single-tenant installation)
     tenant: str | None = None
+    #: the run got as far as a plan (False: it stopped before, e.g. an unreadable export)
+    planned: bool = False
 
     @property
     def duration(self) -> float | None:
         return None if self.finished_at is None else self.finished_at - self.started_at
+
+    @property
+    def dry_run(self) -> bool:
+        """A run that stopped after its plan on purpose (the pipeline names it ``... (dry run)``)."""
+        return self.kind.endswith(DRY_RUN_SUFFIX)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,11 @@ Environment variables (a CLI flag of the same meaning overrides the variable):
     ENTRA_SYNC_MANAGED_IDENTITY                    "system" or a user-assigned identity's client id
     ENTRA_SYNC_ACCESS_TOKEN                        a pre-acquired access token
 
+When none of our credential variables is set, the Azure SDKs' names are read, in their order:
+``AZURE_CLIENT_SECRET``, ``AZURE_CLIENT_CERTIFICATE_PATH`` (+ ``AZURE_CLIENT_CERTIFICATE_PASSWORD``),
+``AZURE_FEDERATED_TOKEN_FILE``; ``AZURE_TENANT_ID`` / ``AZURE_CLIENT_ID`` stand in for ours when
+ours are not set.
+
 Settings hold references only (variable names, file paths); secret values are read when a token is
 needed, so the settings' repr, logs and run history never carry them.
 """
@@ -47,6 +52,7 @@ from reconciler.clock import Clock
 from reconciler.errors import ConfigError
 
 __all__ = [
+    "AZURE_CREDENTIAL_VARIABLES",
     "CREDENTIAL_VARIABLES",
     "ConnectionSettings",
     "CredentialKind",
@@ -69,6 +75,13 @@ CREDENTIAL_VARIABLES: dict[str, str] = {
     "federated": "ENTRA_SYNC_FEDERATED_TOKEN_FILE",
     "managed_identity": "ENTRA_SYNC_MANAGED_IDENTITY",
     "access_token": "ENTRA_SYNC_ACCESS_TOKEN",
+}
+#: the Azure SDKs' names (EnvironmentCredential, then workload identity, in the SDKs' order), read
+#: when none of ours is set; their AZURE_TENANT_ID / AZURE_CLIENT_ID stand in for ours likewise
+AZURE_CREDENTIAL_VARIABLES: dict[str, str] = {
+    "client_secret": "AZURE_CLIENT_SECRET",
+    "certificate": "AZURE_CLIENT_CERTIFICATE_PATH",
+    "federated": "AZURE_FEDERATED_TOKEN_FILE",
 }
 _NEEDS_APP = frozenset({"client_secret", "client_secret_file", "certificate", "federated"})
 _USER_AGENT = "realsmart-entra-sync/0.1"
@@ -134,7 +147,8 @@ class ConnectionSettings:
             ):
                 if not value:
                     raise ConfigError(
-                        f"set {var} (needed to sign in with {CREDENTIAL_VARIABLES[self.credential]})", key=var
+                        f"set {var} (or {var.replace('ENTRA_SYNC_', 'AZURE_')}; needed to sign in with "
+                        f"{CREDENTIAL_VARIABLES[self.credential]})", key=var
                     )
         if self.tenant_id is not None:
             t = self.tenant_id.strip()
@@ -173,8 +187,8 @@ class ConnectionSettings:
             return value.strip() if value and value.strip() else None
 
         values: dict[str, Any] = {
-            "tenant_id": var("ENTRA_SYNC_TENANT_ID"),
-            "client_id": var("ENTRA_SYNC_CLIENT_ID"),
+            "tenant_id": var("ENTRA_SYNC_TENANT_ID") or var("AZURE_TENANT_ID"),
+            "client_id": var("ENTRA_SYNC_CLIENT_ID") or var("AZURE_CLIENT_ID"),
             "cloud": var("ENTRA_SYNC_CLOUD") or "global",
             "graph_url": var("ENTRA_SYNC_GRAPH_URL"),
         }
@@ -190,14 +204,16 @@ class ConnectionSettings:
                 kind, name = chosen[0]
                 values["credential"] = kind
                 values["credential_ref"] = name if kind in ("client_secret", "access_token") else var(name)
-            elif var("AZURE_FEDERATED_TOKEN_FILE"):
-                # Azure workload identity on Kubernetes injects these.
-                values["credential"] = "federated"
-                values["credential_ref"] = var("AZURE_FEDERATED_TOKEN_FILE")
-                values["tenant_id"] = values["tenant_id"] or var("AZURE_TENANT_ID")
-                values["client_id"] = values["client_id"] or var("AZURE_CLIENT_ID")
-            if values.get("credential") == "certificate" and var("ENTRA_SYNC_CERTIFICATE_PASSWORD"):
-                values["certificate_password_env"] = "ENTRA_SYNC_CERTIFICATE_PASSWORD"
+            password = "ENTRA_SYNC_CERTIFICATE_PASSWORD"
+            if not chosen:
+                azure = [(kind, name) for kind, name in AZURE_CREDENTIAL_VARIABLES.items() if var(name)]
+                if azure:
+                    kind, name = azure[0]
+                    values["credential"] = kind
+                    values["credential_ref"] = name if kind == "client_secret" else var(name)
+                    password = "AZURE_CLIENT_CERTIFICATE_PASSWORD"
+            if values.get("credential") == "certificate" and var(password):
+                values["certificate_password_env"] = password
         values.update(given)
         names = [values.get("certificate_password_env")]
         if values.get("credential") in ("client_secret", "access_token"):

@@ -52,6 +52,7 @@ __all__ = [
     "error_from_response",
     "permission_for",
     "redact_path",
+    "redact_secrets",
 ]
 
 _MAX_MESSAGE = 500
@@ -72,8 +73,13 @@ def redact_path(path: str) -> str:
     return p
 
 
+def redact_secrets(text: str) -> str:
+    """``text`` with anything that looks like a bearer token or a JWT replaced by ``[redacted]``."""
+    return _SECRETISH.sub("[redacted]", text)
+
+
 def _clean(text: str) -> str:
-    text = _SECRETISH.sub("[redacted]", text)
+    text = redact_secrets(text)
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from reconciler.plan.model import ACTIONS
 from reconciler.render.summary import CountRow, DetailRow, NeedsYou, Summary
 
-__all__ = ["MARKDOWN_LIMIT", "NEEDS_LIMIT", "render_summary_markdown", "render_summary_text"]
+__all__ = ["MARKDOWN_LIMIT", "MORE_HINT", "NEEDS_LIMIT", "render_summary_markdown", "render_summary_text"]
 
 #: GitHub's limit on a pull-request or issue comment
 MARKDOWN_LIMIT = 65_536
@@ -110,8 +110,13 @@ def _detail_text(d: DetailRow) -> str:
     return f"  {SYMBOL.get(d.action, '?')} {d.kind} {d.key}{name}{extra}{status}"
 
 
-def render_summary_text(summary: Summary, *, detail_limit: int = 0) -> str:
-    """A compact table for a terminal, what needs you, then up to ``detail_limit`` detail rows."""
+#: what the text rendering says about the detail it leaves out, unless the caller knows better
+MORE_HINT = "see the full plan or the run report"
+
+
+def render_summary_text(summary: Summary, *, detail_limit: int = 0, more_hint: str = MORE_HINT) -> str:
+    """A compact table for a terminal, what needs you, then up to ``detail_limit`` detail rows;
+    ``more_hint`` says how to see the rows left out (the caller's flag or file)."""
     lines = [headline(summary)]
     if summary.detail:
         header, rows = _table(summary)
@@ -130,8 +135,7 @@ def render_summary_text(summary: Summary, *, detail_limit: int = 0) -> str:
             lines += ["", "Detail:", *(_detail_text(d) for d in shown)]
         left = len(summary.detail) - len(shown)
         if left:
-            lines += ["", f"{left} change{'s' if left != 1 else ''} not listed here (see the full plan "
-                      "or the run report)."]
+            lines += ["", f"{left} change{'s' if left != 1 else ''} not listed here ({more_hint})."]
     return "\n".join(lines) + "\n"
 
 
