@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from reconciler.document.load import JSON_MAX_DEPTH, json_value_problem
 from reconciler.errors import Finding, SourceError, findings_text
+from reconciler.schema_check import Check, compile_check
 from reconciler.schemas import inline_refs, load_schema
 from reconciler.school import Class, MentorGroup, Person, School, SchoolData, YearGroup
 
@@ -71,8 +72,17 @@ def _validator() -> Any:
     return Draft202012Validator(inline_refs(export_schema()), format_checker=FormatChecker())
 
 
+@functools.cache
+def _quick_check() -> Check:
+    """Valid or not, fast (:mod:`reconciler.schema_check`); ``jsonschema`` words the findings."""
+    check = compile_check(inline_refs(export_schema()), _validator().format_checker)
+    return check if check is not None else (lambda doc: not any(_validator().iter_errors(doc)))
+
+
 def validate_export(doc: object, file: str) -> None:
     """Must raise :class:`ExportError` with every schema finding (sorted by path)."""
+    if _quick_check()(doc):
+        return
     errors = sorted(_validator().iter_errors(doc), key=lambda e: (_order(e.absolute_path), e.message))
     findings = list(dict.fromkeys(Finding(_path(e.absolute_path), e.message) for e in errors))
     if findings:

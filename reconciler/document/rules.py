@@ -50,6 +50,7 @@ MAIL_NICKNAME_FORBIDDEN = frozenset('@()\\[]";:<>,. ')
 #: overrides), U+2066-U+2069 (isolates), U+200E/U+200F (marks), U+061C (Arabic letter mark)
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _BIDI_TABLE = dict.fromkeys(map(ord, BIDI_CONTROLS))
+_BIDI_SEARCH = re.compile("[" + "".join(sorted(BIDI_CONTROLS)) + "]").search
 
 _NICKNAME_FIX = "use letters, digits, - or _"
 _QUOTE_MAX = 70
@@ -68,7 +69,7 @@ def clean_text(value: str) -> str:
     class name must not reach a display name in Entra or a terminal. Documents we are given
     (desired states, saved plans) are not cleaned but refused: see :func:`text_problem`.
     """
-    return value.translate(_BIDI_TABLE) if any(c in BIDI_CONTROLS for c in value) else value
+    return value.translate(_BIDI_TABLE) if _BIDI_SEARCH(value) else value
 
 
 def text_problem(value: str, *, newlines: bool = False) -> str | None:
