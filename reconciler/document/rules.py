@@ -151,12 +151,18 @@ def display_name_problem(value: str) -> str | None:
     return None
 
 
+#: the common case in one step: printable ASCII without spaces, short enough
+_PLAIN_KEY = re.compile(f"[!-~]{{1,{KEY_MAX}}}").fullmatch
+
+
 def key_problem(value: str) -> str | None:
     """Why ``value`` is not a legal object key, or ``None`` when it is.
 
     A key is 1 to :data:`KEY_MAX` printable characters with no whitespace, such as
     ``class:SCH1:2026-27:7A-Ma1``.
     """
+    if _PLAIN_KEY(value):
+        return None
     if value == "":
         return "is empty; a key is a stable id from school data such as class:SCH1:2026-27:7A-Ma1"
     odd = [c for c in value if c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
