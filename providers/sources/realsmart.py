@@ -157,23 +157,35 @@ def read_realsmart_document(doc: object, file: str, options: SourceOptions) -> S
         elif school is not None and kind == "year group" and year_school[value] != school:
             findings.append(Finding(where, f"year group {value!r} belongs to school {year_school[value]!r}"))
 
+    def fine(value: str, kind: str, school: str | None = None) -> bool:  # ref's question, no message
+        return kinds.get(value) == kind and (school is None or year_school[value] == school)
+
     for i, y in enumerate(doc["yearGroups"]):
-        ref(f"yearGroups[{i}].schoolId", y["schoolId"], "school")
+        if not fine(y["schoolId"], "school"):
+            ref(f"yearGroups[{i}].schoolId", y["schoolId"], "school")
     for i, s in enumerate(doc["staff"]):
         for j, sid in enumerate(s["schoolIds"]):
-            ref(f"staff[{i}].schoolIds[{j}]", sid, "school")
+            if not fine(sid, "school"):
+                ref(f"staff[{i}].schoolIds[{j}]", sid, "school")
     for i, learner in enumerate(doc["learners"]):
-        ref(f"learners[{i}].schoolId", learner["schoolId"], "school")
-        ref(f"learners[{i}].yearGroupId", learner["yearGroupId"], "year group", school=learner["schoolId"])
+        school = learner["schoolId"]
+        if not fine(school, "school"):
+            ref(f"learners[{i}].schoolId", school, "school")
+        if not fine(learner["yearGroupId"], "year group", school):
+            ref(f"learners[{i}].yearGroupId", learner["yearGroupId"], "year group", school=school)
     for section, staff_key in (("mentorGroups", "mentorIds"), ("classes", "teacherIds")):
         for i, g in enumerate(doc[section]):
-            ref(f"{section}[{i}].schoolId", g["schoolId"], "school")
-            if "yearGroupId" in g:
-                ref(f"{section}[{i}].yearGroupId", g["yearGroupId"], "year group", school=g["schoolId"])
+            school = g["schoolId"]
+            if not fine(school, "school"):
+                ref(f"{section}[{i}].schoolId", school, "school")
+            if "yearGroupId" in g and not fine(g["yearGroupId"], "year group", school):
+                ref(f"{section}[{i}].yearGroupId", g["yearGroupId"], "year group", school=school)
             for j, pid in enumerate(g[staff_key]):
-                ref(f"{section}[{i}].{staff_key}[{j}]", pid, "staff member")
+                if kinds.get(pid) != "staff member":
+                    ref(f"{section}[{i}].{staff_key}[{j}]", pid, "staff member")
             for j, pid in enumerate(g["learnerIds"]):
-                ref(f"{section}[{i}].learnerIds[{j}]", pid, "learner")
+                if kinds.get(pid) != "learner":
+                    ref(f"{section}[{i}].learnerIds[{j}]", pid, "learner")
     if findings:
         raise ExportError(file, findings)
     return _build(doc, file, options, key, academic_year)
