@@ -33,6 +33,7 @@ Headers, bodies and tokens are never logged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -45,6 +46,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from providers.entra.batch import BatchRequest, BatchResult, run_batch
+from providers.entra.coalesce import Answer, Coalescer, Item
 from providers.entra.errors import (
     GraphTransportError,
     MalformedResponseError,
@@ -229,6 +231,10 @@ class GraphClient:
         self.rng = rng or random.Random()
         self._close_http = close_http
         self._slots = threading.BoundedSemaphore(max_in_flight)
+        #: packs the requests of concurrent changes into shared $batch calls (providers.entra.coalesce)
+        self.coalescer = Coalescer(self._send_envelope, self._reserve_items, self._settle_item, self.clock,
+                                   ration=lambda i: self.pacer.ration(i.method, i.url),
+                                   max_in_flight=max_in_flight)  # fmt: skip
         self._rng_lock = threading.Lock()
         base = http.base_url
         self._base_origin = (base.scheme, base.host, base.port)
@@ -349,7 +355,34 @@ class GraphClient:
         """
         return run_batch(self, requests)
 
+    def packing(self) -> contextlib.AbstractContextManager[None]:
+        """Around one change made on its own thread: its requests are packed with those of the
+        other changes in progress, up to 20 to a ``$batch`` (:mod:`providers.entra.coalesce`)."""
+        return self.coalescer.participant()
+
     # ---- internals -----------------------------------------------------------------------------
+    def _send_envelope(self, items: list[dict[str, Any]]) -> tuple[int, Mapping[str, str], Any]:
+        """One ``POST /$batch`` carrying packed requests (each was paced and is retried on its own)."""
+        t0 = self.clock.now()
+        with self._slots:
+            resp = self.http.request("POST", "/$batch", json={"requests": items}, headers=self._headers(None),
+                                     timeout=self.retry.timeout_seconds)  # fmt: skip
+        rheaders = {k.lower(): v for k, v in resp.headers.items()}
+        rid = rheaders.get("request-id") or rheaders.get("client-request-id") or "-"
+        log.info("POST /$batch (%d packed) -> %d in %.0f ms (request-id %s)", len(items), resp.status_code,
+                 (self.clock.now() - t0) * 1000, rid)  # fmt: skip
+        body = _parse_error_body(resp)
+        return resp.status_code, rheaders, body
+
+    def _reserve_items(self, items: Sequence[Item]) -> list[int]:
+        return self.pacer.reserve_many([(i.method, i.url) for i in items])
+
+    def _settle_item(self, answer: Answer, estimate: int) -> None:
+        self.pacer.after(answer.headers, estimate)
+        if answer.status == 429:
+            self.pacer.throttled(answer.headers, parse_retry_after(answer.headers.get("retry-after"),
+                                                                   self.clock.now()))  # fmt: skip
+
     def _relative(self, path: str) -> str:
         """A path relative to the base URL. A full URL (nextLink) must be on the base origin and path.
 
@@ -401,14 +434,20 @@ class GraphClient:
             health.check()  # an open circuit: nothing more is sent in this run
             attempt += 1
             sent_headers = self._headers(headers)
-            # the $batch envelope costs nothing itself: batch.py paces its inner requests
-            estimate = self.pacer.reserve(method, url) if url.split("?")[0] != "/$batch" else 0
+            envelope = url.split("?")[0] == "/$batch"
+            packed = not envelope and self.coalescer.active()
+            # the $batch envelope costs nothing itself: batch.py (or the coalescer) paces its items
+            estimate = self.pacer.reserve(method, url) if not (envelope or packed) else 0
             t0 = self.clock.now()
             try:
-                with self._slots:
-                    resp = self.http.request(
-                        method, url, json=json, headers=sent_headers, timeout=policy.timeout_seconds
-                    )
+                if packed:
+                    item = Item(method, url, json, headers or {}, self.coalescer.hold())
+                    resp = self.coalescer.exchange([item])[0].as_response()
+                else:
+                    with self._slots:
+                        resp = self.http.request(
+                            method, url, json=json, headers=sent_headers, timeout=policy.timeout_seconds
+                        )
             except httpx.TransportError as exc:
                 ms = (self.clock.now() - t0) * 1000
                 reason = type(exc).__name__
@@ -431,10 +470,11 @@ class GraphClient:
             rid = rheaders.get("request-id") or rheaders.get("client-request-id") or "-"
             status = resp.status_code
             log.info("%s %s -> %d in %.0f ms (request-id %s)", method, shown, status, ms, rid)
-            self.pacer.after(rheaders, estimate)
-            if status == 429:
-                told = parse_retry_after(rheaders.get("retry-after"), self.clock.now())
-                self.pacer.throttled(rheaders, told)
+            if not packed:  # a packed item was told to the pacer by the coalescer
+                self.pacer.after(rheaders, estimate)
+                if status == 429:
+                    told = parse_retry_after(rheaders.get("retry-after"), self.clock.now())
+                    self.pacer.throttled(rheaders, told)
             if status in OUTAGE_STATUSES:
                 health.outage(self.clock.now(), f"{method} {shown}: {status}")
             else:
