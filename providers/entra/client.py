@@ -53,7 +53,9 @@ from providers.entra.errors import (
     RefusedWriteError,
     ResponseLostError,
     UnexpectedResponseError,
+    answer_detail,
     error_from_response,
+    page_items,
     redact_path,
 )
 from providers.entra.pacing import Pacer, PacingPolicy
@@ -143,27 +145,6 @@ def encode_query(params: Mapping[str, Any] | None) -> str:
         text = str(v).lower() if isinstance(v, bool) else str(v)
         parts.append(quote(k, safe="$") + "=" + quote(text, safe=_QUERY_SAFE))
     return "&".join(parts)
-
-
-def page_items(page: Any, method: str, path: str) -> list[dict[str, Any]]:
-    """The items of one collection page, checked: the page must be an object with a ``value`` array
-    of objects, each with a non-empty string ``id``. Anything else is a
-    :class:`MalformedResponseError` (a ``{}`` answer must never read as "no objects")."""
-    if not isinstance(page, Mapping):
-        raise MalformedResponseError(method, path, "a collection page that is not a JSON object")
-    value = page.get("value")
-    if not isinstance(value, list):
-        raise MalformedResponseError(method, path, "a collection without a 'value' array")
-    for n, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise MalformedResponseError(method, path, f"item {n} is {type(item).__name__}, not an object")
-        oid = item.get("id")
-        if not isinstance(oid, str) or not oid:
-            raise MalformedResponseError(method, path, f"item {n} has no string 'id'")
-    link = page.get("@odata.nextLink")
-    if link is not None and not isinstance(link, str):
-        raise MalformedResponseError(method, path, "'@odata.nextLink' is not a string")
-    return value
 
 
 def log_path(url: str) -> str:
@@ -356,8 +337,7 @@ class GraphClient:
         return run_batch(self, requests)
 
     def packing(self) -> contextlib.AbstractContextManager[None]:
-        """Around one change made on its own thread: its requests are packed with those of the
-        other changes in progress, up to 20 to a ``$batch`` (:mod:`providers.entra.coalesce`)."""
+        """Around one change (on its thread): its requests share ``$batch`` calls with the others'."""
         return self.coalescer.participant()
 
     # ---- internals -----------------------------------------------------------------------------
@@ -493,11 +473,12 @@ class GraphClient:
                 wait = hint if hint is not None else self.backoff_delay(attempt)
                 if self.clock.now() + wait <= deadline:
                     self.clock.sleep(wait)
-                    detail = _detail(status, rheaders, body, method, url)
+                    detail = answer_detail(status, rheaders, body, method, url)
                     raise RefusedWriteError(method, url, detail) from None
                 raise error_from_response(status, rheaders, body, method, url)
             if status in _LOST_STATUSES and not idempotent:
-                raise ResponseLostError(method, url, _detail(status, rheaders, body, method, url)) from None
+                lost = answer_detail(status, rheaders, body, method, url)
+                raise ResponseLostError(method, url, lost) from None
             if status in _REFUSED_STATUSES or status in _LOST_STATUSES:
                 hint = (
                     parse_retry_after(rheaders.get("retry-after"), self.clock.now())
@@ -517,11 +498,3 @@ class GraphClient:
                     self.clock.sleep(wait)
                     continue
             raise error_from_response(status, rheaders, body, method, url)
-
-
-def _detail(status: int, headers: Mapping[str, str], body: Any, method: str, url: str) -> str:
-    err = error_from_response(status, headers, body, method, url)
-    detail = f"Graph answered {status}" + (f" {err.code}" if err.code else "")
-    if err.request_id:
-        detail += f", request-id {err.request_id}"
-    return detail
