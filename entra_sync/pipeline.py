@@ -195,9 +195,6 @@ class RunRequest:
     #: stop after the plan (a refused plan still ends ``refused``)
     dry_run: bool = False
     config_summary: Mapping[str, Any] | None = None
-    #: changes made at once; the Entra directory packs their requests 20 to a ``$batch``, so more
-    #: changes at once means fuller batches (and a new group's wait before its members are bound
-    #: is shared by more of them), not more HTTP calls at once (the client's ``max_in_flight``)
     max_workers: int = 40
     #: plan only this school's objects (``--school``); a saved plan carries its own
     school: str | None = None
