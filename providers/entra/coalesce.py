@@ -90,12 +90,14 @@ Ration = Callable[["Item"], "tuple[int, int] | None"]
 
 
 class _Call:
-    """One :meth:`Coalescer.exchange` call: how many of its items are still unanswered."""
+    """One :meth:`Coalescer.exchange` call: how many of its items are still unanswered, and the
+    condition (on the coalescer's lock) its thread waits on, so that an answer wakes only it."""
 
-    __slots__ = ("unanswered",)
+    __slots__ = ("unanswered", "wake")
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, lock: threading.Lock) -> None:
         self.unanswered = n
+        self.wake = threading.Condition(lock)
 
 
 class _Ticket:
@@ -140,7 +142,11 @@ class Coalescer:
         self._ration: Ration = ration or (lambda item: None)
         self.window = window
         self.grace = grace
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        #: the leader (the one caller that decides when to send) waits on this; the others on
+        #: their own call's condition, so one event wakes one thread, not every participant
+        self._cond = threading.Condition(self._lock)
+        self._leader: _Call | None = None
         self._queue: list[_Ticket] = []
         self._participants = 0
         self._blocked = 0  # exchange calls with items still unanswered
@@ -170,45 +176,64 @@ class Coalescer:
             if depth == 0:
                 with self._cond:
                     self._participants -= 1
-                    self._cond.notify_all()  # the others may all be waiting now
+                    self._cond.notify()  # the leader: the others may all be waiting now
 
     def exchange(self, items: Sequence[Item]) -> list[Answer]:
         """Send ``items`` with the other participants' requests; their answers in order. Raises
         what sending the ``$batch`` raised (for every item it carried)."""
         if not items:
             return []
-        call = _Call(len(items))
+        call = _Call(len(items), self._lock)
         tickets = [_Ticket(i, call) for i in items]
         with self._cond:
             self._queue.extend(tickets)
             self._blocked += 1
-            self._cond.notify_all()
+            self._cond.notify()  # the leader, if any, has something new to decide on
             try:
-                while not all(t.answer is not None or t.error is not None for t in tickets):
-                    due = self._due()
-                    if self._sending >= self._max_in_flight or not self._queue:
-                        self._cond.wait(self.window)
-                    elif due >= MAX_ITEMS:
-                        self._flush_locked()
-                    elif self._blocked >= self._participants:
-                        # everyone is waiting: send what is due, unless a change starting right now
-                        # joins in; when nothing is due yet, one of them waits for the first that is
-                        if due and not self._joined(self.grace):
-                            self._flush_locked()
-                        elif not due:
-                            self._wait_for_due()
-                    elif not self._joined(self.window) and due:
-                        self._flush_locked()  # someone is busy elsewhere: do not hold the rest
+                while call.unanswered:
+                    if self._leader is None:
+                        self._leader = call
+                    if self._leader is call:
+                        self._lead()
+                    else:
+                        call.wake.wait(10 * self.window)  # woken when answered or to lead
             finally:
                 if call.unanswered:  # left early (an exception): no longer waiting
                     call.unanswered = 0
                     self._blocked -= 1
+                if self._leader is call:
+                    self._hand_over()
         for t in tickets:
             if t.error is not None:
                 raise t.error
         return [t.answer for t in tickets if t.answer is not None]
 
     # -- internals (called with the condition held) ---------------------------------------------
+
+    def _lead(self) -> None:
+        """One decision of the leader: send what can go, or wait for news."""
+        due = self._due()
+        if self._sending >= self._max_in_flight or not self._queue:
+            self._cond.wait(self.window)
+        elif due >= MAX_ITEMS:
+            self._flush_locked()
+        elif self._blocked >= self._participants:
+            # everyone is waiting: send what is due, unless a change starting right now joins in;
+            # when nothing is due yet, wait for the first that is
+            if due and not self._joined(self.grace):
+                self._flush_locked()
+            elif not due:
+                self._wait_for_due()
+        elif not self._joined(self.window) and due:
+            self._flush_locked()  # someone is busy elsewhere: do not hold the rest
+
+    def _hand_over(self) -> None:
+        """The leader leaves (answered, or sending): the first caller still queued leads next."""
+        self._leader = None
+        for ticket in self._queue:
+            if ticket.call.unanswered:
+                ticket.call.wake.notify()
+                return
 
     def _due(self) -> int:
         now = self._clock.now()
@@ -220,15 +245,17 @@ class Coalescer:
         if self._sleeping or self._sending:  # answers on their way may bring requests due now
             self._cond.wait(self.window)
             return
-        first = min(t.item.not_before for t in self._queue)
+        wait = min(t.item.not_before for t in self._queue) - self._clock.now()
+        if not callable(getattr(self._clock, "advance", None)):
+            self._cond.wait(max(wait, 0.0))  # a real clock: anything new still wakes the leader
+            return
         self._sleeping = True
         self._cond.release()
         try:
-            self._clock.sleep(first - self._clock.now())
+            self._clock.sleep(wait)  # a virtual clock moves once, for everyone
         finally:
             self._cond.acquire()
             self._sleeping = False
-            self._cond.notify_all()
 
     @contextlib.contextmanager
     def not_before(self, when: float) -> Iterator[None]:
@@ -273,6 +300,7 @@ class Coalescer:
     def _flush_locked(self) -> None:
         chunk = self._take()
         self._sending += 1
+        self._hand_over()  # someone else decides while this thread sends
         self._cond.release()
         try:
             self._deliver(chunk)
@@ -286,7 +314,8 @@ class Coalescer:
                     t.call.unanswered -= 1
                     if t.call.unanswered == 0:
                         self._blocked -= 1
-            self._cond.notify_all()
+                        t.call.wake.notify()
+            self._cond.notify()  # the leader: the queue may be sendable now
 
     def _deliver(self, chunk: list[_Ticket]) -> None:
         try:
