@@ -151,6 +151,7 @@ class Coalescer:
         self._participants = 0
         self._blocked = 0  # exchange calls with items still unanswered
         self._sending = 0
+        self._rationed_sending = 0  # $batch calls in flight that carry rationed (Teams) requests
         self._max_in_flight = max(1, max_in_flight)
         self._local = threading.local()
         #: envelopes sent and items they carried (for logs and benchmarks)
@@ -288,7 +289,9 @@ class Coalescer:
                 rest.append(ticket)
                 continue
             rationed = self._ration(ticket.item)
-            if rationed is not None and used.get(rationed[0], 0) >= rationed[1]:
+            # one $batch with rationed requests in flight at a time: the next one is paced after
+            # it reached Graph, so two never arrive together
+            if rationed is not None and (self._rationed_sending or used.get(rationed[0], 0) >= rationed[1]):
                 rest.append(ticket)
                 continue
             if rationed is not None:
@@ -299,6 +302,11 @@ class Coalescer:
 
     def _flush_locked(self) -> None:
         chunk = self._take()
+        if not chunk:  # all that is due waits for its ration (a Teams $batch in flight)
+            self._cond.wait(self.window)
+            return
+        rationed = any(self._ration(t.item) is not None for t in chunk)
+        self._rationed_sending += rationed
         self._sending += 1
         self._hand_over()  # someone else decides while this thread sends
         self._cond.release()
@@ -307,6 +315,7 @@ class Coalescer:
         finally:
             self._cond.acquire()
             self._sending -= 1
+            self._rationed_sending -= rationed
             self.envelopes += 1
             self.items += len(chunk)
             for t in chunk:  # a caller whose items are all answered is no longer waiting
