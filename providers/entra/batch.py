@@ -102,15 +102,7 @@ def _retry_safe(req: BatchRequest, status: int) -> bool:
 
 
 def _item_json(item_id: str, req: BatchRequest) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": item_id, "method": req.method.upper(), "url": req.url}
-    headers = dict(req.headers or {})
-    if req.body is not None:
-        out["body"] = req.body
-        if not any(k.lower() == "content-type" for k in headers):
-            headers["Content-Type"] = "application/json"
-    if headers:
-        out["headers"] = headers
-    return out
+    return Item(req.method.upper(), req.url, req.body, dict(req.headers or {})).as_json(item_id)
 
 
 def _missing(req: BatchRequest) -> BatchResult:
