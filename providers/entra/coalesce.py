@@ -229,10 +229,10 @@ class Coalescer:
             self._flush_locked()  # someone is busy elsewhere: do not hold the rest
 
     def _hand_over(self) -> None:
-        """The leader leaves (answered, or sending): the first caller still queued leads next."""
-        self._leader = None
+        """The leader leaves (answered, or sending): the first other caller still queued leads next."""
+        leaving, self._leader = self._leader, None
         for ticket in self._queue:
-            if ticket.call.unanswered:
+            if ticket.call is not leaving and ticket.call.unanswered:
                 ticket.call.wake.notify()
                 return
 
