@@ -112,7 +112,7 @@ class RunRequest:
     #: stop after the plan (a refused plan still ends ``refused``)
     dry_run: bool = False
     config_summary: Mapping[str, Any] | None = None
-    max_workers: int = 4
+    max_workers: int = 40
     #: plan only this school's objects (``--school``); a saved plan carries its own
     school: str | None = None
     #: who asked for the run (a console user), for a held plan's "requested by"

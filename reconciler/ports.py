@@ -50,7 +50,9 @@ class Directory(Protocol):
     "already a member" / "not a member" as success; raise an exception (with the object and the
     reason in its message, never a secret) when a change fails as a whole.
     Must not: change or delete an object that does not carry the marker.
-    May: pack bulk member changes (20 binds per PATCH, 20 requests per ``$batch``).
+    May: pack bulk member changes (20 binds per PATCH, 20 requests per ``$batch``), and the
+    requests of concurrent changes together: apply enters ``change_scope()`` (when the directory
+    has one, a context manager) around each change, on the thread that makes it.
     """
 
     def read(self, desired: DesiredState | None = None, progress: Progress | None = None) -> ActualState:

@@ -8,6 +8,7 @@ import random
 import httpx
 import pytest
 
+from entra_sync.pipeline import RunRequest
 from providers.emulator import EmulatorTransport, Profile, Tenant
 from providers.emulator.throttle import request_cost
 from providers.entra.client import GraphClient
@@ -51,7 +52,7 @@ def _sync(
     transport.counters.reset()
     t0 = clock.now()
     actual = d.read(desired)
-    result = apply(diff(desired, actual), d, actual, max_workers=4)
+    result = apply(diff(desired, actual), d, actual, max_workers=RunRequest.max_workers)
     c = transport.counters
     failed = result.counts["failed"] + result.counts.get("partial", 0)
     return c.total_requests - c.batch_calls, c.throttled, c.writes, clock.now() - t0, failed

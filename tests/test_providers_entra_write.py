@@ -129,7 +129,8 @@ def test_brand_new_group_member_patch_waits_out_replication_lag(router: respx.Ro
     w, clock = make(router)
     result = w.create_group(Group("k", "K", "k"), [uid(1)], [uid(n) for n in range(2, 40)])
     assert result.failures == () and patches.call_count == 3
-    assert clock.slept == pytest.approx(6.0)  # 2 s, then 4 s, on the injected clock
+    # the first bind waits until the group is 3 s old (bind_after), then 2 s, then 4 s of back-off
+    assert clock.slept == pytest.approx(3.0 + 6.0)
     assert all(len(body(c.request)["members@odata.bind"]) <= 20 for c in patches.calls)
 
 

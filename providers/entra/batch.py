@@ -14,15 +14,15 @@
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
+
+from providers.entra.coalesce import Item, item_body
 from providers.entra.errors import GraphError, error_from_response
 from providers.entra.retry import (
     IDEMPOTENT_METHODS,
@@ -102,33 +102,7 @@ def _retry_safe(req: BatchRequest, status: int) -> bool:
 
 
 def _item_json(item_id: str, req: BatchRequest) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": item_id, "method": req.method.upper(), "url": req.url}
-    headers = dict(req.headers or {})
-    if req.body is not None:
-        out["body"] = req.body
-        if not any(k.lower() == "content-type" for k in headers):
-            headers["Content-Type"] = "application/json"
-    if headers:
-        out["headers"] = headers
-    return out
-
-
-def _item_body(body: Any) -> Any:
-    """An item's body as JSON. Graph may send it as a JSON text or, for a non-JSON content type,
-    base64; either is decoded when it holds JSON, else the body is returned unchanged."""
-    if not isinstance(body, str):
-        return body
-    text = body.strip()
-    candidates = [text]
-    with contextlib.suppress(ValueError, UnicodeDecodeError):
-        candidates.append(base64.b64decode(text, validate=True).decode("utf-8"))
-    for candidate in candidates:
-        if candidate[:1] in ("{", "["):
-            try:
-                return json.loads(candidate)
-            except ValueError:
-                continue
-    return body
+    return Item(req.method.upper(), req.url, req.body, dict(req.headers or {})).as_json(item_id)
 
 
 def _missing(req: BatchRequest) -> BatchResult:
@@ -136,8 +110,30 @@ def _missing(req: BatchRequest) -> BatchResult:
     return BatchResult(502, {}, body, req.method.upper(), req.url)
 
 
+def _packed(client: BatchClient) -> Any:
+    """The client's coalescer when the calling thread's requests are packed with others', else None."""
+    coalescer = getattr(client, "coalescer", None)
+    return coalescer if coalescer is not None and coalescer.active() else None
+
+
+def _send_packed(coalescer: Any, reqs: Sequence[BatchRequest]) -> list[BatchResult]:
+    """The requests as items of the ``$batch`` calls the coalescer sends for every change in
+    progress (it paces them); a lost ``$batch`` reads as each item lost."""
+    hold = coalescer.hold()
+    items = [Item(r.method.upper(), r.url, r.body, dict(r.headers or {}), hold) for r in reqs]
+    try:
+        answers = coalescer.exchange(items)
+    except httpx.TransportError:
+        return [_missing(r) for r in reqs]
+    return [BatchResult(a.status, dict(a.headers), a.body, r.method.upper(), r.url)
+            for a, r in zip(answers, reqs, strict=True)]  # fmt: skip
+
+
 def _send_once(client: BatchClient, reqs: Sequence[BatchRequest]) -> list[BatchResult]:
     """One ``POST /$batch``; results in the order of ``reqs``."""
+    coalescer = _packed(client)
+    if coalescer is not None:
+        return _send_packed(coalescer, reqs)
     payload = {"requests": [_item_json(str(i + 1), r) for i, r in enumerate(reqs)]}
     safe_to_repeat = all(_retry_safe(r, 504) for r in reqs)
     pacer = getattr(client, "pacer", None)
@@ -162,7 +158,7 @@ def _send_once(client: BatchClient, reqs: Sequence[BatchRequest]) -> list[BatchR
             status = int(item.get("status", 0))
         except (TypeError, ValueError):
             status = 0
-        results.append(BatchResult(status, headers, _item_body(item.get("body")), r.method.upper(), r.url))
+        results.append(BatchResult(status, headers, item_body(item.get("body")), r.method.upper(), r.url))
         if pacer is not None:
             pacer.after(headers, estimates[i])
             if status == 429:
@@ -217,6 +213,8 @@ def run_batch(client: BatchClient, requests: Sequence[BatchRequest]) -> list[Bat
     reqs = list(requests)
     if not reqs:
         return []
+    if _packed(client) is not None:  # packed with other changes' requests, 20 to a $batch
+        return _run_chunk(client, reqs)
     chunks = [reqs[i: i + MAX_BATCH] for i in range(0, len(reqs), MAX_BATCH)]
     if len(chunks) == 1 or client.max_in_flight == 1:
         parts = [_run_chunk(client, c) for c in chunks]

@@ -33,6 +33,7 @@ Headers, bodies and tokens are never logged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -45,13 +46,16 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from providers.entra.batch import BatchRequest, BatchResult, run_batch
+from providers.entra.coalesce import Answer, Coalescer, Item
 from providers.entra.errors import (
     GraphTransportError,
     MalformedResponseError,
     RefusedWriteError,
     ResponseLostError,
     UnexpectedResponseError,
+    answer_detail,
     error_from_response,
+    page_items,
     redact_path,
 )
 from providers.entra.pacing import Pacer, PacingPolicy
@@ -143,27 +147,6 @@ def encode_query(params: Mapping[str, Any] | None) -> str:
     return "&".join(parts)
 
 
-def page_items(page: Any, method: str, path: str) -> list[dict[str, Any]]:
-    """The items of one collection page, checked: the page must be an object with a ``value`` array
-    of objects, each with a non-empty string ``id``. Anything else is a
-    :class:`MalformedResponseError` (a ``{}`` answer must never read as "no objects")."""
-    if not isinstance(page, Mapping):
-        raise MalformedResponseError(method, path, "a collection page that is not a JSON object")
-    value = page.get("value")
-    if not isinstance(value, list):
-        raise MalformedResponseError(method, path, "a collection without a 'value' array")
-    for n, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise MalformedResponseError(method, path, f"item {n} is {type(item).__name__}, not an object")
-        oid = item.get("id")
-        if not isinstance(oid, str) or not oid:
-            raise MalformedResponseError(method, path, f"item {n} has no string 'id'")
-    link = page.get("@odata.nextLink")
-    if link is not None and not isinstance(link, str):
-        raise MalformedResponseError(method, path, "'@odata.nextLink' is not a string")
-    return value
-
-
 def log_path(url: str) -> str:
     """The path for logs: query parameter names kept, their values (e-mails, keys) dropped."""
     path = redact_path(url)
@@ -229,6 +212,10 @@ class GraphClient:
         self.rng = rng or random.Random()
         self._close_http = close_http
         self._slots = threading.BoundedSemaphore(max_in_flight)
+        #: packs the requests of concurrent changes into shared $batch calls (providers.entra.coalesce)
+        self.coalescer = Coalescer(self._send_envelope, self._reserve_items, self._settle_item, self.clock,
+                                   ration=lambda i: self.pacer.ration(i.method, i.url),
+                                   max_in_flight=max_in_flight)  # fmt: skip
         self._rng_lock = threading.Lock()
         base = http.base_url
         self._base_origin = (base.scheme, base.host, base.port)
@@ -349,7 +336,33 @@ class GraphClient:
         """
         return run_batch(self, requests)
 
+    def packing(self) -> contextlib.AbstractContextManager[None]:
+        """Around one change (on its thread): its requests share ``$batch`` calls with the others'."""
+        return self.coalescer.participant()
+
     # ---- internals -----------------------------------------------------------------------------
+    def _send_envelope(self, items: list[dict[str, Any]]) -> tuple[int, Mapping[str, str], Any]:
+        """One ``POST /$batch`` carrying packed requests (each was paced and is retried on its own)."""
+        t0 = self.clock.now()
+        with self._slots:
+            resp = self.http.request("POST", "/$batch", json={"requests": items}, headers=self._headers(None),
+                                     timeout=self.retry.timeout_seconds)  # fmt: skip
+        rheaders = {k.lower(): v for k, v in resp.headers.items()}
+        rid = rheaders.get("request-id") or rheaders.get("client-request-id") or "-"
+        log.info("POST /$batch (%d packed) -> %d in %.0f ms (request-id %s)", len(items), resp.status_code,
+                 (self.clock.now() - t0) * 1000, rid)  # fmt: skip
+        body = _parse_error_body(resp)
+        return resp.status_code, rheaders, body
+
+    def _reserve_items(self, items: Sequence[Item]) -> list[int]:
+        return self.pacer.reserve_many([(i.method, i.url) for i in items])
+
+    def _settle_item(self, answer: Answer, estimate: int) -> None:
+        self.pacer.after(answer.headers, estimate)
+        if answer.status == 429:
+            self.pacer.throttled(answer.headers, parse_retry_after(answer.headers.get("retry-after"),
+                                                                   self.clock.now()))  # fmt: skip
+
     def _relative(self, path: str) -> str:
         """A path relative to the base URL. A full URL (nextLink) must be on the base origin and path.
 
@@ -401,14 +414,20 @@ class GraphClient:
             health.check()  # an open circuit: nothing more is sent in this run
             attempt += 1
             sent_headers = self._headers(headers)
-            # the $batch envelope costs nothing itself: batch.py paces its inner requests
-            estimate = self.pacer.reserve(method, url) if url.split("?")[0] != "/$batch" else 0
+            envelope = url.split("?")[0] == "/$batch"
+            packed = not envelope and self.coalescer.active()
+            # the $batch envelope costs nothing itself: batch.py (or the coalescer) paces its items
+            estimate = self.pacer.reserve(method, url) if not (envelope or packed) else 0
             t0 = self.clock.now()
             try:
-                with self._slots:
-                    resp = self.http.request(
-                        method, url, json=json, headers=sent_headers, timeout=policy.timeout_seconds
-                    )
+                if packed:
+                    item = Item(method, url, json, headers or {}, self.coalescer.hold())
+                    resp = self.coalescer.exchange([item])[0].as_response()
+                else:
+                    with self._slots:
+                        resp = self.http.request(
+                            method, url, json=json, headers=sent_headers, timeout=policy.timeout_seconds
+                        )
             except httpx.TransportError as exc:
                 ms = (self.clock.now() - t0) * 1000
                 reason = type(exc).__name__
@@ -431,10 +450,11 @@ class GraphClient:
             rid = rheaders.get("request-id") or rheaders.get("client-request-id") or "-"
             status = resp.status_code
             log.info("%s %s -> %d in %.0f ms (request-id %s)", method, shown, status, ms, rid)
-            self.pacer.after(rheaders, estimate)
-            if status == 429:
-                told = parse_retry_after(rheaders.get("retry-after"), self.clock.now())
-                self.pacer.throttled(rheaders, told)
+            if not packed:  # a packed item was told to the pacer by the coalescer
+                self.pacer.after(rheaders, estimate)
+                if status == 429:
+                    told = parse_retry_after(rheaders.get("retry-after"), self.clock.now())
+                    self.pacer.throttled(rheaders, told)
             if status in OUTAGE_STATUSES:
                 health.outage(self.clock.now(), f"{method} {shown}: {status}")
             else:
@@ -453,11 +473,12 @@ class GraphClient:
                 wait = hint if hint is not None else self.backoff_delay(attempt)
                 if self.clock.now() + wait <= deadline:
                     self.clock.sleep(wait)
-                    detail = _detail(status, rheaders, body, method, url)
+                    detail = answer_detail(status, rheaders, body, method, url)
                     raise RefusedWriteError(method, url, detail) from None
                 raise error_from_response(status, rheaders, body, method, url)
             if status in _LOST_STATUSES and not idempotent:
-                raise ResponseLostError(method, url, _detail(status, rheaders, body, method, url)) from None
+                lost = answer_detail(status, rheaders, body, method, url)
+                raise ResponseLostError(method, url, lost) from None
             if status in _REFUSED_STATUSES or status in _LOST_STATUSES:
                 hint = (
                     parse_retry_after(rheaders.get("retry-after"), self.clock.now())
@@ -477,11 +498,3 @@ class GraphClient:
                     self.clock.sleep(wait)
                     continue
             raise error_from_response(status, rheaders, body, method, url)
-
-
-def _detail(status: int, headers: Mapping[str, str], body: Any, method: str, url: str) -> str:
-    err = error_from_response(status, headers, body, method, url)
-    detail = f"Graph answered {status}" + (f" {err.code}" if err.code else "")
-    if err.request_id:
-        detail += f", request-id {err.request_id}"
-    return detail

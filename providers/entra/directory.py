@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Literal
 
 from providers.entra.client import GraphClient
@@ -181,6 +182,11 @@ class EntraDirectory:
         self._note(*(Note(kind, group_id, o) for o in owner_ids if o not in failed))  # type: ignore[arg-type]
 
     # -- administrative units --------------------------------------------------------------------
+
+    def change_scope(self) -> AbstractContextManager[None]:
+        """Entered around each change apply makes (on the change's thread): the requests of the
+        changes in progress are packed together, up to 20 to a ``$batch``."""
+        return self.client.packing()
 
     def create_administrative_unit(self, au: AdministrativeUnit, member_ids: Sequence[str]) -> CreateResult:
         result = self.writer.create_administrative_unit(au, member_ids)

@@ -48,8 +48,10 @@ __all__ = [
     "ThrottledError",
     "UnauthorizedError",
     "UnexpectedResponseError",
+    "answer_detail",
     "error_class_for_status",
     "error_from_response",
+    "page_items",
     "permission_for",
     "redact_path",
     "redact_secrets",
@@ -416,3 +418,33 @@ def error_from_response(
     if request_id is None:
         request_id = _header(headers, "request-id") or _header(headers, "client-request-id")
     return error_class_for_status(status)(status, code, message, request_id, method, path)
+
+
+def page_items(page: Any, method: str, path: str) -> list[dict[str, Any]]:
+    """The items of one collection page, checked: the page must be an object with a ``value`` array
+    of objects, each with a non-empty string ``id``. Anything else is a
+    :class:`MalformedResponseError` (a ``{}`` answer must never read as "no objects")."""
+    if not isinstance(page, Mapping):
+        raise MalformedResponseError(method, path, "a collection page that is not a JSON object")
+    value = page.get("value")
+    if not isinstance(value, list):
+        raise MalformedResponseError(method, path, "a collection without a 'value' array")
+    for n, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise MalformedResponseError(method, path, f"item {n} is {type(item).__name__}, not an object")
+        oid = item.get("id")
+        if not isinstance(oid, str) or not oid:
+            raise MalformedResponseError(method, path, f"item {n} has no string 'id'")
+    link = page.get("@odata.nextLink")
+    if link is not None and not isinstance(link, str):
+        raise MalformedResponseError(method, path, "'@odata.nextLink' is not a string")
+    return value
+
+
+def answer_detail(status: int, headers: Mapping[str, str], body: Any, method: str, url: str) -> str:
+    """A short description of an error answer for a message: status, code, request id."""
+    err = error_from_response(status, headers, body, method, url)
+    detail = f"Graph answered {status}" + (f" {err.code}" if err.code else "")
+    if err.request_id:
+        detail += f", request-id {err.request_id}"
+    return detail

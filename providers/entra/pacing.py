@@ -172,13 +172,28 @@ class Pacer:
             ready = self._ru.reserve(cost, now)
             if method in _WRITES:
                 ready = max(ready, self._writes.reserve(1, now))
-            for n, (verb, pattern, _) in enumerate(_TEAMS):
-                if verb == method and pattern.match(path):
-                    ready = max(ready, self._teams[n].reserve(1, now))
+            teams = self._team_route(method, path)
+            if teams is not None:
+                ready = max(ready, self._teams[teams].reserve(1, now))
             armed = self.armed
-        if armed:
+        if armed or teams is not None:  # the Teams limits are per second: always paced
             self._wait_until(ready)
         return cost
+
+    @staticmethod
+    def _team_route(method: str, path: str) -> int | None:
+        for n, (verb, pattern, _) in enumerate(_TEAMS):
+            if verb == method and pattern.match(path):
+                return n
+        return None
+
+    def ration(self, method: str, url: str) -> tuple[int, int] | None:
+        """For a request on a Teams route: (route, how many may share one ``$batch``): half its
+        per-second limit, so a batch never holds more than Graph takes at once."""
+        route = self._team_route(method.upper(), urlsplit(url).path)
+        if route is None:
+            return None
+        return route, max(1, _TEAMS[route][2] // 2)
 
     def reserve_many(self, items: list[tuple[str, str]]) -> list[int]:
         """Reserve the requests of one ``$batch`` at once (each inner request counts)."""

@@ -21,8 +21,10 @@ does, before it calls in here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +70,9 @@ DEFAULT_BEHAVIOR_OPTIONS = (
 class WritePolicy:
     """Waits for Graph's eventual consistency (seconds, on the injected clock)."""
 
+    #: members and owners are bound to a group this run created only once it is this old: Graph
+    #: refuses them for a few seconds (400 "referenced objects don't exist", graph-facts.md §1)
+    bind_after: float = 3.0
     #: back-off between retries of a relationship change on an object created in this run
     lag_delays: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 30.0)
     #: waits before each marker lookup after a create whose response was lost
@@ -185,6 +190,7 @@ class EntraWriter:
         self._creator = Creator(client, marker, clock, self.policy.lookup_delays, self.policy.create_attempts,
                                 journal)
         self.teams = TeamWriter(client, clock, self.graph_base, self.policy.teams)
+        self._settle_lock = threading.Lock()
 
     @property
     def created_teams(self) -> set[str]:
@@ -269,6 +275,25 @@ class EntraWriter:
         # ALWAYS .../{id}/$ref: without /$ref Graph deletes the object itself
         reqs = [(oid, BatchRequest("DELETE", f"{collection}/{oid}/$ref")) for oid in ids]
         return self._ref_batch(reqs, False, _classify_remove)
+
+    @contextlib.contextmanager
+    def _settled(self, group_id: str) -> Iterator[None]:
+        """Members and owners bound inside the block reach a group this run created only once it
+        is ``bind_after`` old (any other group: at once). Packed with other changes, the requests
+        wait in the queue while other changes' requests go out; alone, the writer sleeps."""
+        created = self.teams.group_created.get(group_id)
+        if created is None:
+            yield
+            return
+        when = created + self.policy.bind_after
+        coalescer = self.client.coalescer
+        if coalescer.active():
+            with coalescer.not_before(when):
+                yield
+            return
+        with self._settle_lock:  # one sleeper at a time: the others find the time already passed
+            self.clock.sleep(when - self.clock.now())
+        yield
 
     def _new(self, container: str, ids: Iterable[str]) -> bool:
         """Whether replication lag is expected: the container or a referenced object (e.g. a group
@@ -372,7 +397,8 @@ class EntraWriter:
         path = f"{CLASSES}/{gid}/teachers/$ref"
         base = self.graph_base
         reqs = [(oid, BatchRequest("POST", path, teacher_ref(base, oid), _JSON)) for oid in teachers]
-        failures = self._ref_batch(reqs, True, _classify_add)
+        with self._settled(gid) if reqs else contextlib.nullcontext():
+            failures = self._ref_batch(reqs, True, _classify_add)
         failures += self.add_group_members(gid, member_ids)
         return CreateResult(gid, tuple(sorted(failures, key=lambda f: f.object_id)))
 
@@ -420,15 +446,22 @@ class EntraWriter:
     def add_group_members(self, group_id: str, member_ids: Sequence[str]) -> list[ItemFailure]:
         """20 binds per PATCH; a rejected PATCH falls back to one ``$ref`` add per member."""
         failures: list[ItemFailure] = []
-        for chunk in _chunks(sorted(set(member_ids)), MAX_BINDS):
-            failures += self._patch_members(group_id, chunk)
+        if not member_ids:
+            return failures
+        with self._settled(group_id):
+            for chunk in _chunks(sorted(set(member_ids)), MAX_BINDS):
+                failures += self._patch_members(group_id, chunk)
         return failures
 
     def remove_group_members(self, group_id: str, member_ids: Sequence[str]) -> list[ItemFailure]:
         return self._remove_refs(f"/groups/{group_id}/members", sorted(set(member_ids)))
 
     def add_group_owners(self, group_id: str, owner_ids: Sequence[str]) -> list[ItemFailure]:
-        return self._add_refs(f"/groups/{group_id}/owners", sorted(set(owner_ids)), group_id in self.created)
+        if not owner_ids:
+            return []
+        with self._settled(group_id):
+            owners = sorted(set(owner_ids))
+            return self._add_refs(f"/groups/{group_id}/owners", owners, group_id in self.created)
 
     def remove_group_owners(self, group_id: str, owner_ids: Sequence[str]) -> list[ItemFailure]:
         return self._remove_refs(f"/groups/{group_id}/owners", sorted(set(owner_ids)))

@@ -8,7 +8,7 @@ import logging
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from reconciler.document.rules import clean_text
 from reconciler.errors import SourceError
@@ -163,6 +163,17 @@ def display_name(given: str, family: str, display: str = "") -> str:
     return display.strip() or f"{given.strip()} {family.strip()}".strip()
 
 
+_T = TypeVar("_T")
+
+
+def _changed(value: _T, **fields: Any) -> _T:
+    """``dataclasses.replace(value, **fields)``, or ``value`` itself when no field would change
+    (most of a trust's people and classes: replace is slow at that scale)."""
+    if all(getattr(value, name) == new for name, new in fields.items()):
+        return value
+    return replace(value, **fields)  # type: ignore[type-var]
+
+
 class ModelBuilder:
     """Collects one source's objects, refuses duplicates, and returns a sorted SchoolData."""
 
@@ -222,7 +233,7 @@ class ModelBuilder:
         # names leave the source without bidirectional controls (they would reorder what people
         # see in Entra and on a terminal): one place for every reader
         people = tuple(
-            replace(
+            _changed(
                 p,
                 school_ids=tuple(sorted(set(p.school_ids))),
                 given_name=clean_text(p.given_name),
@@ -232,11 +243,11 @@ class ModelBuilder:
             for _, p in sorted(self.people.items())
         )
         mentor_groups = tuple(
-            replace(m, name=clean_text(m.name), mentor_ids=ids(m.mentor_ids), learner_ids=ids(m.learner_ids))
+            _changed(m, name=clean_text(m.name), mentor_ids=ids(m.mentor_ids), learner_ids=ids(m.learner_ids))
             for _, m in sorted(self.mentor_groups.items())
         )
         classes = tuple(
-            replace(
+            _changed(
                 c,
                 name=clean_text(c.name),
                 code=clean_text(c.code),

@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from reconciler.document.load import JSON_MAX_DEPTH, json_value_problem
 from reconciler.errors import Finding, SourceError, findings_text
+from reconciler.schema_check import Check, compile_check
 from reconciler.schemas import inline_refs, load_schema
 from reconciler.school import Class, MentorGroup, Person, School, SchoolData, YearGroup
 
@@ -71,8 +72,17 @@ def _validator() -> Any:
     return Draft202012Validator(inline_refs(export_schema()), format_checker=FormatChecker())
 
 
+@functools.cache
+def _quick_check() -> Check:
+    """Valid or not, fast (:mod:`reconciler.schema_check`); ``jsonschema`` words the findings."""
+    check = compile_check(inline_refs(export_schema()), _validator().format_checker)
+    return check if check is not None else (lambda doc: not any(_validator().iter_errors(doc)))
+
+
 def validate_export(doc: object, file: str) -> None:
     """Must raise :class:`ExportError` with every schema finding (sorted by path)."""
+    if _quick_check()(doc):
+        return
     errors = sorted(_validator().iter_errors(doc), key=lambda e: (_order(e.absolute_path), e.message))
     findings = list(dict.fromkeys(Finding(_path(e.absolute_path), e.message) for e in errors))
     if findings:
@@ -147,23 +157,35 @@ def read_realsmart_document(doc: object, file: str, options: SourceOptions) -> S
         elif school is not None and kind == "year group" and year_school[value] != school:
             findings.append(Finding(where, f"year group {value!r} belongs to school {year_school[value]!r}"))
 
+    def fine(value: str, kind: str, school: str | None = None) -> bool:  # ref's question, no message
+        return kinds.get(value) == kind and (school is None or year_school[value] == school)
+
     for i, y in enumerate(doc["yearGroups"]):
-        ref(f"yearGroups[{i}].schoolId", y["schoolId"], "school")
+        if not fine(y["schoolId"], "school"):
+            ref(f"yearGroups[{i}].schoolId", y["schoolId"], "school")
     for i, s in enumerate(doc["staff"]):
         for j, sid in enumerate(s["schoolIds"]):
-            ref(f"staff[{i}].schoolIds[{j}]", sid, "school")
+            if not fine(sid, "school"):
+                ref(f"staff[{i}].schoolIds[{j}]", sid, "school")
     for i, learner in enumerate(doc["learners"]):
-        ref(f"learners[{i}].schoolId", learner["schoolId"], "school")
-        ref(f"learners[{i}].yearGroupId", learner["yearGroupId"], "year group", school=learner["schoolId"])
+        school = learner["schoolId"]
+        if not fine(school, "school"):
+            ref(f"learners[{i}].schoolId", school, "school")
+        if not fine(learner["yearGroupId"], "year group", school):
+            ref(f"learners[{i}].yearGroupId", learner["yearGroupId"], "year group", school=school)
     for section, staff_key in (("mentorGroups", "mentorIds"), ("classes", "teacherIds")):
         for i, g in enumerate(doc[section]):
-            ref(f"{section}[{i}].schoolId", g["schoolId"], "school")
-            if "yearGroupId" in g:
-                ref(f"{section}[{i}].yearGroupId", g["yearGroupId"], "year group", school=g["schoolId"])
+            school = g["schoolId"]
+            if not fine(school, "school"):
+                ref(f"{section}[{i}].schoolId", school, "school")
+            if "yearGroupId" in g and not fine(g["yearGroupId"], "year group", school):
+                ref(f"{section}[{i}].yearGroupId", g["yearGroupId"], "year group", school=school)
             for j, pid in enumerate(g[staff_key]):
-                ref(f"{section}[{i}].{staff_key}[{j}]", pid, "staff member")
+                if kinds.get(pid) != "staff member":
+                    ref(f"{section}[{i}].{staff_key}[{j}]", pid, "staff member")
             for j, pid in enumerate(g["learnerIds"]):
-                ref(f"{section}[{i}].learnerIds[{j}]", pid, "learner")
+                if kinds.get(pid) != "learner":
+                    ref(f"{section}[{i}].learnerIds[{j}]", pid, "learner")
     if findings:
         raise ExportError(file, findings)
     return _build(doc, file, options, key, academic_year)

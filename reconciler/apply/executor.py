@@ -24,7 +24,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from reconciler.apply.result import ApplyResult, ChangeResult, ChangeStatus
@@ -216,13 +216,19 @@ class _Engine:
         if handler is None:
             return _result(change, "failed", f"apply does not know how to {change.action} a {change.kind}")
         try:
-            return handler(change)
+            with self._scope():
+                return handler(change)
         except _NotFound as exc:
             return _result(change, "failed", str(exc))
         except Exception as exc:  # the engine must carry on whatever the directory does
             if not isinstance(exc, EntraSyncError):
                 log.error("%s: unexpected %s", change.id, type(exc).__name__, exc_info=True)
             return _result(change, "failed", _describe(exc))
+
+    def _scope(self) -> AbstractContextManager[Any]:
+        """The directory's ``change_scope`` (see the port), or nothing."""
+        scope = getattr(self._dir, "change_scope", None)
+        return scope() if callable(scope) else nullcontext()
 
     # -- resolution ---------------------------------------------------------------------------
 

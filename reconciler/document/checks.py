@@ -108,13 +108,21 @@ def _resolve(ref: str, known: Mapping[str, str], collection: str, what: str) -> 
     return f"no {what} in {collection} has the key {rules.quote(ref)}; add one or fix the reference"
 
 
-def _people(obj: Mapping[str, Any], base: Path, name: str, match: UserMatch, out: list[Found]) -> None:
+#: a reference's form problem (or None) and its folded form; a person is in many lists
+_RefMemo = dict[str, tuple[str | None, str]]
+
+
+def _people(
+    obj: Mapping[str, Any], base: Path, name: str, match: UserMatch, out: list[Found], memo: _RefMemo
+) -> None:
     seen: dict[str, int] = {}
     for i, ref in _strings(obj, name):
-        problem = rules.user_ref_problem(ref, match)
+        known = memo.get(ref)
+        if known is None:
+            known = memo[ref] = (rules.user_ref_problem(ref, match), normalise_ref(ref))
+        problem, folded = known
         if problem:
             out.append(((*base, name, i), problem))
-        folded = normalise_ref(ref)
         if folded in seen:
             out.append(
                 (
@@ -142,6 +150,7 @@ def semantic_findings(data: Mapping[str, Any]) -> list[Found]:
     out: list[Found] = []
     raw_match = data.get("userMatch", "userPrincipalName")
     match: UserMatch = raw_match if raw_match in _USER_MATCHES else "userPrincipalName"
+    memo: _RefMemo = {}
     _source(data, out)
     au_keys = _keys(data, "administrativeUnits", "administrative unit", out)
     group_keys = _keys(data, "groups", "group", out)
@@ -152,7 +161,7 @@ def semantic_findings(data: Mapping[str, Any]) -> list[Found]:
         problem = rules.display_name_problem(name) if name is not None else None
         if problem:
             out.append((("administrativeUnits", i, "displayName"), problem))
-        _people(au, ("administrativeUnits", i), "members", match, out)
+        _people(au, ("administrativeUnits", i), "members", match, out, memo)
 
     nicknames: dict[str, int] = {}
     groups_by_key: dict[str, tuple[int, Mapping[str, Any]]] = {}
@@ -189,8 +198,8 @@ def semantic_findings(data: Mapping[str, Any]) -> list[Found]:
                     "use Private, or make the group kind microsoft365",
                 )
             )
-        _people(g, base, "owners", match, out)
-        _people(g, base, "members", match, out)
+        _people(g, base, "owners", match, out, memo)
+        _people(g, base, "members", match, out, memo)
         seen_aus: dict[str, int] = {}
         for j, ref in _strings(g, "administrativeUnits"):
             problem = _resolve(ref, au_keys, "administrativeUnits", "administrative unit")

@@ -16,7 +16,7 @@ import difflib
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +30,7 @@ from reconciler.document.checks import format_path, semantic_findings, sort_find
 from reconciler.document.parse import parse_desired
 from reconciler.errors import DocumentError, Finding, InputError
 from reconciler.model import DesiredState, UserMatch
+from reconciler.schema_check import Check, compile_check
 from reconciler.schemas import inline_refs, load_schema
 
 __all__ = [
@@ -79,6 +80,8 @@ def json_value_problem(data: Any) -> str | None:
     :data:`JSON_MAX_DEPTH`, or a string holding a lone UTF-16 surrogate (``"\\ud800"``: not a
     character; it cannot be written to Entra, a file or a terminal). Names the JSON path.
     Iterative, so any depth is safe."""
+    if _looks_fine(data):
+        return None
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
     while stack:
         value, path = stack.pop()
@@ -97,6 +100,33 @@ def json_value_problem(data: Any) -> str | None:
         elif isinstance(value, list):
             stack.extend((v, (*path, i)) for i, v in enumerate(value))
     return None
+
+
+def _looks_fine(data: Any) -> bool:
+    """:func:`json_value_problem`'s question without building paths (the common case): ``True``
+    when nothing is nested too deeply and no string or property name holds a lone surrogate."""
+    search = _SURROGATE.search
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        items: Iterable[Any]
+        if depth >= JSON_MAX_DEPTH and value:  # its items would be too deep: the exact walk says
+            return False
+        if isinstance(value, dict):
+            if any(map(search, value)):
+                return False
+            items = value.values()
+        elif isinstance(value, list):
+            items = value
+        else:
+            return not (isinstance(value, str) and search(value))
+        for v in items:
+            if isinstance(v, str):
+                if search(v):
+                    return False
+            elif isinstance(v, (dict, list)):
+                stack.append((v, depth + 1))
+    return True
 
 
 def parse_json_text(text: str, name: str) -> Any:
@@ -182,6 +212,13 @@ def _validator() -> Any:
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(inline_refs(schema), format_checker=_FORMATS)
+
+
+@lru_cache(maxsize=1)
+def _quick_check() -> Check:
+    """Valid or not, fast (:mod:`reconciler.schema_check`); ``jsonschema`` words the findings."""
+    check = compile_check(inline_refs(load_schema(SCHEMA_NAME)), _FORMATS)
+    return check if check is not None else (lambda data: not any(_validator().iter_errors(data)))
 
 
 def _without_member_lists(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -330,6 +367,8 @@ def _schema_findings(data: Any) -> list[tuple[JsonPath, str]]:
     user_match: UserMatch = raw if raw in ("mail", "employeeId") else "userPrincipalName"
     found: list[tuple[JsonPath, str]] = []
     checked = _without_member_lists(data) if isinstance(data, Mapping) else data
+    if _quick_check()(checked):
+        return found
     for error in _validator().iter_errors(checked):
         found.extend(_reword(error, user_match))
     return found

@@ -131,7 +131,10 @@ def short_hash(value: object, n: int = 8) -> str:
 
 def to_ascii(value: object) -> str:
     """Fold to ASCII: accents dropped, ligatures and special letters spelled out, the rest removed."""
-    text = unicodedata.normalize("NFKD", _text(value).translate(_SPECIAL))
+    text = _text(value)
+    if text.isascii():  # nothing to fold (every _SPECIAL letter is outside ASCII)
+        return text
+    text = unicodedata.normalize("NFKD", text.translate(_SPECIAL))
     text = "".join(c for c in text if not unicodedata.combining(c))
     return text.encode("ascii", "ignore").decode("ascii")
 
@@ -321,4 +324,8 @@ def compile_template(key: str, source: str, allowed: frozenset[str] | None = Non
         template = _ENV.from_string(source)
     except TemplateSyntaxError as exc:
         raise ConfigError(f"template syntax error on line {exc.lineno}: {exc.message}", key=key) from None
+    # Jinja keeps a template's globals as a ChainMap over the environment's and copies them into
+    # every render's context; a plain dict (the environment's globals never change) renders a
+    # trust's 30,000 names in half the time
+    template.globals = dict(template.globals)
     return CompiledTemplate(key=key, source=source, template=template)
