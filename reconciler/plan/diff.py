@@ -1,7 +1,8 @@
 """The diff: desired state vs actual state -> :class:`~reconciler.plan.model.Plan`. Pure, no I/O.
 
-Objects are paired by key (Teams by the key of their group); creates, deletes and membership
-changes are set differences, updates compare the managed fields only. Rules, in short:
+Objects are paired by key (Teams by the key of their group), by identity: keys that differ only in
+case or Unicode composition are one key (:func:`~reconciler.plan.align.align`); creates, deletes
+and membership changes are set differences, updates compare the managed fields only. Rules, in short:
 
 - A new AU or group is one ``create`` whose ``after`` is the whole desired object (owners and
   members bound at creation); its AU placements are a ``groupAdministrativeUnits`` add.
@@ -18,10 +19,12 @@ Must-not: normalise references (the loader and the provider store them normalise
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from reconciler.identity import Key
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, Team
+from reconciler.plan.align import align
 from reconciler.plan.diff_support import (
     AU_FIELDS,
     GROUP_FIELDS,
@@ -39,6 +42,7 @@ __all__ = ["diff"]
 
 def diff(desired: DesiredState, actual: ActualState) -> Plan:
     """Compute the plan that makes ``actual`` match ``desired``."""
+    read, actual = actual, align(desired, actual)  # keys paired by identity from here on
     out = Collector(actual.users)
     blocked_aus, blocked_groups = find_conflicts(desired, actual, out)
     _diff_aus(desired, actual, blocked_aus, out)
@@ -48,8 +52,8 @@ def diff(desired: DesiredState, actual: ActualState) -> Plan:
         changes=tuple(out.changes),
         warnings=tuple(out.finish_warnings()),
         conflicts=tuple(out.conflicts),
-        actual_fingerprint=fingerprint(actual),
-        managed_counts=managed_counts(actual),
+        actual_fingerprint=fingerprint(read),
+        managed_counts=managed_counts(read),
         user_match=desired.user_match,
     )
 
@@ -71,7 +75,7 @@ def _field_changes(
 def _relation(
     out: Collector,
     kind: ChangeKind,
-    key: str,
+    key: Key,
     object_id: str | None,
     want: frozenset[str],
     have: frozenset[str],
@@ -99,13 +103,13 @@ def _relation(
     out.changes.append(Change("remove", kind, key, object_id, members=tuple(sorted(remove)), depends_on=deps))
 
 
-def _kept(out: Collector, what: str, setting: str, keys: list[str]) -> None:
+def _kept(out: Collector, what: str, setting: str, keys: Sequence[str]) -> None:
     if keys:
         out.warn("kept", f"{len(keys)} {what} no longer desired kept as they are (policy {setting}=keep): "
                  f"{format_keys(keys)}")
 
 
-def _diff_aus(desired: DesiredState, actual: ActualState, blocked: set[str], out: Collector) -> None:
+def _diff_aus(desired: DesiredState, actual: ActualState, blocked: set[Key], out: Collector) -> None:
     have_all = actual.administrative_units
     wanted = {au.key for au in desired.administrative_units}
     for au in desired.administrative_units:
@@ -138,7 +142,7 @@ def _diff_aus(desired: DesiredState, actual: ActualState, blocked: set[str], out
 
 
 def _diff_groups(
-    desired: DesiredState, actual: ActualState, blocked_aus: set[str], blocked: set[str], out: Collector
+    desired: DesiredState, actual: ActualState, blocked_aus: set[Key], blocked: set[Key], out: Collector
 ) -> None:
     have_all = actual.groups
     new_aus = {au.key for au in desired.administrative_units if au.key not in actual.administrative_units}
@@ -214,7 +218,7 @@ def _nickname_in_use(g: Group, other: str | None, out: Collector) -> None:
                  "(a later run retries)", key=g.key)
 
 
-def _placeable(g: Group, desired_aus: set[str], blocked_aus: set[str], out: Collector) -> frozenset[str]:
+def _placeable(g: Group, desired_aus: set[Key], blocked_aus: set[Key], out: Collector) -> frozenset[str]:
     """The AUs the group can be placed in: desired ones that are not blocked by a conflict."""
     skipped = sorted(g.administrative_units & blocked_aus)
     if skipped:
@@ -228,7 +232,7 @@ def _placeable(g: Group, desired_aus: set[str], blocked_aus: set[str], out: Coll
 
 
 def _create_group(
-    g: Group, new_aus: set[str], desired_aus: set[str], blocked_aus: set[str], out: Collector
+    g: Group, new_aus: set[Key], desired_aus: set[Key], blocked_aus: set[Key], out: Collector
 ) -> None:
     owners = out.resolved(g.owners, g.key)
     if g.owners and not owners:
@@ -254,7 +258,7 @@ def _team_id(actual: ActualState, team: Team) -> str | None:
     return actual.ids.get(team.key) or actual.ids.get(team.group)
 
 
-def _will_have_owner(group_key: str, desired_groups: dict[str, Group], actual: ActualState) -> bool:
+def _will_have_owner(group_key: Key, desired_groups: dict[Key, Group], actual: ActualState) -> bool:
     """Whether the group has an owner once the plan is applied (a last owner is never removed)."""
     have = actual.groups.get(group_key)
     if have is not None and have.owners:
@@ -263,7 +267,7 @@ def _will_have_owner(group_key: str, desired_groups: dict[str, Group], actual: A
     return want is not None and any(r in actual.users for r in want.owners)
 
 
-def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[str], out: Collector) -> None:
+def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[Key], out: Collector) -> None:
     desired_groups = {g.key: g for g in desired.groups}
     wanted_groups = set(desired_groups)
     for t in desired.teams:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from reconciler.identity import Key
 from reconciler.model import UserMatch
 
 __all__ = [
@@ -84,7 +85,7 @@ def change_id(action: str, kind: str, key: str) -> str:
 class Change:
     action: Action
     kind: ChangeKind
-    key: str
+    key: Key
     #: Graph object id of the object changed, when it exists already
     object_id: str | None = None
     #: managed fields before (None for a create); a delete carries the whole prior object
@@ -95,6 +96,11 @@ class Change:
     members: tuple[str, ...] = ()
     #: ids of changes that must succeed first
     depends_on: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", Key(self.key))
+        if self.kind == "groupAdministrativeUnits":  # members are AU keys
+            object.__setattr__(self, "members", tuple(Key(m) for m in self.members))
 
     @property
     def id(self) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reconciler.model import ActualState, DesiredState
+from reconciler.plan.align import align
 from reconciler.plan.diff_support import format_keys
 from reconciler.plan.model import Change, Plan
 
@@ -54,6 +55,7 @@ def check(plan: Plan, desired: DesiredState, actual: ActualState, limits: Safety
     Must-not: raise, print or write; it only reports.
     """
     reasons: list[str] = []
+    actual = align(desired, actual)  # the plan spells keys as the desired state does
     deletes = [c for c in plan.changes if c.action == "delete"]
     # a Team is never deleted, but archiving most of them at once is as suspicious as deleting
     archives = [c for c in plan.changes if c.action == "archive" and c.kind == "team"]

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from reconciler.apply.result import ApplyResult
+from reconciler.identity import group_of
 from reconciler.model import DesiredState
 from reconciler.plan.model import Change, Plan
 
@@ -70,7 +71,7 @@ def plan_refusals(plan: Plan) -> tuple[str, ...]:
 
 def school_of(key: str) -> str:
     """The school id in an object key, or :data:`NO_SCHOOL`."""
-    rest = key.removeprefix("team:")
+    rest = str(group_of(key))
     parts = rest.split(":")
     if len(parts) >= 2 and parts[0] in _SCHOOL_PREFIXES and parts[1]:
         return unquote(parts[1])
