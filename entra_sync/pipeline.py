@@ -16,7 +16,7 @@ The steps of a run, in order:
 6. record how the run ended, then write the run's report.
 
 No printing here: the CLI, the console or a worker passes callbacks. A refused plan carries its
-reasons (warnings ``safetyRefusal``): ``apply PLAN`` refuses it too unless forced.
+reasons (``Plan.refusals``): ``apply PLAN`` refuses it too unless forced.
 """
 
 from __future__ import annotations
@@ -32,12 +32,10 @@ from typing import Any, Literal, Protocol
 from entra_sync.runs.history import History, RunStatus, run_status_for
 from entra_sync.runs.lock import RunLock
 from entra_sync.steps import (
-    SAFETY_CODE,
     Planned,
     check_saved,
     make_plan,
     recovered_creates,
-    refusals,
     select_adoptions,
 )
 from reconciler.apply.executor import apply as apply_plan
@@ -50,7 +48,6 @@ from reconciler.ports import Directory, Progress
 from reconciler.render.summary import SummaryContext, context_from_desired
 
 __all__ = [
-    "SAFETY_CODE",
     "AdoptHooks",
     "AdoptOutcome",
     "AdoptRequest",
@@ -69,7 +66,6 @@ __all__ = [
     "html_report_writer",
     "make_plan",
     "recovered_creates",
-    "refusals",
     "select_adoptions",
 ]
 

@@ -11,7 +11,8 @@ from entra_sync.console.jobs import TenantHistory
 from entra_sync.console.queries import Filters, RunQueries
 from entra_sync.console.security import check_password, hash_password
 from entra_sync.console.store import ConsoleStore
-from reconciler.plan.model import Change, Plan
+from reconciler.plan.model import Plan
+from reconciler.plan.operations import AddGroupMembers
 from tests.postgres import postgres_database, postgres_server
 
 __all__ = ["postgres_database", "postgres_server"]
@@ -67,8 +68,8 @@ def test_held_plans_approvals_and_login_attempts(target: str, tmp_path: Path) ->
 def test_a_tenants_runs_are_its_own_and_the_run_page_pages(target: str) -> None:
     plan = Plan(
         changes=tuple(
-            Change(
-                "add", "groupMembers", f"class:SCH{i % 3 + 1}:2026-27:7A-Ma{i}", members=(f"p{i}@x", "q@x")
+            AddGroupMembers(
+                f"class:SCH{i % 3 + 1}:2026-27:7A-Ma{i}", members=(f"p{i}@x", "q@x")
             )
             for i in range(120)
         )

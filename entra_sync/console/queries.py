@@ -22,13 +22,12 @@ from sqlalchemy import Engine, Text, and_, case, func, or_, select, type_coerce
 
 from entra_sync.store.tables import changes, person_changes, runs
 from reconciler.identity import group_of, user_ref
-from reconciler.plan.model import Conflict, Plan, Warning
+from reconciler.plan.model import recorded_plan
 from reconciler.render.summary import (
     NEEDS_ATTENTION,
     UNRESOLVED_CODE,
     CountRow,
     NeedsYou,
-    plan_refusals,
     school_of,
     school_order,
     summarise,
@@ -215,15 +214,9 @@ class RunQueries:
         )
         # what needs a person: the summary model over the run's warnings and conflicts
         warnings = list(run.warnings or [])
-        plan = Plan(
-            warnings=tuple(Warning(w["code"], w["message"], w.get("key"), w.get("ref")) for w in warnings),
-            conflicts=tuple(
-                Conflict(x["kind"], x["key"], x["objectId"], x["field"], x["value"])
-                for x in (run.conflicts or [])
-            ),
-        )
+        plan = recorded_plan(warnings, run.conflicts or [])
         needs = summarise(plan).needs_you
-        refusals = plan_refusals(plan) or ((run.error,) if run.status == "refused" and run.error else ())
+        refusals = plan.refusals or ((run.error,) if run.status == "refused" and run.error else ())
         needs = NeedsYou(
             refusals=refusals,
             failures=(),

@@ -47,7 +47,7 @@ from entra_sync.store.values import (
 )
 from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.clock import Clock, SystemClock
-from reconciler.plan.model import Plan
+from reconciler.plan.model import REFUSAL_CODE, Plan
 
 __all__ = [
     "RUN_STATUSES",
@@ -141,13 +141,16 @@ class History(HistoryReader):
             return int(row[0])
 
     def record_plan(self, run_id: int, plan: Plan) -> None:
-        """Store the plan's changes (not yet applied), summary, warnings and conflicts, and the
-        people each change moves."""
+        """Store the plan's changes (not yet applied), summary, warnings, refusals and conflicts, and
+        the people each change moves. Refusals are kept in the warnings column as plan format 1
+        spelled them (code ``safetyRefusal``), so stores written before need no migration;
+        :meth:`Plan.from_dict` reads them back into ``Plan.refusals``."""
         with self._tx() as conn:
             self._require(conn, run_id)
             conn.execute(update(runs).where(runs.c.id == run_id).values(
                 planned_at=self._clock.now(), plan_summary=plan.summary(), plan_checksum=plan.checksum(),
-                warnings=[w.to_dict() for w in plan.warnings],
+                warnings=[*(w.to_dict() for w in plan.warnings),
+                          *({"code": REFUSAL_CODE, "message": r} for r in plan.refusals)],
                 conflicts=[c.to_dict() for c in plan.conflicts],
             ))
             conn.execute(delete(person_changes).where(person_changes.c.run_id == run_id))

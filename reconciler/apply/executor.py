@@ -176,14 +176,6 @@ class _NotFound(Exception):
     """An object the change needs has no id (not in Entra, not created in this run)."""
 
 
-_NOUNS = {
-    "administrativeUnitMembers": "members",
-    "groupMembers": "members",
-    "groupOwners": "owners",
-    "groupAdministrativeUnits": "administrative units",
-}
-
-
 class _Engine:
     def __init__(self, directory: Directory, actual: ActualState) -> None:
         self._dir = directory
@@ -191,30 +183,11 @@ class _Engine:
         self._created: dict[str, str] = {}
         self._ids_by_identity: dict[str, str] | None = None
         self._lock = threading.Lock()
-        self._handlers: dict[tuple[str, str], Callable[[Change], ChangeResult]] = {
-            ("create", "administrativeUnit"): self._create_au,
-            ("update", "administrativeUnit"): self._update,
-            ("delete", "administrativeUnit"): self._delete,
-            ("create", "group"): self._create_group,
-            ("update", "group"): self._update,
-            ("delete", "group"): self._delete,
-            ("add", "administrativeUnitMembers"): self._members,
-            ("remove", "administrativeUnitMembers"): self._members,
-            ("add", "groupMembers"): self._members,
-            ("remove", "groupMembers"): self._members,
-            ("add", "groupOwners"): self._members,
-            ("remove", "groupOwners"): self._members,
-            ("add", "groupAdministrativeUnits"): self._placements,
-            ("remove", "groupAdministrativeUnits"): self._placements,
-            ("create", "team"): self._create_team,
-            ("archive", "team"): self._archive_team,
-            ("unarchive", "team"): self._archive_team,
-            ("delete", "team"): self._delete_team,
-        }
 
     def run(self, change: Change) -> ChangeResult:
         """Make one change; never raises."""
-        handler = self._handlers.get((change.action, change.kind))
+        # each operation names its handler (reconciler.plan.operations): found by the change's class
+        handler: Callable[[Change], ChangeResult] | None = getattr(self, "_" + change.handler, None)
         if handler is None:
             return _result(change, "failed", f"apply does not know how to {change.action} a {change.kind}")
         try:
@@ -406,7 +379,7 @@ def _created(change: Change, object_id: str, failures: Sequence[ItemFailure], at
 
 
 def _moved(change: Change, object_id: str, failures: Sequence[ItemFailure]) -> ChangeResult:
-    noun = _NOUNS.get(change.kind, "members")
+    noun = change.noun
     verb = "added" if change.action == "add" else "removed"
     n = len(change.members)
     if not failures:

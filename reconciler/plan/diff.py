@@ -35,9 +35,34 @@ from reconciler.plan.diff_support import (
     group_document,
 )
 from reconciler.plan.fingerprint import fingerprint, managed_counts
-from reconciler.plan.model import Action, Change, ChangeKind, Plan, change_id
+from reconciler.plan.model import Plan
+from reconciler.plan.operations import (
+    AddAdministrativeUnitMembers,
+    AddGroupAdministrativeUnits,
+    AddGroupMembers,
+    AddGroupOwners,
+    ArchiveTeam,
+    CreateAdministrativeUnit,
+    CreateGroup,
+    CreateTeam,
+    DeleteAdministrativeUnit,
+    DeleteGroup,
+    MembershipChange,
+    RemoveAdministrativeUnitMembers,
+    RemoveGroupAdministrativeUnits,
+    RemoveGroupMembers,
+    RemoveGroupOwners,
+    UnarchiveTeam,
+    UpdateAdministrativeUnit,
+    UpdateGroup,
+)
 
 __all__ = ["diff"]
+
+#: the add and remove operations of each relation
+_AU_MEMBERS = (AddAdministrativeUnitMembers, RemoveAdministrativeUnitMembers)
+_GROUP_MEMBERS = (AddGroupMembers, RemoveGroupMembers)
+_GROUP_OWNERS = (AddGroupOwners, RemoveGroupOwners)
 
 
 def diff(desired: DesiredState, actual: ActualState) -> Plan:
@@ -74,7 +99,7 @@ def _field_changes(
 
 def _relation(
     out: Collector,
-    kind: ChangeKind,
+    ops: tuple[type[MembershipChange], type[MembershipChange]],
     key: Key,
     object_id: str | None,
     want: frozenset[str],
@@ -87,9 +112,10 @@ def _relation(
         return
     add = out.resolved(want - have, key)
     remove = have - want
-    add_id = change_id("add", kind, key)
+    adding, removing = ops
+    add_id = adding.id_for(key)
     if add:
-        out.changes.append(Change("add", kind, key, object_id, members=tuple(sorted(add))))
+        out.changes.append(adding(key, object_id, members=tuple(sorted(add))))
     if not remove:
         return
     deps: tuple[str, ...] = ()
@@ -100,7 +126,7 @@ def _relation(
                      key=key)
             return
         deps = (add_id,) if add else ()
-    out.changes.append(Change("remove", kind, key, object_id, members=tuple(sorted(remove)), depends_on=deps))
+    out.changes.append(removing(key, object_id, members=tuple(sorted(remove)), depends_on=deps))
 
 
 def _kept(out: Collector, what: str, setting: str, keys: Sequence[str]) -> None:
@@ -119,13 +145,13 @@ def _diff_aus(desired: DesiredState, actual: ActualState, blocked: set[Key], out
                 members = out.resolved(au.members, au.key)
                 new = AdministrativeUnit(au.key, au.display_name, au.description or None, members)
                 after = au_document(new)
-                out.changes.append(Change("create", "administrativeUnit", au.key, after=after))
+                out.changes.append(CreateAdministrativeUnit(au.key, after=after))
             continue
         object_id = actual.ids.get(au.key)
         before, after = _field_changes(AU_FIELDS, au, have)
         if after:
-            out.changes.append(Change("update", "administrativeUnit", au.key, object_id, before, after))
-        _relation(out, "administrativeUnitMembers", au.key, object_id, au.members, have.members)
+            out.changes.append(UpdateAdministrativeUnit(au.key, object_id, before, after))
+        _relation(out, _AU_MEMBERS, au.key, object_id, au.members, have.members)
     gone = sorted(k for k in have_all if k not in wanted)
     if desired.policy.administrative_units == "keep":
         _kept(out, "administrative units", "administrativeUnits", gone)
@@ -138,7 +164,7 @@ def _diff_aus(desired: DesiredState, actual: ActualState, blocked: set[Key], out
     for key in gone:
         before = au_document(have_all[key])
         before["groups"] = sorted(placed[key])
-        out.changes.append(Change("delete", "administrativeUnit", key, actual.ids.get(key), before=before))
+        out.changes.append(DeleteAdministrativeUnit(key, actual.ids.get(key), before=before))
 
 
 def _diff_groups(
@@ -172,20 +198,20 @@ def _diff_groups(
                      key=g.key)
             del before["visibility"], after["visibility"]
         if after:
-            out.changes.append(Change("update", "group", g.key, object_id, before, after))
-        _relation(out, "groupOwners", g.key, object_id, g.owners, have.owners, owners=True)
-        _relation(out, "groupMembers", g.key, object_id, g.members, have.members)
+            out.changes.append(UpdateGroup(g.key, object_id, before, after))
+        _relation(out, _GROUP_OWNERS, g.key, object_id, g.owners, have.owners, owners=True)
+        _relation(out, _GROUP_MEMBERS, g.key, object_id, g.members, have.members)
         # placements: only in desired AUs (an AU being deleted takes them along; a kept one is left)
         want = _placeable(g, desired_aus, blocked_aus, out)
         have_placed = frozenset(a for a in have.administrative_units if a in desired_aus)
         add = sorted(want - have_placed)
         if add:
-            deps = tuple(change_id("create", "administrativeUnit", a) for a in add if a in new_aus)
-            out.changes.append(Change("add", "groupAdministrativeUnits", g.key, object_id,
+            deps = tuple(CreateAdministrativeUnit.id_for(a) for a in add if a in new_aus)
+            out.changes.append(AddGroupAdministrativeUnits(g.key, object_id,
                                       members=tuple(add), depends_on=deps))
         remove = sorted(have_placed - g.administrative_units)
         if remove:
-            out.changes.append(Change("remove", "groupAdministrativeUnits", g.key, object_id,
+            out.changes.append(RemoveGroupAdministrativeUnits(g.key, object_id,
                                       members=tuple(remove)))
     if kept_nicknames:
         out.warn("mailNicknameKept", f"{len(kept_nicknames)} existing group(s) keep their mailNickname, "
@@ -207,7 +233,7 @@ def _diff_groups(
                  f"follow the Teams removal policy ({desired.policy.teams}): {format_keys(with_team)}")
     for key in gone:
         if key not in actual.teams:
-            out.changes.append(Change("delete", "group", key, actual.ids.get(key),
+            out.changes.append(DeleteGroup(key, actual.ids.get(key),
                                       before=group_document(have_all[key])))
 
 
@@ -245,12 +271,12 @@ def _create_group(
     doc = group_document(Group(g.key, g.display_name, g.mail_nickname, g.kind, g.description or None,
                                g.visibility, owners, members, education=g.education))
     del doc["administrativeUnits"]
-    create_id = change_id("create", "group", g.key)
-    out.changes.append(Change("create", "group", g.key, after=doc))
+    create_id = CreateGroup.id_for(g.key)
+    out.changes.append(CreateGroup(g.key, after=doc))
     place = sorted(_placeable(g, desired_aus, blocked_aus, out))
     if place:
-        deps = (create_id, *(change_id("create", "administrativeUnit", a) for a in place if a in new_aus))
-        out.changes.append(Change("add", "groupAdministrativeUnits", g.key, members=tuple(place),
+        deps = (create_id, *(CreateAdministrativeUnit.id_for(a) for a in place if a in new_aus))
+        out.changes.append(AddGroupAdministrativeUnits(g.key, members=tuple(place),
                                   depends_on=deps))
 
 
@@ -274,8 +300,8 @@ def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[Key], o
         have = actual.teams.get(t.group)
         if have is not None:
             if have.archived != t.archived:
-                action: Action = "archive" if t.archived else "unarchive"
-                out.changes.append(Change(action, "team", t.key, _team_id(actual, have),
+                archive = ArchiveTeam if t.archived else UnarchiveTeam
+                out.changes.append(archive(t.key, _team_id(actual, have),
                                           before={"group": t.group, "archived": have.archived},
                                           after={"group": t.group, "archived": t.archived}))
             continue
@@ -289,19 +315,19 @@ def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[Key], o
                 out.warn("teamWithoutGroup", f"team {t.key}: its group {t.group} is neither desired nor "
                          "in Entra; the team is not created", key=t.key)
                 continue
-            deps = (change_id("create", "group", t.group),)
+            deps = (CreateGroup.id_for(t.group),)
         if not _will_have_owner(t.group, desired_groups, actual):
             # Graph refuses a Team for a group without an owner: the create would fail every run
             out.warn("teamWithoutOwner", f"team {t.key} is not created yet: its group {t.group} has no "
                      "owner in Entra and none of its desired owners can be resolved (a Team needs an "
                      "owner); it is created on a later run once one can", key=t.key)
             continue
-        out.changes.append(Change("create", "team", t.key, after={"group": t.group, "template": t.template},
+        out.changes.append(CreateTeam(t.key, after={"group": t.group, "template": t.template},
                                   depends_on=deps))
         if t.archived:
-            out.changes.append(Change("archive", "team", t.key, before={"group": t.group, "archived": False},
+            out.changes.append(ArchiveTeam(t.key, before={"group": t.group, "archived": False},
                                       after={"group": t.group, "archived": True},
-                                      depends_on=(change_id("create", "team", t.key),)))
+                                      depends_on=(CreateTeam.id_for(t.key),)))
     desired_by_group = {t.group for t in desired.teams}
     # a desired group with no owner cannot be desired with a Team (a Team needs an owner): its
     # Team is not retired for that (a class between teachers must stay usable), it is left as is
@@ -318,7 +344,7 @@ def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[Key], o
             if not have.archived:
                 left.append(have.key)
         elif not have.archived:
-            out.changes.append(Change("archive", "team", have.key, _team_id(actual, have),
+            out.changes.append(ArchiveTeam(have.key, _team_id(actual, have),
                                       before={"group": group_key, "archived": False},
                                       after={"group": group_key, "archived": True}))
     _kept(out, "Teams", "teams", kept)
