@@ -123,6 +123,9 @@ def test_changes_for_object_across_runs(target: str) -> None:
         assert found[1].run_started_at - found[0].run_started_at == 3600
         assert [c.run_id for c in h.changes_for_object(G1, applied_only=True)] == [first]
         assert h.changes_for_object("class:nothing") == []
+        # an object's history is found by its identity, whatever case its key is spelled in
+        assert h.changes_for_object(G1.swapcase()) == found
+        assert h.changes_for_object(G1.upper()) == found
         assert [r.run_id for r in h.list_runs()] == [second, first]
         assert [r.run_id for r in h.list_runs(limit=1)] == [second]
         assert [r.run_id for r in h.list_runs(kind="apply")] == [first]

@@ -47,6 +47,7 @@ from entra_sync.store.values import (
 )
 from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.clock import Clock, SystemClock
+from reconciler.identity import fold
 from reconciler.plan.model import REFUSAL_CODE, Plan
 
 __all__ = [
@@ -64,7 +65,7 @@ __all__ = [
     "run_status_for",
 ]
 
-_PLANNED = ("run_id", "seq", "change_id", "action", "kind", "key", "change", "object_id")
+_PLANNED = ("run_id", "seq", "change_id", "action", "kind", "key", "key_norm", "change", "object_id")
 #: the kinds of change whose outcome is each moved person's too
 _MOVES_PEOPLE = frozenset(("group", "administrativeUnit", *PERSON_KINDS))
 
@@ -159,7 +160,7 @@ class History(HistoryReader):
             people: list[tuple[Any, ...]] = []
             for i, c in enumerate(plan.changes):
                 doc = c.to_dict()
-                rows.append((run_id, i, c.id, c.action, c.kind, c.key, dumps(doc), c.object_id))
+                rows.append((run_id, i, c.id, c.action, c.kind, c.key, c.key.folded, dumps(doc), c.object_id))
                 people += person_rows(run_id, doc)
             bulk_insert(conn, changes, rows, _PLANNED)
             bulk_insert(conn, person_changes, people, PERSON_COLUMNS)
@@ -197,7 +198,8 @@ class History(HistoryReader):
             stub = {"id": r.change_id, "action": r.action, "kind": r.kind, "key": r.key}
             conn.execute(insert(changes).values(
                 run_id=run_id, seq=seq, change_id=r.change_id, action=r.action, kind=r.kind, key=r.key,
-                change=stub, status=r.status, message=r.message, failures=failures, object_id=r.object_id))
+                key_norm=fold(r.key), change=stub, status=r.status, message=r.message, failures=failures,
+                object_id=r.object_id))
             return
         if r.kind not in _MOVES_PEOPLE:
             return

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Select, func, select
 from entra_sync.store.tables import changes, person_changes, runs
 from entra_sync.store.values import HistoryError, ObjectChange, PersonChange, RunChange, RunDetail, RunSummary
 from reconciler.apply.result import STATUSES, ChangeResult
-from reconciler.identity import user_ref
+from reconciler.identity import fold, user_ref
 from reconciler.plan.model import Change
 
 __all__ = ["HistoryReader"]
@@ -125,7 +125,7 @@ class HistoryReader:
             select(changes.c.run_id, runs.c.kind, runs.c.started_at, changes.c.change_id, changes.c.action,
                    changes.c.kind, changes.c.key, changes.c.status, changes.c.message, changes.c.change,
                    changes.c.seq)
-            .join(runs, runs.c.id == changes.c.run_id).where(changes.c.key == key), tenant)
+            .join(runs, runs.c.id == changes.c.run_id).where(changes.c.key_norm == fold(key)), tenant)
         if applied_only:
             own = own.where(changes.c.status.is_not(None))
         found: list[tuple[tuple[float, int, int, int], ObjectChange]] = []
