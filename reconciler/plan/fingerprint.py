@@ -34,7 +34,9 @@ def _sorted(refs: Iterable[str]) -> list[str]:
     return sorted(refs)
 
 
-def _folded(keys: Iterable[Key]) -> list[str]:
+def _folded(keys: frozenset[Key]) -> list[str]:
+    if len(keys) < 2:  # most groups are placed in one AU: no generator, no sort
+        return [k.folded for k in keys]
     return sorted(k.folded for k in keys)
 
 
