@@ -2,8 +2,7 @@
 
 ``apply PLAN.json`` reads Entra again and refuses the plan when :func:`fingerprint` of what it
 reads differs from ``Plan.actual_fingerprint`` (Terraform's stale plan). The fingerprint covers
-what the plan was computed from and what apply acts on: managed objects' keys (by identity: folded,
-so a key's spelling is not part of it), Graph ids, managed
+what the plan was computed from and what apply acts on: managed objects' keys, Graph ids, managed
 fields, members, owners, AU placements and each Team's archive state.
 
 Must-not: cover the users index (people come and go all day; apply resolves references afresh)
@@ -14,13 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
-from reconciler.identity import Key
 from reconciler.model import ActualState
-
-T = TypeVar("T")
 
 __all__ = ["fingerprint", "managed_counts"]
 
@@ -34,29 +30,22 @@ def _sorted(refs: Iterable[str]) -> list[str]:
     return sorted(refs)
 
 
-def _folded(keys: frozenset[Key]) -> list[str]:
-    if len(keys) < 2:  # most groups are placed in one AU: no generator, no sort
-        return [k.folded for k in keys]
-    return sorted(k.folded for k in keys)
-
-
-def _by_identity(items: Mapping[Key, T]) -> list[tuple[Key, T]]:
-    return sorted(items.items(), key=lambda kv: kv[0].folded)
-
-
 def fingerprint(actual: ActualState) -> str:
     """Hex sha256 of a canonical JSON form of the managed state (deterministic: keys sorted)."""
     h = hashlib.sha256()
-    _line(h, ["entra-sync-state", 2])  # 2: keys by identity (folded)
+    _line(h, ["entra-sync-state", 1])
     ids = actual.ids
-    for key, au in _by_identity(actual.administrative_units):
-        _line(h, ["administrativeUnit", key.folded, ids.get(key), au.display_name, au.description,
+    for key in sorted(actual.administrative_units):
+        au = actual.administrative_units[key]
+        _line(h, ["administrativeUnit", key, ids.get(key), au.display_name, au.description,
                   _sorted(au.members)])
-    for key, g in _by_identity(actual.groups):
-        _line(h, ["group", key.folded, ids.get(key), g.display_name, g.mail_nickname, g.kind, g.description,
-                  g.visibility, _sorted(g.owners), _sorted(g.members), _folded(g.administrative_units)])
-    for group_key, t in _by_identity(actual.teams):
-        _line(h, ["team", group_key.folded, t.key.folded, ids.get(t.key), t.archived])
+    for key in sorted(actual.groups):
+        g = actual.groups[key]
+        _line(h, ["group", key, ids.get(key), g.display_name, g.mail_nickname, g.kind, g.description,
+                  g.visibility, _sorted(g.owners), _sorted(g.members), _sorted(g.administrative_units)])
+    for group_key in sorted(actual.teams):
+        t = actual.teams[group_key]
+        _line(h, ["team", group_key, t.key, ids.get(t.key), t.archived])
     return h.hexdigest()
 
 
