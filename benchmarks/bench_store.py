@@ -16,7 +16,8 @@ from pathlib import Path
 
 from entra_sync.runs.history import History
 from reconciler.apply.result import ChangeResult
-from reconciler.plan.model import Change, Plan
+from reconciler.plan.model import Plan
+from reconciler.plan.operations import CreateGroup
 
 
 def main() -> None:
@@ -26,7 +27,7 @@ def main() -> None:
     ap.add_argument("--url", default=None)
     args = ap.parse_args()
     plan = Plan(changes=tuple(
-        Change("create", "group", f"class:S{i % 30}:2026-27:G{i}", after={
+        CreateGroup(f"class:S{i % 30}:2026-27:G{i}", after={
             "displayName": f"G{i}", "mailNickname": f"g{i}", "owners": [f"t{i % 50}@trust.example"],
             "members": [f"l{(i * 7 + m) % 40000}@trust.example" for m in range(args.members)]})
         for i in range(args.changes)

@@ -16,7 +16,7 @@ The steps of a run, in order:
 6. record how the run ended, then write the run's report.
 
 No printing here: the CLI, the console or a worker passes callbacks. A refused plan carries its
-reasons (warnings ``safetyRefusal``): ``apply PLAN`` refuses it too unless forced.
+reasons (``Plan.refusals``): ``apply PLAN`` refuses it too unless forced.
 """
 
 from __future__ import annotations
@@ -33,13 +33,11 @@ from entra_sync.runs.lock import LockHeldError, RunLock
 from entra_sync.runs.logcontext import RUN_ID
 from entra_sync.runs.record import RunRecord
 from entra_sync.steps import (
-    SAFETY_CODE,
     Planned,
     check_saved,
     count_throttled,
     make_plan,
     recovered_creates,
-    refusals,
     select_adoptions,
 )
 from entra_sync.store.values import DRY_RUN_SUFFIX
@@ -53,7 +51,6 @@ from reconciler.ports import Directory, Progress
 from reconciler.render.summary import context_from_desired
 
 __all__ = [
-    "SAFETY_CODE",
     "AdoptHooks",
     "AdoptOutcome",
     "AdoptRequest",
@@ -72,7 +69,6 @@ __all__ = [
     "check_saved",
     "make_plan",
     "recovered_creates",
-    "refusals",
     "select_adoptions",
 ]
 

@@ -25,7 +25,6 @@ from reconciler.render.summary import school_of
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "SAFETY_CODE",
     "SCOPE_CODE",
     "Planned",
     "check_saved",
@@ -33,14 +32,11 @@ __all__ = [
     "make_plan",
     "plan_school",
     "recovered_creates",
-    "refusals",
     "scope_actual",
     "scope_desired",
     "select_adoptions",
 ]
 
-#: warning code of a safety refusal recorded in a plan
-SAFETY_CODE = "safetyRefusal"
 #: warning code recording that a plan was made for one school only (its ``key`` is the school id)
 SCOPE_CODE = "schoolScope"
 
@@ -89,12 +85,7 @@ class Planned:
 
     @property
     def refusals(self) -> tuple[str, ...]:
-        return refusals(self.plan)
-
-
-def refusals(plan: Plan) -> tuple[str, ...]:
-    """The safety refusals recorded in ``plan``."""
-    return tuple(w.message for w in plan.warnings if w.code == SAFETY_CODE)
+        return self.plan.refusals
 
 
 def make_plan(
@@ -108,11 +99,11 @@ def make_plan(
     actual = scope_actual(directory.read(desired, progress), school)
     plan = diff(desired, actual)
     reasons = check(plan, desired, actual, limits)
-    extra = tuple(Warning(code=SAFETY_CODE, message=r) for r in reasons)
+    if reasons:
+        plan = replace(plan, refusals=tuple(reasons))
     if school is not None:
-        extra = (Warning(code=SCOPE_CODE, message=f"planned for school {school} only", key=school), *extra)
-    if extra:
-        plan = replace(plan, warnings=plan.warnings + extra)
+        scope = Warning(code=SCOPE_CODE, message=f"planned for school {school} only", key=school)
+        plan = replace(plan, warnings=(*plan.warnings, scope))
     return Planned(actual=actual, plan=plan)
 
 
@@ -135,7 +126,7 @@ def check_saved(
             "run `entra-sync plan` again and review the new plan"
         )
     # the empty-collection rule was checked, and recorded, when the plan was made
-    reasons = [*refusals(plan), *check(plan, DesiredState(), actual, replace(limits, allow_empty=True))]
+    reasons = [*plan.refusals, *check(plan, DesiredState(), actual, replace(limits, allow_empty=True))]
     return actual, tuple(sorted(set(reasons)))
 
 

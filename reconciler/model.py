@@ -5,16 +5,19 @@ frozen dataclasses by :mod:`reconciler.document.load`; the Entra provider turns 
 same types, so the diff compares like with like.
 
 Identity is the ``key``: a stable string derived from school data (never a display name and never
-a Graph id). People are named by a *user reference* (UPN by default, or mail / employeeId, see
-``DesiredState.user_match``); references are compared case-insensitively and are stored
-normalised (:func:`normalise_ref`).
+a Graph id), a :class:`~reconciler.identity.Key` (compared ignoring case, Unicode NFC; the
+constructors here make every key one, so this is the model boundary). People are named by a
+*user reference* (UPN by default, or mail / employeeId, see ``DesiredState.user_match``), stored
+folded (:func:`~reconciler.identity.user_ref`, applied by the loader and the Entra read).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
+
+from reconciler.identity import Key, TeamKey, team_key
 
 __all__ = [
     "ActualState",
@@ -29,25 +32,31 @@ __all__ = [
     "TeamTemplate",
     "UnmanagedObject",
     "UserMatch",
-    "normalise_ref",
 ]
 
 GroupKind = Literal["microsoft365", "security"]
 TeamTemplate = Literal["standard", "educationClass"]
 UserMatch = Literal["userPrincipalName", "mail", "employeeId"]
 Visibility = Literal["Private", "Public", "HiddenMembership"]
+_V = TypeVar("_V")
 
-def normalise_ref(ref: str) -> str:
-    """User references (UPN, mail, employeeId) compare case-insensitively."""
-    return ref.strip().casefold()
+def _keys(keys: frozenset[str]) -> frozenset[Key]:
+    return keys if all(type(k) is Key for k in keys) else frozenset(Key(k) for k in keys)  # type: ignore[return-value]
+
+
+def _keyed(items: Mapping[str, _V]) -> dict[Key, _V]:
+    return {Key(k): v for k, v in items.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class AdministrativeUnit:
-    key: str
+    key: Key
     display_name: str
     description: str | None = None
     members: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", Key(self.key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +76,7 @@ class EducationClass:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    key: str
+    key: Key
     display_name: str
     mail_nickname: str
     kind: GroupKind = "microsoft365"
@@ -76,18 +85,31 @@ class Group:
     owners: frozenset[str] = frozenset()
     members: frozenset[str] = frozenset()
     #: keys of the administrative units this group is placed in
-    administrative_units: frozenset[str] = frozenset()
+    administrative_units: frozenset[Key] = frozenset()
     #: set when the group is (to be) created as an education class; None for a plain group
     education: EducationClass | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", Key(self.key))
+        object.__setattr__(self, "administrative_units", _keys(self.administrative_units))
 
 
 @dataclass(frozen=True, slots=True)
 class Team:
-    key: str
+    key: TeamKey
     #: key of the group the team is made from
-    group: str
+    group: Key
     template: TeamTemplate = "standard"
     archived: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", TeamKey(self.key))
+        object.__setattr__(self, "group", Key(self.group))
+
+    @classmethod
+    def of(cls, group: str, template: TeamTemplate = "standard", archived: bool = False) -> Team:
+        """The Team made from the group ``group`` (its key derived by :func:`team_key`)."""
+        return cls(team_key(group), Key(group), template, archived)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,14 +168,19 @@ class ActualState:
     ``"id:<objectId>"`` so that it can still be removed.
     """
 
-    administrative_units: Mapping[str, AdministrativeUnit] = field(default_factory=dict)
-    groups: Mapping[str, Group] = field(default_factory=dict)
+    administrative_units: Mapping[Key, AdministrativeUnit] = field(default_factory=dict)
+    groups: Mapping[Key, Group] = field(default_factory=dict)
     #: keyed by the key of the team's *group* (a team is identified by the group it is made from);
     #: an actual team's own key is ``"team:" + group key``
-    teams: Mapping[str, Team] = field(default_factory=dict)
+    teams: Mapping[Key, Team] = field(default_factory=dict)
     #: object key -> Graph object id, for every managed AU, group and team
-    ids: Mapping[str, str] = field(default_factory=dict)
+    ids: Mapping[Key, str] = field(default_factory=dict)
     #: normalised user reference -> Graph object id (the users index)
     users: Mapping[str, str] = field(default_factory=dict)
     #: objects without our marker whose mailNickname or displayName collides with a desired one
     unmanaged: tuple[UnmanagedObject, ...] = ()
+
+    def __post_init__(self) -> None:
+        # the model boundary: whoever built the mappings, they are keyed by Key
+        for name in ("administrative_units", "groups", "teams", "ids"):
+            object.__setattr__(self, name, _keyed(getattr(self, name)))

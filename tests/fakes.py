@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import DirectoryError
+from reconciler.identity import user_ref
 from reconciler.model import (
     ActualState,
     AdministrativeUnit,
@@ -30,7 +31,6 @@ from reconciler.model import (
     Group,
     Team,
     TeamTemplate,
-    normalise_ref,
 )
 from reconciler.ports import CreateResult, Directory, ItemFailure, Progress, TeamOutcome
 
@@ -87,7 +87,7 @@ class FakeDirectory:
         self._refs_of: dict[str, str] | None = None
         if isinstance(users, Mapping):
             for ref, object_id in users.items():
-                self.users[normalise_ref(ref)] = object_id
+                self.users[user_ref(ref)] = object_id
         else:
             for ref in users:
                 self.add_user(ref)
@@ -104,13 +104,13 @@ class FakeDirectory:
     # -- setting up ---------------------------------------------------------------------------
 
     def add_user(self, ref: str, object_id: str | None = None) -> str:
-        object_id = object_id or fake_id("user:" + normalise_ref(ref))
-        self.users[normalise_ref(ref)] = object_id
+        object_id = object_id or fake_id("user:" + user_ref(ref))
+        self.users[user_ref(ref)] = object_id
         self._refs_of = None
         return object_id
 
     def user_id(self, ref: str) -> str:
-        return self.users[normalise_ref(ref)]
+        return self.users[user_ref(ref)]
 
     def fail_on(self, method: str, target: str = "*", error: BaseException | None = None) -> None:
         self._fail[(method, target)] = error or DirectoryError(f"{method} failed for {target} (injected)")

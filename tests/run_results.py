@@ -7,7 +7,7 @@ from typing import Any
 
 from entra_sync.runs.result_json import RunFacts, run_result
 from reconciler.apply.result import ApplyResult, ChangeResult
-from reconciler.plan.model import Plan, Warning
+from reconciler.plan.model import Plan
 from reconciler.ports import ItemFailure
 from reconciler.render.summary import context_from_desired
 from tests.plan_samples import sample_desired, sample_plan
@@ -39,9 +39,9 @@ def partial_run() -> dict[str, Any]:
 
 def refused_run() -> dict[str, Any]:
     plan = sample_plan()
-    plan = replace(plan, warnings=(*plan.warnings, Warning(
-        "safetyRefusal", "4 groups would be deleted, more than the limit of 2 per run (use --force for one "
-        "run, or raise safety.max_deletes in the configuration)")))
+    plan = replace(plan, refusals=(
+        "4 groups would be deleted, more than the limit of 2 per run (use --force for one "
+        "run, or raise safety.max_deletes in the configuration)",))
     facts = RunFacts(run_id=8, kind="sync", status="refused", started_at=T0, finished_at=T0 + 12,
                      error="the plan was refused by a safety limit")
     return run_result(facts, plan, None, context_from_desired(sample_desired()))

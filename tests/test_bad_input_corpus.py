@@ -1306,7 +1306,7 @@ CASES: list[Case] = [
     Case(
         "plan-5001-digits",
         "plan",
-        plan_file(raw=lambda t: t.replace('"formatVersion": 1', '"formatVersion": ' + "1" * 5001, 1)),
+        plan_file(raw=lambda t: t.replace('"formatVersion": 2', '"formatVersion": ' + "1" * 5001, 1)),
         ("plan.json", "digits"),
     ),
     Case(
@@ -1330,7 +1330,7 @@ CASES: list[Case] = [
         ("plan.json", "changes[0].dependsOn[0]"),
     ),
     Case(
-        "plan-format-version", "plan", plan_file(plan_set("formatVersion", 2)), ("plan.json", "formatVersion")
+        "plan-format-version", "plan", plan_file(plan_set("formatVersion", 3)), ("plan.json", "formatVersion")
     ),
     Case("plan-unknown-property", "plan", plan_file(plan_set("extra", 1)), ("plan.json", "extra")),
     Case(

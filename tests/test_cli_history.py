@@ -13,7 +13,8 @@ from entra_sync.runs.history import History
 from entra_sync.runs.result_json import load_schema
 from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.clock import VirtualClock
-from reconciler.plan.model import Change, Plan
+from reconciler.plan.model import Plan
+from reconciler.plan.operations import AddGroupMembers, CreateGroup, RemoveGroupMembers
 from tests.plan_samples import sample_plan
 
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -26,7 +27,7 @@ LOCKED = ("not run: another entra-sync run is in progress: process 4242 holds th
 
 def big_plan(n: int) -> Plan:
     return Plan(changes=tuple(
-        Change("create", "group", f"class:OAK:2026-27:C{i:05}", after={"displayName": f"C{i}"})
+        CreateGroup(f"class:OAK:2026-27:C{i:05}", after={"displayName": f"C{i}"})
         for i in range(n)))
 
 
@@ -164,8 +165,8 @@ def test_history_object_finds_a_pupil_moved_between_classes(run_cli, tmp_path: P
     path.write_text('[history]\npath = "history.sqlite"\n')
     pupil = "26mwhite@oakfield.example"
     move = Plan(changes=(
-        Change("remove", "groupMembers", "class:OAK:2026-27:7A-Ma1", object_id="g1", members=(pupil,)),
-        Change("add", "groupMembers", "class:OAK:2026-27:7B-Ma1", object_id="g2",
+        RemoveGroupMembers("class:OAK:2026-27:7A-Ma1", object_id="g1", members=(pupil,)),
+        AddGroupMembers("class:OAK:2026-27:7B-Ma1", object_id="g2",
                members=("other@oakfield.example", pupil)),
     ))
     with History(tmp_path / "history.sqlite") as h:

@@ -165,10 +165,11 @@ def test_the_readme_emulator_example_runs_with_the_files_it_names(run_cli, tmp_p
 
 def test_the_summary_says_how_to_see_the_changes_it_does_not_list(run_cli) -> None:
     from entra_sync.cli.output import SHORT_PLAN, PlanFormat, render_plan
-    from reconciler.plan.model import Change, Plan
+    from reconciler.plan.model import Plan
+    from reconciler.plan.operations import CreateGroup
 
     def plan(n: int) -> Plan:
-        return Plan(changes=tuple(Change("create", "group", f"class:SCH1:2026-27:C{i:03}") for i in range(n)))
+        return Plan(changes=tuple(CreateGroup(f"class:SCH1:2026-27:C{i:03}") for i in range(n)))
 
     big = render_plan(plan(SHORT_PLAN + 5), PlanFormat.summary)
     assert f"{SHORT_PLAN + 5} changes not listed here (add --detail to list every change)." in big

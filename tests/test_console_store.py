@@ -15,7 +15,8 @@ from entra_sync.runs.history import History
 from entra_sync.store.engine import writer
 from entra_sync.store.tables import run_summaries
 from reconciler.apply.result import ApplyResult, ChangeResult
-from reconciler.plan.model import Change, Conflict, Plan, Warning
+from reconciler.plan.model import Conflict, Plan, Warning
+from reconciler.plan.operations import AddGroupMembers, CreateGroup
 from tests.postgres import postgres_database, postgres_server
 
 __all__ = ["postgres_database", "postgres_server"]
@@ -71,8 +72,8 @@ def test_held_plans_approvals_and_login_attempts(target: str, tmp_path: Path) ->
 def test_a_tenants_runs_are_its_own_and_the_run_page_pages(target: str) -> None:
     plan = Plan(
         changes=tuple(
-            Change(
-                "add", "groupMembers", f"class:SCH{i % 3 + 1}:2026-27:7A-Ma{i}", members=(f"p{i}@x", "q@x")
+            AddGroupMembers(
+                f"class:SCH{i % 3 + 1}:2026-27:7A-Ma{i}", members=(f"p{i}@x", "q@x")
             )
             for i in range(120)
         )
@@ -106,12 +107,11 @@ def _mixed_run(target: str) -> tuple[int, Plan]:
     conflict."""
     changes = (
         *(
-            Change(
-                "add", "groupMembers", f"class:SCH{i % 2 + 1}:2026-27:7A-Ma{i}", members=(f"p{i}@x", "q@x")
+            AddGroupMembers(f"class:SCH{i % 2 + 1}:2026-27:7A-Ma{i}", members=(f"p{i}@x", "q@x")
             )
             for i in range(30)
         ),
-        Change("create", "group", "class:SCH1:2026-27:8B", after={"displayName": "8B", "members": ["a@x"]}),
+        CreateGroup("class:SCH1:2026-27:8B", after={"displayName": "8B", "members": ["a@x"]}),
     )
     plan = Plan(
         changes=changes,
@@ -162,7 +162,7 @@ def test_a_runs_summary_is_kept_when_it_finishes_and_made_once_for_an_old_run(ta
 
 
 def test_a_running_runs_summary_follows_its_outcomes(target: str) -> None:
-    plan = Plan(changes=tuple(Change("add", "groupMembers", f"class:SCH1:2026-27:{i}", members=("a@x",))
+    plan = Plan(changes=tuple(AddGroupMembers(f"class:SCH1:2026-27:{i}", members=("a@x",))
                               for i in range(4)))  # fmt: skip
     with History(target) as h:
         run = h.start_run("console sync", tenant="oak")

@@ -14,7 +14,8 @@ from entra_sync.store.tables import metadata
 from reconciler.apply.executor import apply
 from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.clock import VirtualClock
-from reconciler.plan.model import Change, Plan, Warning
+from reconciler.plan.model import Plan, Warning
+from reconciler.plan.operations import AddGroupMembers, CreateGroup
 from tests.fakes import FakeDirectory, fake_id
 from tests.postgres import postgres_database, postgres_server
 
@@ -38,11 +39,11 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def _plan() -> Plan:
     return Plan(
         changes=(
-            Change("create", "group", G1, after={"displayName": "7A Maths", "mailNickname": "7a-ma1",
+            CreateGroup(G1, after={"displayName": "7A Maths", "mailNickname": "7a-ma1",
                                                  "owners": [TEA], "members": [AMY, "ghost@oak.example"]}),
-            Change("create", "group", G2, after={"displayName": "7B English", "mailNickname": "7b-en1",
+            CreateGroup(G2, after={"displayName": "7B English", "mailNickname": "7b-en1",
                                                  "owners": [TEA], "members": []}),
-            Change("add", "groupMembers", G2, members=(AMY,), depends_on=(f"create:group:{G2}",)),
+            AddGroupMembers(G2, members=(AMY,), depends_on=(f"create:group:{G2}",)),
         ),
         warnings=(Warning("unresolvedUser", "ghost@oak.example is not in Entra", key=G1,
                           ref="ghost@oak.example"),),
@@ -111,7 +112,7 @@ def test_changes_for_object_across_runs(target: str) -> None:
         h.finish_run(first, "partial")
         clock.advance(3600)
         second = h.start_run("plan")
-        h.record_plan(second, Plan(changes=(Change("add", "groupMembers", G1, members=("x@oak.example",)),)))
+        h.record_plan(second, Plan(changes=(AddGroupMembers(G1, members=("x@oak.example",)),)))
         h.finish_run(second, "succeeded")
 
         found = h.changes_for_object(G1)
@@ -122,6 +123,9 @@ def test_changes_for_object_across_runs(target: str) -> None:
         assert found[1].run_started_at - found[0].run_started_at == 3600
         assert [c.run_id for c in h.changes_for_object(G1, applied_only=True)] == [first]
         assert h.changes_for_object("class:nothing") == []
+        # an object's history is found by its identity, whatever case its key is spelled in
+        assert h.changes_for_object(G1.swapcase()) == found
+        assert h.changes_for_object(G1.upper()) == found
         assert [r.run_id for r in h.list_runs()] == [second, first]
         assert [r.run_id for r in h.list_runs(limit=1)] == [second]
         assert [r.run_id for r in h.list_runs(kind="apply")] == [first]
@@ -135,7 +139,7 @@ def test_results_without_a_recorded_plan_are_kept(target: str) -> None:
         h.record_results(run_id, result)
         (rc,) = h.get_run(run_id).changes
         assert rc.result == result.results[0]
-        assert rc.change == Change("create", "group", "k")
+        assert rc.change == CreateGroup("k")
 
 
 def test_unfinished_run_and_errors(target: str) -> None:

@@ -17,7 +17,8 @@ from entra_sync.runs.history import INTERRUPTED, History, HistoryError
 from reconciler.apply.executor import apply
 from reconciler.apply.result import ChangeResult
 from reconciler.clock import VirtualClock
-from reconciler.plan.model import Change, Plan
+from reconciler.plan.model import Plan
+from reconciler.plan.operations import AddGroupOwners, CreateGroup, RemoveGroupMembers
 from tests.fakes import FakeDirectory
 from tests.postgres import postgres_database, postgres_server
 
@@ -38,7 +39,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def _three() -> Plan:
     return Plan(changes=tuple(
-        Change("create", "group", f"g{i}", after={"displayName": f"G{i}", "mailNickname": f"g{i}",
+        CreateGroup(f"g{i}", after={"displayName": f"G{i}", "mailNickname": f"g{i}",
                                                    "owners": [TEA], "members": [AMY]})
         for i in range(3)
     ))
@@ -114,7 +115,7 @@ def test_a_persons_memberships_say_when_by_which_run_and_why(target: str) -> Non
     d = FakeDirectory([AMY, BEN, TEA])
     with History(target, clock) as h:
         first = h.start_run("sync")
-        plan = Plan(changes=(Change("create", "group", G1, after={
+        plan = Plan(changes=(CreateGroup(G1, after={
             "displayName": "9A Maths", "mailNickname": "9a-ma1", "owners": [TEA], "members": [AMY, BEN]}),))
         h.record_plan(first, plan)
         for r in apply(plan, d, d.read(), max_workers=1).results:
@@ -123,7 +124,7 @@ def test_a_persons_memberships_say_when_by_which_run_and_why(target: str) -> Non
         clock.advance(30 * DAY)
 
         second = h.start_run("sync")
-        removal = Plan(changes=(Change("remove", "groupMembers", G1, members=(AMY, BEN)),))
+        removal = Plan(changes=(RemoveGroupMembers(G1, members=(AMY, BEN)),))
         h.record_plan(second, removal)
         d.fail_items[d.user_id(BEN)] = "the directory refused (injected)"
         (result,) = apply(removal, d, d.read(), max_workers=1).results
@@ -131,7 +132,7 @@ def test_a_persons_memberships_say_when_by_which_run_and_why(target: str) -> Non
         h.record_result(second, result)
         h.finish_run(second, "partial")
         dry = h.start_run("sync (dry run)")
-        h.record_plan(dry, Plan(changes=(Change("add", "groupOwners", G1, members=(AMY,)),)))
+        h.record_plan(dry, Plan(changes=(AddGroupOwners(G1, members=(AMY,)),)))
         h.finish_run(dry, "succeeded")
 
         amy = h.changes_for_person(AMY.upper())
@@ -220,7 +221,7 @@ def test_a_database_url_is_shown_without_its_password() -> None:
 
 def test_outcomes_recorded_from_several_threads_at_once_are_all_kept(target: str) -> None:
     plan = Plan(changes=tuple(
-        Change("create", "group", f"g{i:03}", after={"members": [AMY]}) for i in range(60)))
+        CreateGroup(f"g{i:03}", after={"members": [AMY]}) for i in range(60)))
     with History(target, VirtualClock()) as h:
         run_id = h.start_run("sync")
         h.record_plan(run_id, plan)

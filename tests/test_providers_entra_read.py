@@ -154,6 +154,13 @@ def test_two_objects_with_one_key_is_an_error() -> None:
         read_actual(client_for(w, Profile.ideal()), MARKER)
 
 
+def test_two_objects_whose_keys_differ_only_in_case_are_an_error() -> None:
+    w = seed(big=0)
+    w.tenant.add_group("Copy", mail_nickname="copy", extensions={MARKER: "CLASS:7a"})
+    with pytest.raises(DirectoryError, match="keys are compared ignoring case"):
+        read_actual(client_for(w, Profile.ideal()), MARKER)
+
+
 def test_an_unregistered_marker_says_to_run_setup() -> None:
     clock = VirtualClock()
     w = World(Tenant(clock=clock), clock, {})

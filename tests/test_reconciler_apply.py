@@ -22,6 +22,18 @@ from reconciler.errors import DirectoryError
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, Team
 from reconciler.plan.diff import diff
 from reconciler.plan.model import Change, Plan
+from reconciler.plan.operations import (
+    ArchiveTeam,
+    CreateAdministrativeUnit,
+    CreateGroup,
+    CreateTeam,
+    DeleteAdministrativeUnit,
+    DeleteGroup,
+    DeleteTeam,
+    UpdateAdministrativeUnit,
+    UpdateGroup,
+    operation,
+)
 from reconciler.ports import ItemFailure
 from tests.fakes import FakeDirectory, FakeTeam, fake_id
 
@@ -38,13 +50,13 @@ def cid(action: str, kind: str, key: str) -> str:
 
 
 def create_au(key: str = AU, members: tuple[str, ...] = (AMY,)) -> Change:
-    return Change("create", "administrativeUnit", key,
+    return CreateAdministrativeUnit(key,
                   after={"displayName": "Oak Academy - Year 7", "description": None,
                          "members": list(members)})
 
 
 def create_group(key: str, owners: tuple[str, ...] = (TEA,), members: tuple[str, ...] = (AMY,)) -> Change:
-    return Change("create", "group", key, after={
+    return CreateGroup(key, after={
         "displayName": f"Group {key}", "mailNickname": key.replace(":", "-"), "kind": "microsoft365",
         "visibility": "Private", "owners": list(owners), "members": list(members),
     })
@@ -52,12 +64,12 @@ def create_group(key: str, owners: tuple[str, ...] = (TEA,), members: tuple[str,
 
 def create_team(group_key: str, depends: tuple[str, ...] | None = None) -> Change:
     deps = depends if depends is not None else (cid("create", "group", group_key),)
-    return Change("create", "team", "team:" + group_key,
+    return CreateTeam("team:" + group_key,
                   after={"group": group_key, "template": "educationClass"}, depends_on=deps)
 
 
 def members(action: str, kind: str, key: str, refs: tuple[str, ...], deps: tuple[str, ...] = ()) -> Change:
-    return Change(action, kind, key, members=refs, depends_on=deps)  # type: ignore[arg-type]
+    return operation(action, kind)(key, members=refs, depends_on=deps)
 
 
 def directory() -> FakeDirectory:
@@ -132,8 +144,8 @@ def test_unexpected_exception_fails_only_that_change() -> None:
     d.seed_group(G2, owners=(TEA,))
     d.fail_on("update_group", fake_id(G1), RuntimeError("connection reset"))
     plan = Plan(changes=(
-        Change("update", "group", G1, before={"displayName": "x"}, after={"displayName": "New 1"}),
-        Change("update", "group", G2, before={"displayName": "y"}, after={"displayName": "New 2"}),
+        UpdateGroup(G1, before={"displayName": "x"}, after={"displayName": "New 1"}),
+        UpdateGroup(G2, before={"displayName": "y"}, after={"displayName": "New 2"}),
     ))
     result = apply(plan, d, d.read())
     assert statuses(result) == {cid("update", "group", G1): "failed", cid("update", "group", G2): "done"}
@@ -211,7 +223,7 @@ def test_deferred_team_and_summary_text() -> None:
     d.fail_on("update_group", fake_id(G2))
     plan = Plan(changes=(
         create_group(G1),
-        Change("update", "group", G2, after={"displayName": "x"}),
+        UpdateGroup(G2, after={"displayName": "x"}),
         create_team(G1),
         members("add", "groupMembers", G1, (BOB,)),
     ))
@@ -234,7 +246,7 @@ def test_dependants_of_a_deferred_team_are_skipped_and_deferral_alone_is_ok() ->
     assert result.ok
     assert result.summary_text().startswith("Applied 2 changes: 1 done, 1 deferred (")
     # a dependant of the deferred team (artificial but allowed) is skipped
-    later = Change("archive", "team", "team:" + G1, depends_on=(cid("create", "team", "team:" + G1),))
+    later = ArchiveTeam("team:" + G1, depends_on=(cid("create", "team", "team:" + G1),))
     result2 = apply(Plan(changes=(create_team(G1), later)), d, d.read())
     assert statuses(result2)[later.id] == "skipped"
     assert "was deferred" in result2.results[1].message
@@ -247,9 +259,9 @@ def test_removals_run_after_adds_and_deletes_last() -> None:
     d.aus[au_id].members.add(g_id)
     d.teams[g_id] = FakeTeam(g_id)
     plan = Plan(changes=(
-        Change("delete", "administrativeUnit", AU, before={"displayName": AU}),
-        Change("delete", "group", G1, before={"displayName": G1}),
-        Change("archive", "team", "team:" + G1),
+        DeleteAdministrativeUnit(AU, before={"displayName": AU}),
+        DeleteGroup(G1, before={"displayName": G1}),
+        ArchiveTeam("team:" + G1),
         members("remove", "groupMembers", G1, (AMY, BOB)),
         members("remove", "groupAdministrativeUnits", G1, (AU,)),
         members("add", "groupOwners", G1, (BOB,)),
@@ -267,7 +279,7 @@ def test_removals_run_after_adds_and_deletes_last() -> None:
 def test_missing_ids_fail_clearly() -> None:
     d = directory()
     plan = Plan(changes=(
-        Change("update", "administrativeUnit", AU, after={"displayName": "x"}),
+        UpdateAdministrativeUnit(AU, after={"displayName": "x"}),
         create_team(G1, depends=()),
         members("add", "groupAdministrativeUnits", G2, (AU,)),
     ))
@@ -293,7 +305,7 @@ def test_placement_with_unknown_au_is_an_item_failure() -> None:
 
 def test_delete_team_is_refused_not_crashed() -> None:
     d = directory()
-    result = apply(Plan(changes=(Change("delete", "team", "team:" + G1, object_id="x"),)), d, d.read())
+    result = apply(Plan(changes=(DeleteTeam("team:" + G1, object_id="x"),)), d, d.read())
     assert result.results[0].status == "failed"
     assert "archive it" in result.results[0].message
     assert d.writes == []
@@ -305,7 +317,7 @@ def test_dependencies_outside_the_plan_are_satisfied_and_later_ones_skip() -> No
     plan = Plan(changes=(
         members("add", "groupMembers", G1, (AMY,), deps=(cid("create", "group", G1),)),  # not in plan
         members("add", "groupOwners", G1, (BOB,), deps=(cid("delete", "group", G2),)),  # later phase
-        Change("delete", "group", G2, object_id="whatever"),
+        DeleteGroup(G2, object_id="whatever"),
     ))
     result = apply(plan, d, d.read())
     s = statuses(result)

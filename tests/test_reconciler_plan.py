@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from jsonschema import Draft202012Validator
 
+from reconciler.apply.executor import _Engine
 from reconciler.errors import DocumentError
 from reconciler.model import ActualState, DesiredState
 from reconciler.plan.codec import json_path, load_plan_document, loads_plan, plan_schema
 from reconciler.plan.diff import diff
-from reconciler.plan.model import Change, Plan
+from reconciler.plan.model import Plan
+from reconciler.plan.operations import (
+    OPERATIONS,
+    AddGroupMembers,
+    Change,
+    CreateAdministrativeUnit,
+    CreateGroup,
+    CreateTeam,
+    DeleteAdministrativeUnit,
+    DeleteGroup,
+    MembershipChange,
+    RemoveGroupMembers,
+    operation,
+)
 from tests.plan_samples import sample_plan
 from tests.test_reconciler_diff import states
 
@@ -41,13 +56,13 @@ def test_every_diffed_plan_matches_the_schema(pair: tuple[DesiredState, ActualSt
 
 def test_plan_sorts_changes_by_phase_and_removals_run_in_reverse() -> None:
     changes = (
-        Change("delete", "administrativeUnit", "au:1", "a", before={"displayName": "A"}),
-        Change("remove", "groupMembers", "g:1", "g", members=("x",)),
-        Change("create", "team", "team:g:2", after={"group": "g:2", "template": "standard"}),
-        Change("delete", "group", "g:3", "c", before={"displayName": "C"}),
-        Change("add", "groupMembers", "g:1", "g", members=("y",)),
-        Change("create", "group", "g:2", after={"displayName": "B"}),
-        Change("create", "administrativeUnit", "au:2", after={"displayName": "A2"}),
+        DeleteAdministrativeUnit("au:1", "a", before={"displayName": "A"}),
+        RemoveGroupMembers("g:1", "g", members=("x",)),
+        CreateTeam("team:g:2", after={"group": "g:2", "template": "standard"}),
+        DeleteGroup("g:3", "c", before={"displayName": "C"}),
+        AddGroupMembers("g:1", "g", members=("y",)),
+        CreateGroup("g:2", after={"displayName": "B"}),
+        CreateAdministrativeUnit("au:2", after={"displayName": "A2"}),
     )
     assert [c.id for c in Plan(changes=changes).changes] == [
         "create:administrativeUnit:au:2", "create:group:g:2", "add:groupMembers:g:1", "create:team:team:g:2",
@@ -77,7 +92,7 @@ def test_schema_errors_name_json_paths() -> None:
     data = _doc()
     data["changes"][0]["action"] = "explode"
     del data["changes"][2]["key"]
-    data["formatVersion"] = 2
+    data["formatVersion"] = 3
     found = _findings(data)
     assert any(f.startswith("changes[0].action: 'explode' is not one of") for f in found)
     assert "changes[2]: 'key' is a required property" in found
@@ -119,3 +134,42 @@ def test_invalid_json_text() -> None:
 def test_json_path() -> None:
     assert json_path(["changes", 3, "members", 0]) == "changes[3].members[0]"
     assert json_path([]) == ""
+
+
+# -- typed operations and refusals ------------------------------------------------------------------
+
+
+def test_every_action_and_kind_pair_is_one_class_with_its_phase_noun_symbol_and_handler() -> None:
+    assert len(OPERATIONS) == 20 and len(set(OPERATIONS.values())) == 20
+    for (action, kind), cls in OPERATIONS.items():
+        assert (cls.action, cls.kind) == (action, kind) and operation(action, kind) is cls
+        # an adoption is recorded by an adopt run, never applied from a plan
+        assert cls.symbol in "+~-><=" and cls.noun
+        assert (action == "adopt") != hasattr(_Engine, "_" + cls.handler)
+        change = cls("g:1", members=("a@x",) if issubclass(cls, MembershipChange) else ())
+        assert change.id == f"{action}:{kind}:g:1" == cls.id_for("g:1")
+        assert Change.from_dict(change.to_dict()) == change
+    assert [OPERATIONS[("remove", "groupOwners")].phase, OPERATIONS[("add", "groupOwners")].phase] == [5, 2]
+    with pytest.raises(ValueError, match="no change 'add' on 'group'"):
+        operation("add", "group")
+    with pytest.raises(TypeError, match="abstract"):
+        Change("g:1")
+
+
+def test_refusals_are_a_field_of_the_plan_and_survive_the_json_round_trip() -> None:
+    plan = replace(sample_plan(), refusals=("3 groups would be deleted, more than the limit of 2",))
+    data = json.loads(plan.to_json())
+    assert data["formatVersion"] == 2 and data["refusals"] == list(plan.refusals)
+    assert all(w["code"] != "safetyRefusal" for w in data["warnings"])
+    assert load_plan_document(data).refusals == plan.refusals
+
+
+def test_a_format_1_plan_with_refusals_as_warnings_is_still_read() -> None:
+    data = _doc()
+    data["formatVersion"] = 1
+    del data["refusals"]
+    data["warnings"].append({"code": "safetyRefusal", "message": "too many deletes"})
+    plan = load_plan_document(data)
+    assert plan.refusals == ("too many deletes",)
+    assert all(w.code != "safetyRefusal" for w in plan.warnings)
+    assert plan.changes == sample_plan().changes

@@ -14,7 +14,8 @@ import pytest
 from reconciler.document.snapshot import snapshot
 from reconciler.model import DesiredState, Group, RemovalPolicy
 from reconciler.plan.diff import diff
-from reconciler.plan.model import Change, Plan, Warning
+from reconciler.plan.model import Plan, Warning
+from reconciler.plan.operations import AddGroupMembers, ArchiveTeam
 from reconciler.render.common import summary_line
 from reconciler.render.markdown import code, md, render_markdown
 from reconciler.render.text import render_text
@@ -53,7 +54,7 @@ def test_summary_line_counts_memberships_including_those_bound_at_creation() -> 
     plan = sample_plan()
     assert summary_line(plan) == ("Plan: 2 to create, 2 to update, 2 to delete, 1 Team to archive, "
                                   "1 to unarchive; 25 memberships to add, 6 to remove.")
-    one = Plan(changes=(Change("archive", "team", "team:g", "id", before={"group": "g", "archived": False},
+    one = Plan(changes=(ArchiveTeam("team:g", "id", before={"group": "g", "archived": False},
                                after={"group": "g", "archived": True}),))
     assert summary_line(one) == ("Plan: 0 to create, 0 to update, 0 to delete, 1 Team to archive; "
                                  "0 memberships to add, 0 to remove.")
@@ -61,7 +62,7 @@ def test_summary_line_counts_memberships_including_those_bound_at_creation() -> 
 
 def test_text_truncates_long_lists_and_markdown_lists_everything() -> None:
     members = tuple(f"p{i:03}@oak.example" for i in range(40))
-    plan = Plan(changes=(Change("add", "groupMembers", "g:1", "id-1", members=members),))
+    plan = Plan(changes=(AddGroupMembers("g:1", "id-1", members=members),))
     text = render_text(plan)
     assert "  ~ group g:1  members +40 -0\n" in text
     assert "      + p009@oak.example\n      ... and 30 more\n" in text

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 
 from reconciler.apply.result import ApplyResult, ChangeResult
-from reconciler.plan.model import Change, Plan, Warning
+from reconciler.plan.model import Plan, Warning
+from reconciler.plan.operations import CreateGroup
 from reconciler.ports import ItemFailure
 from reconciler.render.summary import (
     NO_SCHOOL,
     ObjectInfo,
     SummaryContext,
     context_from_desired,
-    plan_refusals,
     school_of,
     summarise,
 )
@@ -47,9 +47,9 @@ def check_golden(name: str, text: str) -> None:
 
 def refused_plan() -> Plan:
     plan = sample_plan()
-    refusal = Warning("safetyRefusal", "3 groups would be deleted, more than the limit of 2 per run "
-                      "(use --force for one run, or raise safety.max_deletes in the configuration)")
-    return replace(plan, warnings=(*plan.warnings, refusal))
+    refusal = ("3 groups would be deleted, more than the limit of 2 per run "
+               "(use --force for one run, or raise safety.max_deletes in the configuration)")
+    return replace(plan, refusals=(refusal,))
 
 
 def applied() -> ApplyResult:
@@ -105,7 +105,7 @@ def test_school_comes_from_the_key(key: str, school: str) -> None:
 
 
 def test_context_schools_and_names_win_over_keys() -> None:
-    plan = Plan(changes=(Change("create", "group", "staff-all", after={"displayName": "All staff"}),))
+    plan = Plan(changes=(CreateGroup("staff-all", after={"displayName": "All staff"}),))
     ctx = SummaryContext(objects={"staff-all": ObjectInfo("Every member of staff", "TRUST")})
     (row,) = summarise(plan, None, ctx).detail
     assert (row.school, row.name) == ("TRUST", "Every member of staff")
@@ -131,7 +131,7 @@ def test_refusals_failures_and_conflicts_need_you() -> None:
     summary = summarise(refused_plan(), applied(), CTX)
     needs = summary.needs_you
     assert len(needs.refusals) == 1 and "raise safety.max_deletes" in needs.refusals[0]
-    assert plan_refusals(refused_plan()) == needs.refusals
+    assert refused_plan().refusals == needs.refusals
     assert [(f.status, f.key) for f in needs.failures] == [
         ("failed", "class:OAK:2026-27:7A-En1"), ("partial", "class:OAK:2026-27:7A-Ma1")]
     assert [c.key for c in needs.conflicts] == ["mentor:OAK:7R"]
@@ -141,16 +141,8 @@ def test_refusals_failures_and_conflicts_need_you() -> None:
     assert "Graph said 400: bad nickname" in text and "raise safety.max_deletes" in text
 
 
-def test_plan_refusals_reads_a_refusals_field_when_the_plan_has_one() -> None:
-    class WithRefusals:
-        refusals = (Warning("safetyRefusal", "too many"),)
-        warnings = ()
-
-    assert plan_refusals(WithRefusals()) == ("too many",)  # type: ignore[arg-type]
-
-
 def test_markdown_is_cut_under_the_limit_and_says_what_it_left_out() -> None:
-    changes = tuple(Change("create", "group", f"class:S{s}:2026-27:c{n}", after={"displayName": f"Class {n}"})
+    changes = tuple(CreateGroup(f"class:S{s}:2026-27:c{n}", after={"displayName": f"Class {n}"})
                     for s in range(5) for n in range(400))
     summary = summarise(Plan(changes=changes))
     md = render_summary_markdown(summary, limit=20_000)
@@ -161,7 +153,7 @@ def test_markdown_is_cut_under_the_limit_and_says_what_it_left_out() -> None:
 
 
 def test_markdown_escapes_names() -> None:
-    plan = Plan(changes=(Change("create", "group", "class:S:2026-27:x",
+    plan = Plan(changes=(CreateGroup("class:S:2026-27:x",
                                 after={"displayName": "<script>alert(1)</script> | *bold*"}),))
     md = render_summary_markdown(summarise(plan))
     assert "<script>" not in md

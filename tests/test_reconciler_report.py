@@ -11,7 +11,8 @@ from entra_sync.runs.history import History, RunDetail, run_status_for
 from entra_sync.runs.report import MAX_MEMBERS_SHOWN, format_duration, render_run_report
 from reconciler.apply.executor import apply
 from reconciler.clock import VirtualClock
-from reconciler.plan.model import Change, Conflict, Plan, Warning
+from reconciler.plan.model import Conflict, Plan, Warning
+from reconciler.plan.operations import AddGroupMembers, CreateGroup, CreateTeam, UpdateGroup
 from tests.fakes import FakeDirectory, fake_id
 
 AMY = "amy.learner@oak.example"
@@ -46,14 +47,14 @@ class _Structure(HTMLParser):
 def _run(tmp_history: History, clock: VirtualClock) -> RunDetail:
     plan = Plan(
         changes=(
-            Change("create", "group", G1, after={"displayName": EVIL, "mailNickname": "7a",
+            CreateGroup(G1, after={"displayName": EVIL, "mailNickname": "7a",
                                                  "owners": [TEA], "members": [AMY, "ghost@oak.example"]}),
-            Change("create", "group", G2, after={"displayName": "7B English", "mailNickname": "7b",
+            CreateGroup(G2, after={"displayName": "7B English", "mailNickname": "7b",
                                                  "owners": [TEA]}),
-            Change("update", "group", G3, before={"displayName": "Old <name>"},
+            UpdateGroup(G3, before={"displayName": "Old <name>"},
                    after={"displayName": "7C Sci"}),
-            Change("add", "groupMembers", G2, members=(AMY,), depends_on=(f"create:group:{G2}",)),
-            Change("create", "team", "team:" + G1, after={"group": G1, "template": "educationClass"},
+            AddGroupMembers(G2, members=(AMY,), depends_on=(f"create:group:{G2}",)),
+            CreateTeam("team:" + G1, after={"group": G1, "template": "educationClass"},
                    depends_on=(f"create:group:{G1}",)),
         ),
         warnings=(Warning("unresolvedUser", "ghost@oak.example is not in Entra <check MIS>", key=G1,
@@ -132,7 +133,7 @@ def test_planned_only_run_and_long_member_lists() -> None:
     with History(":memory:", clock) as h:
         run_id = h.start_run("plan")
         refs = tuple(f"pupil{i:04d}@oak.example" for i in range(MAX_MEMBERS_SHOWN + 5))
-        h.record_plan(run_id, Plan(changes=(Change("add", "groupMembers", G1, members=refs),)))
+        h.record_plan(run_id, Plan(changes=(AddGroupMembers(G1, members=refs),)))
         h.finish_run(run_id, "succeeded")
         html = render_run_report(h.get_run(run_id))
     assert re.findall(r'<section id="([a-z]+)">', html) == ["summary", "needs", "planned"]
@@ -163,15 +164,14 @@ def test_format_duration(seconds: float, text: str) -> None:
 def _two_school_run(refused: bool = False) -> RunDetail:
     clock = VirtualClock(JULY)
     xss = "<script>alert(1)</script>"
-    changes = [Change("create", "group", f"class:{school}:2026-27:c{n}",
+    changes = [CreateGroup(f"class:{school}:2026-27:c{n}",
                       after={"displayName": xss if n == 0 else f"{school} class {n}", "owners": [TEA]})
                for school in ("ELM", "OAK") for n in range(3)]
     warnings = [Warning("unresolvedUser", f"user 'p{i}@x' ...: class:OAK:2026-27:c1", None, f"p{i}@x")
                 for i in range(3)]
-    if refused:
-        warnings.append(Warning("safetyRefusal", "40 groups would be deleted, more than the limit of 30% "
-                                "(use --force for one run, or raise safety.max_delete_fraction)"))
-    plan = Plan(changes=tuple(changes), warnings=tuple(warnings))
+    refusals = ("40 groups would be deleted, more than the limit of 30% "
+                "(use --force for one run, or raise safety.max_delete_fraction)",) if refused else ()
+    plan = Plan(changes=tuple(changes), warnings=tuple(warnings), refusals=refusals)
     with History(":memory:", clock) as h:
         run_id = h.start_run("sync")
         h.record_plan(run_id, plan)

@@ -11,7 +11,6 @@ import enum
 
 import typer
 
-from entra_sync.steps import refusals
 from reconciler.apply.result import ApplyResult
 from reconciler.plan.model import Plan
 from reconciler.render.summary import SummaryContext, summarise
@@ -60,7 +59,7 @@ def render_plan(plan: Plan, fmt: PlanFormat, ctx: SummaryContext | None = None) 
 
 
 def print_refusals(plan: Plan) -> None:
-    reasons = refusals(plan)
+    reasons = plan.refusals
     if reasons:
         typer.echo("\nThis plan breaks a safety limit and will not be applied without --force:", err=True)
         for r in reasons:

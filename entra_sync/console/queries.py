@@ -19,7 +19,7 @@ from sqlalchemy import Engine, Text, and_, case, func, or_, select, type_coerce
 
 from entra_sync.store.run_summary import RunTotals, run_totals
 from entra_sync.store.tables import changes, person_changes, runs
-from reconciler.model import normalise_ref
+from reconciler.identity import group_of, user_ref
 from reconciler.render.summary import NEEDS_ATTENTION, school_of
 
 __all__ = ["ChangeRow", "Filters", "RunQueries", "unresolved_csv"]
@@ -180,7 +180,7 @@ class RunQueries:
             if "@" in q:  # a person: their memberships (by the person's index), not a scan of every text
                 mine = c.execute(
                     select(person_changes.c.run_id, person_changes.c.change_id).where(
-                        person_changes.c.person_norm == normalise_ref(q)
+                        person_changes.c.person_norm == user_ref(q)
                     )
                 ).all()
                 ids = sorted({str(cid) for rid, cid in mine if rid == run_id})
@@ -216,7 +216,7 @@ class RunQueries:
         """Display names of these objects, from the newest change of theirs up to this run."""
         if not keys:
             return {}
-        wanted = {k.removeprefix("team:") for k in keys} | keys
+        wanted = {str(group_of(k)) for k in keys} | keys
         rows = c.execute(
             select(changes.c.key, changes.c.change)
             .where(
@@ -232,4 +232,4 @@ class RunQueries:
             for side in (d.get("after"), d.get("before")):
                 if side and side.get("displayName") and key not in found:
                     found[key] = str(side["displayName"])
-        return {k: found.get(k) or found.get(k.removeprefix("team:"), "") for k in keys}
+        return {k: found.get(k) or found.get(str(group_of(k)), "") for k in keys}

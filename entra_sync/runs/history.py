@@ -48,7 +48,8 @@ from entra_sync.store.values import (
 )
 from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.clock import Clock, SystemClock
-from reconciler.plan.model import Plan
+from reconciler.identity import fold
+from reconciler.plan.model import REFUSAL_CODE, Plan
 
 __all__ = [
     "RUN_STATUSES",
@@ -65,7 +66,7 @@ __all__ = [
     "run_status_for",
 ]
 
-_PLANNED = ("run_id", "seq", "change_id", "action", "kind", "key", "change", "object_id")
+_PLANNED = ("run_id", "seq", "change_id", "action", "kind", "key", "key_norm", "change", "object_id")
 #: the kinds of change whose outcome is each moved person's too
 _MOVES_PEOPLE = frozenset(("group", "administrativeUnit", *PERSON_KINDS))
 
@@ -142,13 +143,17 @@ class History(HistoryReader):
             return int(row[0])
 
     def record_plan(self, run_id: int, plan: Plan) -> None:
-        """Store the plan's changes (not yet applied), summary, warnings and conflicts, the
-        people each change moves, and its counts by school x kind x action (the run's summary)."""
+        """Store the plan's changes (not yet applied), summary, warnings, refusals and conflicts, and
+        the people each change moves. Refusals are kept in the warnings column as plan format 1
+        spelled them (code ``safetyRefusal``), so stores written before need no migration;
+        :meth:`Plan.from_dict` reads them back into ``Plan.refusals``. The plan's counts by school x kind
+        x action (the run's summary) are stored with it."""
         with self._tx() as conn:
             self._require(conn, run_id)
             conn.execute(update(runs).where(runs.c.id == run_id).values(
                 planned_at=self._clock.now(), plan_summary=plan.summary(), plan_checksum=plan.checksum(),
-                warnings=[w.to_dict() for w in plan.warnings],
+                warnings=[*(w.to_dict() for w in plan.warnings),
+                          *({"code": REFUSAL_CODE, "message": r} for r in plan.refusals)],
                 conflicts=[c.to_dict() for c in plan.conflicts],
             ))
             conn.execute(delete(person_changes).where(person_changes.c.run_id == run_id))
@@ -158,7 +163,7 @@ class History(HistoryReader):
             tally = PlanTally()
             for i, c in enumerate(plan.changes):
                 doc = c.to_dict()
-                rows.append((run_id, i, c.id, c.action, c.kind, c.key, dumps(doc), c.object_id))
+                rows.append((run_id, i, c.id, c.action, c.kind, c.key, c.key.folded, dumps(doc), c.object_id))
                 moved = person_rows(run_id, doc)
                 tally.add(c.kind, c.action, c.key, len(moved))
                 people += moved
@@ -199,7 +204,8 @@ class History(HistoryReader):
             stub = {"id": r.change_id, "action": r.action, "kind": r.kind, "key": r.key}
             conn.execute(insert(changes).values(
                 run_id=run_id, seq=seq, change_id=r.change_id, action=r.action, kind=r.kind, key=r.key,
-                change=stub, status=r.status, message=r.message, failures=failures, object_id=r.object_id))
+                key_norm=fold(r.key), change=stub, status=r.status, message=r.message, failures=failures,
+                object_id=r.object_id))
             return
         if r.kind not in _MOVES_PEOPLE:
             return

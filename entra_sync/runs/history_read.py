@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Select, func, select
 from entra_sync.store.tables import changes, person_changes, runs
 from entra_sync.store.values import HistoryError, ObjectChange, PersonChange, RunChange, RunDetail, RunSummary
 from reconciler.apply.result import STATUSES, ChangeResult
-from reconciler.model import normalise_ref
+from reconciler.identity import fold, user_ref
 from reconciler.plan.model import Change
 
 __all__ = ["HistoryReader"]
@@ -129,7 +129,7 @@ class HistoryReader:
             select(changes.c.run_id, runs.c.kind, runs.c.started_at, changes.c.change_id, changes.c.action,
                    changes.c.kind, changes.c.key, changes.c.status, changes.c.message, changes.c.change,
                    changes.c.seq)
-            .join(runs, runs.c.id == changes.c.run_id).where(changes.c.key == key), tenant)
+            .join(runs, runs.c.id == changes.c.run_id).where(changes.c.key_norm == fold(key)), tenant)
         if applied_only:
             own = own.where(changes.c.status.is_not(None))
         found: list[tuple[tuple[float, int, int, int], ObjectChange]] = []
@@ -138,7 +138,7 @@ class HistoryReader:
                 found.append(((r[2], r[0], r[10], 0), ObjectChange(
                     run_id=r[0], run_kind=r[1], run_started_at=r[2], change_id=r[3], action=r[4], kind=r[5],
                     key=r[6], status=r[7], message=r[8], members=tuple(r[9].get("members", ())))))
-            for seq, p in self._people(conn, normalise_ref(key), tenant, applied_only):
+            for seq, p in self._people(conn, user_ref(key), tenant, applied_only):
                 found.append(((p.run_started_at, p.run_id, seq, 1), ObjectChange(
                     run_id=p.run_id, run_kind=p.run_kind, run_started_at=p.run_started_at,
                     change_id=p.change_id, action=p.action, kind=p.kind, key=p.key, status=p.status,
@@ -149,7 +149,7 @@ class HistoryReader:
                            tenant: str | None = None) -> list[PersonChange]:
         """Every membership of the person ``ref`` (any case) that a run planned or moved, oldest first."""
         with self._read() as conn:
-            return [p for _, p in self._people(conn, normalise_ref(ref), tenant, applied_only)]
+            return [p for _, p in self._people(conn, user_ref(ref), tenant, applied_only)]
 
     @staticmethod
     def _people(conn: Connection, norm: str, tenant: str | None,

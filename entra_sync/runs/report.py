@@ -28,6 +28,7 @@ from entra_sync import __version__
 from entra_sync.runs.history import RunChange, RunDetail
 from entra_sync.runs.result_json import detail_plan
 from reconciler.apply.result import STATUSES, ApplyResult, ChangeResult
+from reconciler.plan.operations import Change, MembershipChange
 from reconciler.render.summary import Summary, school_of, school_order, summarise
 from reconciler.render.summary_format import headline
 
@@ -44,12 +45,6 @@ _SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("planned", "Planned, not applied", "This run planned these changes but did not apply them."),
     ("done", "Done", ""),
 )
-_NOUNS = {
-    "administrativeUnitMembers": "members",
-    "groupMembers": "members",
-    "groupOwners": "owners",
-    "groupAdministrativeUnits": "administrative units",
-}
 
 
 @lru_cache(maxsize=1)
@@ -118,6 +113,10 @@ def _members(rc: RunChange) -> list[str]:
     return members
 
 
+def _noun(change: Change) -> str:
+    return change.noun if isinstance(change, MembershipChange) else "members"
+
+
 def _count(n: int, plural: str) -> str:
     return f"{n} {plural if n != 1 else plural.removesuffix('s')}"
 
@@ -133,7 +132,7 @@ def _row(rc: RunChange) -> dict[str, Any]:
         "object_id": (result.object_id if result else None) or rc.change.object_id or "",
         "fields": _fields(rc),
         "members": _members(rc),
-        "count": _count(len(rc.change.members), _NOUNS.get(rc.change.kind, "members")),
+        "count": _count(len(rc.change.members), _noun(rc.change)),
         "status": result.status if result else "planned",
         "message": result.message if result else "",
         "failures": list(result.failures) if result else [],

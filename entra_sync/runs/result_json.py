@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from entra_sync import __version__
 from entra_sync.runs.history import RunDetail, RunSummary
 from reconciler.apply.result import ApplyResult, ChangeResult
-from reconciler.plan.model import Conflict, Plan, Warning
+from reconciler.plan.model import Plan, recorded_plan
 from reconciler.render.summary import SummaryContext, summarise
 
 __all__ = [
@@ -110,13 +110,10 @@ def run_result(facts: RunFacts, plan: Plan | None, result: ApplyResult | None = 
 
 def detail_plan(run: RunDetail) -> tuple[Plan, ApplyResult | None]:
     """The plan a run recorded and its results (None when nothing was applied)."""
-    plan = Plan(
+    plan = replace(
+        recorded_plan(run.warnings, run.conflicts),
         # an adopt run records one "adopt" result per object taken over: a result, not a plan change
-        changes=tuple(rc.change for rc in run.changes if str(rc.change.action) != "adopt"),
-        warnings=tuple(Warning(str(w.get("code", "")), str(w.get("message", "")), w.get("key"), w.get("ref"))
-                       for w in run.warnings),
-        conflicts=tuple(Conflict(str(c["kind"]), str(c["key"]), str(c["objectId"]), str(c["field"]),
-                                 str(c["value"])) for c in run.conflicts),
+        changes=tuple(rc.change for rc in run.changes if rc.change.action != "adopt"),
     )
     results = tuple(rc.result for rc in run.changes if rc.result is not None)
     return plan, (ApplyResult(results) if results else None)

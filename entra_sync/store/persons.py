@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from reconciler.model import normalise_ref
+from reconciler.identity import user_ref
 
 __all__ = ["PERSON_COLUMNS", "PERSON_KINDS", "failed_people", "people_of", "person_rows"]
 
@@ -41,7 +41,7 @@ def people_of(change: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:
     seen: set[tuple[str, str]] = set()
     for member_kind, moved, refs in found:
         for ref in refs:
-            norm = normalise_ref(str(ref))
+            norm = user_ref(str(ref))
             if (member_kind, norm) not in seen:
                 seen.add((member_kind, norm))
                 yield member_kind, moved, str(ref), norm
@@ -52,10 +52,10 @@ def failed_people(failures: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for f in failures:
         message = str(f.get("message") or "")
-        out.setdefault(normalise_ref(str(f.get("objectId") or "")), message)
+        out.setdefault(user_ref(str(f.get("objectId") or "")), message)
         named, sep, _ = message.partition(": ")
         if sep and named:
-            out.setdefault(normalise_ref(named), message)
+            out.setdefault(user_ref(named), message)
     out.pop("", None)
     return out
 

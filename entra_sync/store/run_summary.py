@@ -23,14 +23,13 @@ from sqlalchemy import Connection, Engine, delete, exc, func, insert, select, up
 
 from entra_sync.store.engine import writer
 from entra_sync.store.tables import changes, person_changes, run_summaries, runs
-from reconciler.plan.model import Conflict, Plan, Warning
+from reconciler.plan.model import recorded_plan
 from reconciler.render.summary import (
     NEEDS_ATTENTION,
     UNRESOLVED_CODE,
     ConflictItem,
     CountRow,
     NeedsYou,
-    plan_refusals,
     school_of,
     school_order,
     summarise,
@@ -229,15 +228,9 @@ def _totals(
 ) -> RunTotals:
     rows = tuple(CountRow(*c) for c in sorted(counts, key=lambda t: (school_order(t[0]), t[1], t[2])))
     warnings = list(run.warnings or [])
-    plan = Plan(
-        warnings=tuple(Warning(w["code"], w["message"], w.get("key"), w.get("ref")) for w in warnings),
-        conflicts=tuple(
-            Conflict(x["kind"], x["key"], x["objectId"], x["field"], x["value"])
-            for x in (run.conflicts or [])
-        ),
-    )
+    plan = recorded_plan(warnings, run.conflicts or [])
     needs = summarise(plan).needs_you
-    refusals = plan_refusals(plan) or ((run.error,) if run.status == "refused" and run.error else ())
+    refusals = plan.refusals or ((run.error,) if run.status == "refused" and run.error else ())
     return RunTotals(
         counts=rows,
         needs_you=NeedsYou(

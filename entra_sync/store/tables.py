@@ -106,6 +106,8 @@ changes = Table(
     Column("action", Text, nullable=False),
     Column("kind", Text, nullable=False),
     Column("key", Text, nullable=False),
+    #: the key's identity (reconciler.identity.Key.folded): an object's history whatever its spelling
+    Column("key_norm", Text),
     Column("change", JSONText, nullable=False),
     Column("status", Text),
     Column("message", Text),
@@ -113,6 +115,7 @@ changes = Table(
     Column("object_id", Text),
     PrimaryKeyConstraint("run_id", "change_id"),
     Index("changes_by_key", "key", "run_id"),
+    Index("changes_by_key_norm", "key_norm", "run_id"),
 )
 
 #: one row per person per membership a change moves (a create or delete of a group or unit moves

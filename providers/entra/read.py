@@ -21,6 +21,7 @@ from providers.entra.errors import BadRequestError, NotFoundError
 from providers.entra.marker import marker_value, unstamp
 from providers.entra.teams import parse_graph_time
 from reconciler.errors import DirectoryError
+from reconciler.identity import Key, user_ref
 from reconciler.model import (
     ActualState,
     AdministrativeUnit,
@@ -29,7 +30,6 @@ from reconciler.model import (
     Team,
     UnmanagedObject,
     UserMatch,
-    normalise_ref,
 )
 from reconciler.ports import Progress
 
@@ -99,7 +99,7 @@ def _users_index(raw: Mapping[str, str | None], match: UserMatch) -> _Users:
     for uid, value in raw.items():
         users.all_ids.add(uid)
         if isinstance(value, str) and value.strip():
-            seen.setdefault(normalise_ref(value), []).append(uid)
+            seen.setdefault(user_ref(value), []).append(uid)
     for ref, ids in seen.items():
         if len(ids) > 1:
             # two users share the match attribute: naming either would be a guess
@@ -156,6 +156,12 @@ def with_recent(
 def _marker_value(obj: Mapping[str, Any], marker: str) -> str | None:
     value = obj.get(marker)
     return value if isinstance(value, str) and value else None
+
+
+def _key(obj: Mapping[str, Any], marker: str) -> Key:
+    found = _marker_value(obj, marker)
+    assert found is not None
+    return Key(found)
 
 
 def _page_items(body: Any, path: str) -> tuple[list[dict[str, Any]], str | None]:
@@ -363,25 +369,26 @@ def assemble(
     managed_aus = {str(a["id"]): a for a in raw_aus if _marker_value(a, marker)}
     managed_groups = {str(g["id"]): g for g in raw_groups if _marker_value(g, marker)}
     all_group_ids = {str(g["id"]) for g in raw_groups}
-    ids: dict[str, str] = {}
+    ids: dict[Key, str] = {}
+    seen: dict[str, Key] = {}  # identity -> key: keys differing only in case name one object
     for oid, obj in sorted([*managed_aus.items(), *managed_groups.items()]):
-        key = _marker_value(obj, marker)
-        assert key is not None
-        if key in ids:
+        key = _key(obj, marker)
+        other = seen.setdefault(key.folded, key)
+        if other is not key:
+            same = "" if other == key else f" (and {str(other)!r}: keys are compared ignoring case)"
             raise DirectoryError(
-                f"two objects in Entra carry the key {key!r} ({ids[key]} and {oid}); delete or "
-                "un-mark one of them by hand, then run again"
+                f"two objects in Entra carry the key {str(key)!r}{same} ({ids[other]} and {oid}); delete "
+                "or un-mark one of them by hand, then run again"
             )
         ids[key] = oid
 
     relations = raw.relations
     _drop_gone(relations, managed_aus, managed_groups, ids, marker)
 
-    placements: dict[str, set[str]] = {gid: set() for gid in managed_groups}
-    aus: dict[str, AdministrativeUnit] = {}
+    placements: dict[str, set[Key]] = {gid: set() for gid in managed_groups}
+    aus: dict[Key, AdministrativeUnit] = {}
     for aid, a in managed_aus.items():
-        key = _marker_value(a, marker)
-        assert key is not None
+        key = _key(a, marker)
         user_items = []
         for item in relations[f"/directory/administrativeUnits/{aid}/members"]:
             kind = _kind_of(item, users, all_group_ids)
@@ -399,11 +406,10 @@ def assemble(
 
     archived = raw.teams
 
-    groups: dict[str, Group] = {}
-    teams: dict[str, Team] = {}
+    groups: dict[Key, Group] = {}
+    teams: dict[Key, Team] = {}
     for gid, g in managed_groups.items():
-        key = _marker_value(g, marker)
-        assert key is not None
+        key = _key(g, marker)
         groups[key] = Group(
             key=key,
             display_name=str(g.get("displayName") or ""),
@@ -416,8 +422,9 @@ def assemble(
             administrative_units=frozenset(placements[gid]),
         )
         if gid in archived:
-            teams[key] = Team(key=f"team:{key}", group=key, template="standard", archived=archived[gid])
-            ids[f"team:{key}"] = gid
+            team = Team.of(key, archived=archived[gid])
+            teams[key] = team
+            ids[team.key] = gid
 
     unmanaged = _collisions(
         desired,
@@ -459,14 +466,14 @@ def _drop_gone(
     relations: Mapping[str, Any],
     aus: dict[str, Any],
     groups: dict[str, Any],
-    ids: dict[str, str],
+    ids: dict[Key, str],
     marker: str,
 ) -> None:
     """Forget managed objects whose member or owner list was gone (deleted during the read)."""
     for oid in [a for a in aus if f"/directory/administrativeUnits/{a}/members" not in relations]:
-        ids.pop(str(_marker_value(aus.pop(oid), marker)), None)
+        ids.pop(_key(aus.pop(oid), marker), None)
     for oid in [g for g in groups if any(f"/groups/{g}/{r}" not in relations for r in ("members", "owners"))]:
-        ids.pop(str(_marker_value(groups.pop(oid), marker)), None)
+        ids.pop(_key(groups.pop(oid), marker), None)
 
 
 def _user_refs(items: Iterable[Mapping[str, Any]], users: _Users, group_ids: set[str]) -> frozenset[str]:

@@ -30,7 +30,8 @@ from typing import Any
 from reconciler.apply.result import ApplyResult, ChangeResult, ChangeStatus
 from reconciler.document.parse import parse_education
 from reconciler.errors import EntraSyncError
-from reconciler.model import ActualState, AdministrativeUnit, Group, TeamTemplate, normalise_ref
+from reconciler.identity import Key, group_of, user_ref
+from reconciler.model import ActualState, AdministrativeUnit, Group, TeamTemplate
 from reconciler.plan.model import Change, Plan
 from reconciler.ports import Directory, ItemFailure, Progress
 
@@ -175,44 +176,18 @@ class _NotFound(Exception):
     """An object the change needs has no id (not in Entra, not created in this run)."""
 
 
-_NOUNS = {
-    "administrativeUnitMembers": "members",
-    "groupMembers": "members",
-    "groupOwners": "owners",
-    "groupAdministrativeUnits": "administrative units",
-}
-
-
 class _Engine:
     def __init__(self, directory: Directory, actual: ActualState) -> None:
         self._dir = directory
         self._actual = actual
         self._created: dict[str, str] = {}
+        self._ids_by_identity: dict[str, str] | None = None
         self._lock = threading.Lock()
-        self._handlers: dict[tuple[str, str], Callable[[Change], ChangeResult]] = {
-            ("create", "administrativeUnit"): self._create_au,
-            ("update", "administrativeUnit"): self._update,
-            ("delete", "administrativeUnit"): self._delete,
-            ("create", "group"): self._create_group,
-            ("update", "group"): self._update,
-            ("delete", "group"): self._delete,
-            ("add", "administrativeUnitMembers"): self._members,
-            ("remove", "administrativeUnitMembers"): self._members,
-            ("add", "groupMembers"): self._members,
-            ("remove", "groupMembers"): self._members,
-            ("add", "groupOwners"): self._members,
-            ("remove", "groupOwners"): self._members,
-            ("add", "groupAdministrativeUnits"): self._placements,
-            ("remove", "groupAdministrativeUnits"): self._placements,
-            ("create", "team"): self._create_team,
-            ("archive", "team"): self._archive_team,
-            ("unarchive", "team"): self._archive_team,
-            ("delete", "team"): self._delete_team,
-        }
 
     def run(self, change: Change) -> ChangeResult:
         """Make one change; never raises."""
-        handler = self._handlers.get((change.action, change.kind))
+        # each operation names its handler (reconciler.plan.operations): found by the change's class
+        handler: Callable[[Change], ChangeResult] | None = getattr(self, "_" + change.handler, None)
         if handler is None:
             return _result(change, "failed", f"apply does not know how to {change.action} a {change.kind}")
         try:
@@ -233,9 +208,17 @@ class _Engine:
     # -- resolution ---------------------------------------------------------------------------
 
     def _id_for(self, key: str) -> str | None:
+        key = Key(key)
         with self._lock:
             created = self._created.get(key)
-        return created if created is not None else self._actual.ids.get(key)
+        if created is not None:
+            return created
+        found = self._actual.ids.get(key)
+        if found is None:  # the plan may spell a key differently from Entra: pair by identity
+            if self._ids_by_identity is None:
+                self._ids_by_identity = {Key(k).folded: v for k, v in self._actual.ids.items()}
+            found = self._ids_by_identity.get(key.folded)
+        return found
 
     def _own_id(self, change: Change) -> str:
         object_id = change.object_id or self._id_for(change.key)
@@ -262,7 +245,7 @@ class _Engine:
             else:  # plans hold normalised references; normalise only what does not match as is
                 object_id = users.get(ref)
                 if object_id is None:
-                    object_id = users.get(normalise_ref(ref))
+                    object_id = users.get(user_ref(ref))
             if object_id is None:
                 failures.append(ItemFailure(ref, "user not found"))
             elif object_id not in names:
@@ -357,7 +340,7 @@ class _Engine:
 
     def _create_team(self, change: Change) -> ChangeResult:
         after = change.after or {}
-        group_key = str(after.get("group") or change.key.removeprefix("team:"))
+        group_key = Key(str(after.get("group") or group_of(change.key)))
         group_id = self._id_for(group_key)
         if group_id is None:
             raise _NotFound(
@@ -373,7 +356,7 @@ class _Engine:
     def _archive_team(self, change: Change) -> ChangeResult:
         team_id = change.object_id or self._id_for(change.key)
         if team_id is None:  # a team's id is its group's id
-            team_id = self._id_for(change.key.removeprefix("team:"))
+            team_id = self._id_for(group_of(change.key))
         if team_id is None:
             raise _NotFound(f"{change.key} has no object id: it is not in Entra")
         if change.action == "archive":
@@ -402,7 +385,7 @@ def _created(change: Change, object_id: str, failures: Sequence[ItemFailure], at
 
 
 def _moved(change: Change, object_id: str, failures: Sequence[ItemFailure]) -> ChangeResult:
-    noun = _NOUNS.get(change.kind, "members")
+    noun = change.noun
     verb = "added" if change.action == "add" else "removed"
     n = len(change.members)
     if not failures:
@@ -432,6 +415,10 @@ def _refs(after: Mapping[str, Any], snake: str, camel: str) -> frozenset[str]:
     return frozenset(str(v) for v in value or ())
 
 
+def _au_keys(after: Mapping[str, Any]) -> frozenset[Key]:
+    return frozenset(Key(k) for k in _refs(after, "administrative_units", "administrativeUnits"))
+
+
 def _au_from(change: Change) -> AdministrativeUnit:
     after = change.after or {}
     members = _refs(after, "members", "members") or frozenset(change.members)
@@ -454,6 +441,6 @@ def _group_from(change: Change) -> Group:
         visibility=_field(after, "visibility", "visibility", "Private"),
         owners=_refs(after, "owners", "owners"),
         members=_refs(after, "members", "members") or frozenset(change.members),
-        administrative_units=_refs(after, "administrative_units", "administrativeUnits"),
+        administrative_units=_au_keys(after),
         education=parse_education(after.get("education")),
     )

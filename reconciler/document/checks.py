@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from reconciler.document import rules
-from reconciler.model import UserMatch, normalise_ref
+from reconciler.identity import Key, team_key, user_ref
+from reconciler.model import UserMatch
 
 __all__ = ["Path", "count_objects", "format_path", "semantic_findings", "sort_findings"]
 
@@ -87,7 +88,7 @@ def _keys(data: Mapping[str, Any], name: str, what: str, out: list[Found]) -> di
         problem = rules.key_problem(key)
         if problem:
             out.append(((name, i, "key"), problem))
-        folded = key.casefold()
+        folded = Key(key).folded
         if folded in first:
             j, other = first[folded]
             case = "" if other == key else f" ({rules.quote(other)}: keys are compared ignoring case)"
@@ -100,7 +101,7 @@ def _keys(data: Mapping[str, Any], name: str, what: str, out: list[Found]) -> di
 
 def _resolve(ref: str, known: Mapping[str, str], collection: str, what: str) -> str | None:
     """Why ``ref`` does not name an object of ``known`` (folded -> exact key), or ``None``."""
-    exact = known.get(ref.casefold())
+    exact = known.get(Key(ref).folded)
     if exact == ref:
         return None
     if exact is not None:
@@ -119,7 +120,7 @@ def _people(
     for i, ref in _strings(obj, name):
         known = memo.get(ref)
         if known is None:
-            known = memo[ref] = (rules.user_ref_problem(ref, match), normalise_ref(ref))
+            known = memo[ref] = (rules.user_ref_problem(ref, match), user_ref(ref))
         problem, folded = known
         if problem:
             out.append(((*base, name, i), problem))
@@ -240,11 +241,11 @@ def semantic_findings(data: Mapping[str, Any]) -> list[Found]:
             continue
         team_of_group[ref] = i
         key = _text(t, "key")
-        if key is not None and key != f"team:{ref}":
+        if key is not None and str(key) != str(team_key(ref)):
             out.append(
                 (
                     (*base, "key"),
-                    f"{rules.quote(key)} must be {rules.quote('team:' + ref)}: a Team is found in Entra "
+                    f"{rules.quote(key)} must be {rules.quote(team_key(ref))}: a Team is found in Entra "
                     'through its group, so its key is "team:" followed by the group\'s key',
                 )
             )
@@ -278,10 +279,10 @@ def count_objects(data: Any) -> dict[str, int]:
         return {"administrativeUnits": 0, "groups": 0, "teams": 0, "people": 0}
     people: set[str] = set()
     for _, au in _objects(data, "administrativeUnits"):
-        people.update(normalise_ref(r) for _, r in _strings(au, "members"))
+        people.update(user_ref(r) for _, r in _strings(au, "members"))
     for _, g in _objects(data, "groups"):
-        people.update(normalise_ref(r) for _, r in _strings(g, "owners"))
-        people.update(normalise_ref(r) for _, r in _strings(g, "members"))
+        people.update(user_ref(r) for _, r in _strings(g, "owners"))
+        people.update(user_ref(r) for _, r in _strings(g, "members"))
     return {
         "administrativeUnits": sum(1 for _ in _objects(data, "administrativeUnits")),
         "groups": sum(1 for _ in _objects(data, "groups")),

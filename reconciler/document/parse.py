@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
+from reconciler.identity import user_ref
 from reconciler.model import (
     AdministrativeUnit,
     DesiredState,
@@ -23,14 +24,13 @@ from reconciler.model import (
     TeamTemplate,
     UserMatch,
     Visibility,
-    normalise_ref,
 )
 
 __all__ = ["desired_to_document", "education_document", "parse_desired", "parse_education"]
 
 
 def _refs(values: Iterable[Any]) -> frozenset[str]:
-    return frozenset(normalise_ref(str(v)) for v in values)
+    return frozenset(user_ref(str(v)) for v in values)
 
 
 def _optional_text(value: Any) -> str | None:
@@ -64,7 +64,7 @@ def parse_education(value: Any) -> EducationClass | None:
 def parse_desired(data: Mapping[str, Any]) -> DesiredState:
     """Build the :class:`DesiredState` a valid document describes.
 
-    Must: normalise user references (:func:`reconciler.model.normalise_ref`), fill defaults for
+    Must: normalise user references (:func:`reconciler.identity.user_ref`), fill defaults for
     optional fields, and sort administrative units, groups and teams by key (so two documents
     that differ only in order give equal states).
     Must-not: validate. Call it only on a document that

@@ -66,7 +66,7 @@ def snapshot(
     )
     owned = {g.key for g in groups if g.owners}
     teams = tuple(
-        Team("team:" + group_key, group_key, "standard")
+        Team.of(group_key)
         for group_key, t in sorted(actual.teams.items())
         if not t.archived and (group_key in owned or group_key not in actual.groups)
     )

@@ -35,6 +35,7 @@ An empty school data set (no schools or no people) is an error, never "remove ev
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -51,6 +52,7 @@ from reconciler.generate.naming import (
     short_hash,
 )
 from reconciler.generate.naming import truncate_to as _truncate_to
+from reconciler.identity import Key, user_ref
 from reconciler.model import (
     AdministrativeUnit,
     DesiredState,
@@ -58,7 +60,6 @@ from reconciler.model import (
     Group,
     SourceInfo,
     Team,
-    normalise_ref,
 )
 from reconciler.plan.model import Warning
 from reconciler.school import Class, MentorGroup, Person, School, SchoolData, YearGroup
@@ -85,7 +86,7 @@ class Generated:
 
 def key_part(value: str) -> str:
     """An id as it appears in a key: percent-encoded except letters, digits and ``-._~!$&'()*+,;=@``."""
-    return quote(value, safe=_KEY_SAFE)
+    return quote(unicodedata.normalize("NFC", value), safe=_KEY_SAFE)
 
 
 def generate(data: SchoolData, config: Config, *, generated_at: str | None = None) -> Generated:
@@ -199,7 +200,7 @@ class _Context:
                     "organisation": self.data.organisation,
                 }
                 raw = template.render(variables, subject=f"person {p.id}")
-            ref = normalise_ref(raw)
+            ref = user_ref(raw)
             if not ref:
                 self.warn(
                     "personWithoutReference", f"{p.role} {p.id} has no user reference; left out everywhere"
@@ -298,16 +299,17 @@ def _owners(g: _Context, owners: frozenset[str], key: str) -> frozenset[str]:
     return frozenset(sorted(owners)[:MAX_OWNERS])
 
 
-def _placement(g: _Context, unit: str) -> frozenset[str]:
+def _placement(g: _Context, unit: str) -> frozenset[Key]:
     sync = g.config.sync
-    return frozenset({unit}) if sync.administrative_units and sync.group_administrative_units else frozenset()
+    placed = sync.administrative_units and sync.group_administrative_units
+    return frozenset({Key(unit)}) if placed else frozenset()
 
 
 def _class_group(g: _Context, c: Class) -> tuple[Group, str, str] | None:
     school = g.school(c.school_id, f"class {c.id}")
     if school is None:
         return None
-    key = f"class:{key_part(school.id)}:{g.year}:{key_part(c.id)}"
+    key = Key(f"class:{key_part(school.id)}:{g.year}:{key_part(c.id)}")
     variables = g.variables(
         school, key, year_group=_year_vars(g.year_group(school.id, c.year_group)),
         **{"class": {"id": c.id, "name": c.name, "code": c.code, "subject": c.subject,
@@ -329,7 +331,7 @@ def _mentor_group(g: _Context, m: MentorGroup) -> tuple[Group, str, str] | None:
     school = g.school(m.school_id, f"mentor group {m.id}")
     if school is None:
         return None
-    key = f"mentor:{key_part(school.id)}:{g.year}:{key_part(m.id)}"
+    key = Key(f"mentor:{key_part(school.id)}:{g.year}:{key_part(m.id)}")
     variables = g.variables(
         school, key, year_group=_year_vars(g.year_group(school.id, m.year_group)),
         group={"id": m.id, "name": m.name, "year_group": m.year_group or ""},
@@ -369,7 +371,7 @@ def _unique_nicknames(items: list[tuple[Group, str, str]]) -> list[Group]:
     The default templates already are (they end in a hash of the key); with a custom template,
     groups that share a wanted nickname get ``-{hash of key}`` (longer hashes while any still share)."""
     wanted = {group.key: base for group, base, _ in items}
-    chosen: dict[str, str] = dict(wanted)
+    chosen: dict[Key, str] = dict(wanted)
     for length in (8, 12, 16, 64):
         counts = Counter(n.casefold() for n in chosen.values())
         clashing = [k for k, n in chosen.items() if counts[n.casefold()] > 1]
@@ -403,7 +405,7 @@ def _administrative_units(g: _Context, groups: list[Group]) -> list[Administrati
         display, description = g.render(kind, key, g.variables(school, key, **extra), fallback=fallback)
         members = g.people(sorted(ids), key)
         units.append(
-            AdministrativeUnit(key=key, display_name=display, description=description, members=members)
+            AdministrativeUnit(key=Key(key), display_name=display, description=description, members=members)
         )
 
     for school in g.data.schools:
@@ -450,13 +452,13 @@ def _teams(g: _Context, groups: list[Group]) -> list[Team]:
             )
             continue
         template = sync.class_team_template if prefix == "class" else sync.mentor_team_template
-        teams.append(Team(key=f"team:{group.key}", group=group.key, template=template))
+        teams.append(Team.of(group.key, template))
     return teams
 
 
 def _check_keys(objects: list[AdministrativeUnit | Group | Team]) -> None:
-    counts = Counter(o.key.casefold() for o in objects)
-    repeated = sorted(o.key for o in objects if counts[o.key.casefold()] > 1)
+    counts = Counter(o.key.folded for o in objects)
+    repeated = sorted(o.key for o in objects if counts[o.key.folded] > 1)
     if repeated:
         raise SourceError(
             f"two objects would have the same key {repeated[0]!r} (keys ignore case: a school, class, "

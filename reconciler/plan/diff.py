@@ -1,7 +1,8 @@
 """The diff: desired state vs actual state -> :class:`~reconciler.plan.model.Plan`. Pure, no I/O.
 
-Objects are paired by key (Teams by the key of their group); creates, deletes and membership
-changes are set differences, updates compare the managed fields only. Rules, in short:
+Objects are paired by key (Teams by the key of their group), by identity: keys that differ only in
+case or Unicode composition are one key (:func:`~reconciler.plan.align.align`); creates, deletes
+and membership changes are set differences, updates compare the managed fields only. Rules, in short:
 
 - A new AU or group is one ``create`` whose ``after`` is the whole desired object (owners and
   members bound at creation); its AU placements are a ``groupAdministrativeUnits`` add.
@@ -18,10 +19,12 @@ Must-not: normalise references (the loader and the provider store them normalise
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from reconciler.identity import Key
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, Team
+from reconciler.plan.align import align
 from reconciler.plan.diff_support import (
     AU_FIELDS,
     GROUP_FIELDS,
@@ -32,13 +35,39 @@ from reconciler.plan.diff_support import (
     group_document,
 )
 from reconciler.plan.fingerprint import fingerprint, managed_counts
-from reconciler.plan.model import Action, Change, ChangeKind, Plan, change_id
+from reconciler.plan.model import Plan
+from reconciler.plan.operations import (
+    AddAdministrativeUnitMembers,
+    AddGroupAdministrativeUnits,
+    AddGroupMembers,
+    AddGroupOwners,
+    ArchiveTeam,
+    CreateAdministrativeUnit,
+    CreateGroup,
+    CreateTeam,
+    DeleteAdministrativeUnit,
+    DeleteGroup,
+    MembershipChange,
+    RemoveAdministrativeUnitMembers,
+    RemoveGroupAdministrativeUnits,
+    RemoveGroupMembers,
+    RemoveGroupOwners,
+    UnarchiveTeam,
+    UpdateAdministrativeUnit,
+    UpdateGroup,
+)
 
 __all__ = ["diff"]
+
+#: the add and remove operations of each relation
+_AU_MEMBERS = (AddAdministrativeUnitMembers, RemoveAdministrativeUnitMembers)
+_GROUP_MEMBERS = (AddGroupMembers, RemoveGroupMembers)
+_GROUP_OWNERS = (AddGroupOwners, RemoveGroupOwners)
 
 
 def diff(desired: DesiredState, actual: ActualState) -> Plan:
     """Compute the plan that makes ``actual`` match ``desired``."""
+    read, actual = actual, align(desired, actual)  # keys paired by identity from here on
     out = Collector(actual.users)
     blocked_aus, blocked_groups = find_conflicts(desired, actual, out)
     _diff_aus(desired, actual, blocked_aus, out)
@@ -48,8 +77,8 @@ def diff(desired: DesiredState, actual: ActualState) -> Plan:
         changes=tuple(out.changes),
         warnings=tuple(out.finish_warnings()),
         conflicts=tuple(out.conflicts),
-        actual_fingerprint=fingerprint(actual),
-        managed_counts=managed_counts(actual),
+        actual_fingerprint=fingerprint(read),
+        managed_counts=managed_counts(read),
         user_match=desired.user_match,
     )
 
@@ -70,8 +99,8 @@ def _field_changes(
 
 def _relation(
     out: Collector,
-    kind: ChangeKind,
-    key: str,
+    ops: tuple[type[MembershipChange], type[MembershipChange]],
+    key: Key,
     object_id: str | None,
     want: frozenset[str],
     have: frozenset[str],
@@ -83,9 +112,10 @@ def _relation(
         return
     add = out.resolved(want - have, key)
     remove = have - want
-    add_id = change_id("add", kind, key)
+    adding, removing = ops
+    add_id = adding.id_for(key)
     if add:
-        out.changes.append(Change("add", kind, key, object_id, members=tuple(sorted(add))))
+        out.changes.append(adding(key, object_id, members=tuple(sorted(add))))
     if not remove:
         return
     deps: tuple[str, ...] = ()
@@ -96,16 +126,16 @@ def _relation(
                      key=key)
             return
         deps = (add_id,) if add else ()
-    out.changes.append(Change("remove", kind, key, object_id, members=tuple(sorted(remove)), depends_on=deps))
+    out.changes.append(removing(key, object_id, members=tuple(sorted(remove)), depends_on=deps))
 
 
-def _kept(out: Collector, what: str, setting: str, keys: list[str]) -> None:
+def _kept(out: Collector, what: str, setting: str, keys: Sequence[str]) -> None:
     if keys:
         out.warn("kept", f"{len(keys)} {what} no longer desired kept as they are (policy {setting}=keep): "
                  f"{format_keys(keys)}")
 
 
-def _diff_aus(desired: DesiredState, actual: ActualState, blocked: set[str], out: Collector) -> None:
+def _diff_aus(desired: DesiredState, actual: ActualState, blocked: set[Key], out: Collector) -> None:
     have_all = actual.administrative_units
     wanted = {au.key for au in desired.administrative_units}
     for au in desired.administrative_units:
@@ -115,13 +145,13 @@ def _diff_aus(desired: DesiredState, actual: ActualState, blocked: set[str], out
                 members = out.resolved(au.members, au.key)
                 new = AdministrativeUnit(au.key, au.display_name, au.description or None, members)
                 after = au_document(new)
-                out.changes.append(Change("create", "administrativeUnit", au.key, after=after))
+                out.changes.append(CreateAdministrativeUnit(au.key, after=after))
             continue
         object_id = actual.ids.get(au.key)
         before, after = _field_changes(AU_FIELDS, au, have)
         if after:
-            out.changes.append(Change("update", "administrativeUnit", au.key, object_id, before, after))
-        _relation(out, "administrativeUnitMembers", au.key, object_id, au.members, have.members)
+            out.changes.append(UpdateAdministrativeUnit(au.key, object_id, before, after))
+        _relation(out, _AU_MEMBERS, au.key, object_id, au.members, have.members)
     gone = sorted(k for k in have_all if k not in wanted)
     if desired.policy.administrative_units == "keep":
         _kept(out, "administrative units", "administrativeUnits", gone)
@@ -134,11 +164,11 @@ def _diff_aus(desired: DesiredState, actual: ActualState, blocked: set[str], out
     for key in gone:
         before = au_document(have_all[key])
         before["groups"] = sorted(placed[key])
-        out.changes.append(Change("delete", "administrativeUnit", key, actual.ids.get(key), before=before))
+        out.changes.append(DeleteAdministrativeUnit(key, actual.ids.get(key), before=before))
 
 
 def _diff_groups(
-    desired: DesiredState, actual: ActualState, blocked_aus: set[str], blocked: set[str], out: Collector
+    desired: DesiredState, actual: ActualState, blocked_aus: set[Key], blocked: set[Key], out: Collector
 ) -> None:
     have_all = actual.groups
     new_aus = {au.key for au in desired.administrative_units if au.key not in actual.administrative_units}
@@ -168,20 +198,20 @@ def _diff_groups(
                      key=g.key)
             del before["visibility"], after["visibility"]
         if after:
-            out.changes.append(Change("update", "group", g.key, object_id, before, after))
-        _relation(out, "groupOwners", g.key, object_id, g.owners, have.owners, owners=True)
-        _relation(out, "groupMembers", g.key, object_id, g.members, have.members)
+            out.changes.append(UpdateGroup(g.key, object_id, before, after))
+        _relation(out, _GROUP_OWNERS, g.key, object_id, g.owners, have.owners, owners=True)
+        _relation(out, _GROUP_MEMBERS, g.key, object_id, g.members, have.members)
         # placements: only in desired AUs (an AU being deleted takes them along; a kept one is left)
         want = _placeable(g, desired_aus, blocked_aus, out)
         have_placed = frozenset(a for a in have.administrative_units if a in desired_aus)
         add = sorted(want - have_placed)
         if add:
-            deps = tuple(change_id("create", "administrativeUnit", a) for a in add if a in new_aus)
-            out.changes.append(Change("add", "groupAdministrativeUnits", g.key, object_id,
+            deps = tuple(CreateAdministrativeUnit.id_for(a) for a in add if a in new_aus)
+            out.changes.append(AddGroupAdministrativeUnits(g.key, object_id,
                                       members=tuple(add), depends_on=deps))
         remove = sorted(have_placed - g.administrative_units)
         if remove:
-            out.changes.append(Change("remove", "groupAdministrativeUnits", g.key, object_id,
+            out.changes.append(RemoveGroupAdministrativeUnits(g.key, object_id,
                                       members=tuple(remove)))
     if kept_nicknames:
         out.warn("mailNicknameKept", f"{len(kept_nicknames)} existing group(s) keep their mailNickname, "
@@ -203,7 +233,7 @@ def _diff_groups(
                  f"follow the Teams removal policy ({desired.policy.teams}): {format_keys(with_team)}")
     for key in gone:
         if key not in actual.teams:
-            out.changes.append(Change("delete", "group", key, actual.ids.get(key),
+            out.changes.append(DeleteGroup(key, actual.ids.get(key),
                                       before=group_document(have_all[key])))
 
 
@@ -214,7 +244,7 @@ def _nickname_in_use(g: Group, other: str | None, out: Collector) -> None:
                  "(a later run retries)", key=g.key)
 
 
-def _placeable(g: Group, desired_aus: set[str], blocked_aus: set[str], out: Collector) -> frozenset[str]:
+def _placeable(g: Group, desired_aus: set[Key], blocked_aus: set[Key], out: Collector) -> frozenset[str]:
     """The AUs the group can be placed in: desired ones that are not blocked by a conflict."""
     skipped = sorted(g.administrative_units & blocked_aus)
     if skipped:
@@ -228,7 +258,7 @@ def _placeable(g: Group, desired_aus: set[str], blocked_aus: set[str], out: Coll
 
 
 def _create_group(
-    g: Group, new_aus: set[str], desired_aus: set[str], blocked_aus: set[str], out: Collector
+    g: Group, new_aus: set[Key], desired_aus: set[Key], blocked_aus: set[Key], out: Collector
 ) -> None:
     owners = out.resolved(g.owners, g.key)
     if g.owners and not owners:
@@ -241,12 +271,12 @@ def _create_group(
     doc = group_document(Group(g.key, g.display_name, g.mail_nickname, g.kind, g.description or None,
                                g.visibility, owners, members, education=g.education))
     del doc["administrativeUnits"]
-    create_id = change_id("create", "group", g.key)
-    out.changes.append(Change("create", "group", g.key, after=doc))
+    create_id = CreateGroup.id_for(g.key)
+    out.changes.append(CreateGroup(g.key, after=doc))
     place = sorted(_placeable(g, desired_aus, blocked_aus, out))
     if place:
-        deps = (create_id, *(change_id("create", "administrativeUnit", a) for a in place if a in new_aus))
-        out.changes.append(Change("add", "groupAdministrativeUnits", g.key, members=tuple(place),
+        deps = (create_id, *(CreateAdministrativeUnit.id_for(a) for a in place if a in new_aus))
+        out.changes.append(AddGroupAdministrativeUnits(g.key, members=tuple(place),
                                   depends_on=deps))
 
 
@@ -254,7 +284,7 @@ def _team_id(actual: ActualState, team: Team) -> str | None:
     return actual.ids.get(team.key) or actual.ids.get(team.group)
 
 
-def _will_have_owner(group_key: str, desired_groups: dict[str, Group], actual: ActualState) -> bool:
+def _will_have_owner(group_key: Key, desired_groups: dict[Key, Group], actual: ActualState) -> bool:
     """Whether the group has an owner once the plan is applied (a last owner is never removed)."""
     have = actual.groups.get(group_key)
     if have is not None and have.owners:
@@ -263,15 +293,15 @@ def _will_have_owner(group_key: str, desired_groups: dict[str, Group], actual: A
     return want is not None and any(r in actual.users for r in want.owners)
 
 
-def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[str], out: Collector) -> None:
+def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[Key], out: Collector) -> None:
     desired_groups = {g.key: g for g in desired.groups}
     wanted_groups = set(desired_groups)
     for t in desired.teams:
         have = actual.teams.get(t.group)
         if have is not None:
             if have.archived != t.archived:
-                action: Action = "archive" if t.archived else "unarchive"
-                out.changes.append(Change(action, "team", t.key, _team_id(actual, have),
+                archive = ArchiveTeam if t.archived else UnarchiveTeam
+                out.changes.append(archive(t.key, _team_id(actual, have),
                                           before={"group": t.group, "archived": have.archived},
                                           after={"group": t.group, "archived": t.archived}))
             continue
@@ -285,19 +315,19 @@ def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[str], o
                 out.warn("teamWithoutGroup", f"team {t.key}: its group {t.group} is neither desired nor "
                          "in Entra; the team is not created", key=t.key)
                 continue
-            deps = (change_id("create", "group", t.group),)
+            deps = (CreateGroup.id_for(t.group),)
         if not _will_have_owner(t.group, desired_groups, actual):
             # Graph refuses a Team for a group without an owner: the create would fail every run
             out.warn("teamWithoutOwner", f"team {t.key} is not created yet: its group {t.group} has no "
                      "owner in Entra and none of its desired owners can be resolved (a Team needs an "
                      "owner); it is created on a later run once one can", key=t.key)
             continue
-        out.changes.append(Change("create", "team", t.key, after={"group": t.group, "template": t.template},
+        out.changes.append(CreateTeam(t.key, after={"group": t.group, "template": t.template},
                                   depends_on=deps))
         if t.archived:
-            out.changes.append(Change("archive", "team", t.key, before={"group": t.group, "archived": False},
+            out.changes.append(ArchiveTeam(t.key, before={"group": t.group, "archived": False},
                                       after={"group": t.group, "archived": True},
-                                      depends_on=(change_id("create", "team", t.key),)))
+                                      depends_on=(CreateTeam.id_for(t.key),)))
     desired_by_group = {t.group for t in desired.teams}
     # a desired group with no owner cannot be desired with a Team (a Team needs an owner): its
     # Team is not retired for that (a class between teachers must stay usable), it is left as is
@@ -314,7 +344,7 @@ def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[str], o
             if not have.archived:
                 left.append(have.key)
         elif not have.archived:
-            out.changes.append(Change("archive", "team", have.key, _team_id(actual, have),
+            out.changes.append(ArchiveTeam(have.key, _team_id(actual, have),
                                       before={"group": group_key, "archived": False},
                                       after={"group": group_key, "archived": True}))
     _kept(out, "Teams", "teams", kept)

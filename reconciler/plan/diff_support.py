@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.document.parse import education_document
+from reconciler.identity import Key
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, UnmanagedObject
 from reconciler.plan.model import Change, Conflict, Warning
 
@@ -68,12 +69,12 @@ class Collector:
         self.changes: list[Change] = []
         self.warnings: list[Warning] = []
         self.conflicts: list[Conflict] = []
-        self._unresolved: dict[str, set[str]] = {}
+        self._unresolved: dict[str, set[Key]] = {}
 
     def warn(self, code: str, message: str, *, key: str | None = None, ref: str | None = None) -> None:
         self.warnings.append(Warning(code, message, key, ref))
 
-    def resolved(self, refs: frozenset[str], key: str) -> frozenset[str]:
+    def resolved(self, refs: frozenset[str], key: Key) -> frozenset[str]:
         """The references the users index knows; the others are remembered for one warning each."""
         users = self.users
         missing = [r for r in refs if r not in users]
@@ -129,10 +130,10 @@ def _collide(
     return bool(found)
 
 
-def find_conflicts(desired: DesiredState, actual: ActualState, out: Collector) -> tuple[set[str], set[str]]:
+def find_conflicts(desired: DesiredState, actual: ActualState, out: Collector) -> tuple[set[Key], set[Key]]:
     """Conflicts for desired objects that do not exist yet; returns the blocked AU and group keys."""
-    blocked_aus: set[str] = set()
-    blocked_groups: set[str] = set()
+    blocked_aus: set[Key] = set()
+    blocked_groups: set[Key] = set()
     if not actual.unmanaged:
         return blocked_aus, blocked_groups
     au_index = _index(actual.unmanaged, "administrativeUnit")

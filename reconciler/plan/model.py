@@ -1,10 +1,9 @@
 """The plan: an ordered, deterministic list of changes. The plan is data.
 
-A :class:`Change` says what happens to one object (or to one relation of one object): its action,
-the kind of object, the object's key, its Graph id when known, the full before/after of what it
-changes (a removal carries what is lost), the user references or keys a membership change moves,
-and the ids of the changes it depends on. ``Plan`` sorts its changes on construction (AUs, groups,
-memberships, Teams; removals in reverse) so that the same inputs give the same plan byte for byte.
+A change is one of the typed operations of :mod:`reconciler.plan.operations` (``CreateGroup``,
+``AddGroupMembers``, ...), each carrying its phase. ``Plan`` sorts its changes on construction (AUs,
+groups, memberships, Teams; removals in reverse) so that the same inputs give the same plan byte for
+byte. ``Plan.refusals`` holds the reasons a safety limit refuses the plan (empty: it may be applied).
 
 JSON form: ``schemas/plan.schema.json``; every renderer reads only :meth:`Plan.to_dict`.
 """
@@ -15,125 +14,30 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from reconciler.model import UserMatch
+from reconciler.plan.operations import ACTIONS, KINDS, Action, Change, ChangeKind, change_id
 
 __all__ = [
     "ACTIONS",
+    "FORMAT_VERSION",
     "KINDS",
+    "REFUSAL_CODE",
     "Action",
     "Change",
     "ChangeKind",
     "Conflict",
     "Plan",
     "Warning",
+    "change_id",
+    "recorded_plan",
 ]
 
-Action = Literal["create", "update", "delete", "add", "remove", "archive", "unarchive"]
-ChangeKind = Literal[
-    "administrativeUnit",
-    "group",
-    "team",
-    "administrativeUnitMembers",  # members: user references
-    "groupMembers",  # members: user references
-    "groupOwners",  # members: user references
-    "groupAdministrativeUnits",  # members: keys of the AUs a group is placed in
-]
-ACTIONS: tuple[Action, ...] = ("create", "update", "delete", "add", "remove", "archive", "unarchive")
-KINDS: tuple[ChangeKind, ...] = (
-    "administrativeUnit",
-    "group",
-    "team",
-    "administrativeUnitMembers",
-    "groupMembers",
-    "groupOwners",
-    "groupAdministrativeUnits",
-)
-
-# Phase order: creates and updates go forward (AUs, groups, memberships, Teams); removals run
-# afterwards in reverse (memberships, Teams, groups, AUs).
-_PHASE: dict[tuple[str, str], int] = {
-    ("create", "administrativeUnit"): 0,
-    ("update", "administrativeUnit"): 0,
-    ("create", "group"): 1,
-    ("update", "group"): 1,
-    ("add", "groupOwners"): 2,
-    ("add", "groupMembers"): 2,
-    ("add", "administrativeUnitMembers"): 2,
-    ("add", "groupAdministrativeUnits"): 2,
-    ("unarchive", "team"): 3,
-    ("create", "team"): 3,
-    # removals, reverse dependency order
-    ("remove", "groupMembers"): 4,
-    ("remove", "administrativeUnitMembers"): 4,
-    ("remove", "groupAdministrativeUnits"): 4,
-    ("remove", "groupOwners"): 5,  # after adds of new owners, so a group never loses its last one
-    ("archive", "team"): 6,
-    ("delete", "team"): 6,
-    ("delete", "group"): 7,
-    ("delete", "administrativeUnit"): 8,
-}
-
-
-def change_id(action: str, kind: str, key: str) -> str:
-    return f"{action}:{kind}:{key}"
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    action: Action
-    kind: ChangeKind
-    key: str
-    #: Graph object id of the object changed, when it exists already
-    object_id: str | None = None
-    #: managed fields before (None for a create); a delete carries the whole prior object
-    before: Mapping[str, Any] | None = None
-    #: managed fields after (None for a delete)
-    after: Mapping[str, Any] | None = None
-    #: for add/remove: the user references (or AU keys) moved, sorted
-    members: tuple[str, ...] = ()
-    #: ids of changes that must succeed first
-    depends_on: tuple[str, ...] = ()
-
-    @property
-    def id(self) -> str:
-        return change_id(self.action, self.kind, self.key)
-
-    @property
-    def phase(self) -> int:
-        return _PHASE[(self.action, self.kind)]
-
-    def sort_key(self) -> tuple[int, str, str]:
-        return (self.phase, self.key, self.kind)
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"id": self.id, "action": self.action, "kind": self.kind, "key": self.key}
-        if self.object_id is not None:
-            d["objectId"] = self.object_id
-        if self.before is not None:
-            d["before"] = _jsonable(self.before)
-        if self.after is not None:
-            d["after"] = _jsonable(self.after)
-        if self.members:
-            d["members"] = list(self.members)
-        if self.depends_on:
-            d["dependsOn"] = list(self.depends_on)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Change:
-        return cls(
-            action=d["action"],
-            kind=d["kind"],
-            key=d["key"],
-            object_id=d.get("objectId"),
-            before=d.get("before"),
-            after=d.get("after"),
-            members=tuple(d.get("members", ())),
-            depends_on=tuple(d.get("dependsOn", ())),
-        )
-
+#: version of the plan document; 2 added ``refusals`` (in 1 they were warnings ``safetyRefusal``)
+FORMAT_VERSION = 2
+#: the warning code format 1 carried a safety refusal under (read, never written)
+REFUSAL_CODE = "safetyRefusal"
 
 @dataclass(frozen=True, slots=True)
 class Warning:
@@ -177,6 +81,8 @@ class Plan:
     managed_counts: Mapping[str, int] = field(default_factory=dict)
     #: how people were matched when the plan was made (a saved plan is applied reading the same way)
     user_match: UserMatch = "userPrincipalName"
+    #: why a safety limit refuses this plan, one line each (empty: it may be applied)
+    refusals: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "changes", tuple(sorted(self.changes, key=Change.sort_key)))
@@ -203,7 +109,7 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "formatVersion": 1,
+            "formatVersion": FORMAT_VERSION,
             "userMatch": self.user_match,
             "actualFingerprint": self.actual_fingerprint,
             "managedCounts": dict(sorted(self.managed_counts.items())),
@@ -211,6 +117,7 @@ class Plan:
             "changes": [c.to_dict() for c in self.changes],
             "warnings": [w.to_dict() for w in self.warnings],
             "conflicts": [c.to_dict() for c in self.conflicts],
+            "refusals": list(self.refusals),
         }
 
     def to_json(self) -> str:
@@ -221,12 +128,14 @@ class Plan:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Plan:
+        """A plan document of either format (1: refusals were warnings ``safetyRefusal``)."""
+        warnings = [Warning(code=w["code"], message=w["message"], key=w.get("key"), ref=w.get("ref"))
+                    for w in d.get("warnings", ())]
+        refusals = tuple(d.get("refusals", ())) + tuple(w.message for w in warnings if w.code == REFUSAL_CODE)
         return cls(
             changes=tuple(Change.from_dict(c) for c in d.get("changes", ())),
-            warnings=tuple(
-                Warning(code=w["code"], message=w["message"], key=w.get("key"), ref=w.get("ref"))
-                for w in d.get("warnings", ())
-            ),
+            warnings=tuple(w for w in warnings if w.code != REFUSAL_CODE),
+            refusals=refusals,
             conflicts=tuple(
                 Conflict(kind=c["kind"], key=c["key"], object_id=c["objectId"], field=c["field"],
                          value=c["value"])
@@ -238,14 +147,10 @@ class Plan:
         )
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, frozenset | set):
-        return sorted(value)
-    if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
+def recorded_plan(warnings: Iterable[Mapping[str, Any]], conflicts: Iterable[Mapping[str, Any]]) -> Plan:
+    """The warnings, refusals and conflicts a run store recorded for a plan (its warnings column
+    holds the refusals as format 1 spelled them), as a plan without changes."""
+    return Plan.from_dict({"warnings": list(warnings), "conflicts": list(conflicts)})
 
 
 def by_id(changes: Iterable[Change]) -> dict[str, Change]:

@@ -11,17 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reconciler.model import ActualState, DesiredState
+from reconciler.plan.align import align
 from reconciler.plan.diff_support import format_keys
 from reconciler.plan.model import Change, Plan
+from reconciler.plan.operations import RemoveAdministrativeUnitMembers, RemoveGroupMembers, RemoveGroupOwners
 
 __all__ = ["SafetyLimits", "check"]
 
 _KIND_NAMES = {"administrativeUnit": "administrative units", "group": "groups", "team": "Teams"}
-_RELATION_NAMES = {
-    "administrativeUnitMembers": "members",
-    "groupMembers": "members",
-    "groupOwners": "owners",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +51,7 @@ def check(plan: Plan, desired: DesiredState, actual: ActualState, limits: Safety
     Must-not: raise, print or write; it only reports.
     """
     reasons: list[str] = []
+    actual = align(desired, actual)  # the plan spells keys as the desired state does
     deletes = [c for c in plan.changes if c.action == "delete"]
     # a Team is never deleted, but archiving most of them at once is as suspicious as deleting
     archives = [c for c in plan.changes if c.action == "archive" and c.kind == "team"]
@@ -97,20 +95,19 @@ def _delete_fraction(deletes: Sequence[Change], actual: ActualState, limits: Saf
 def _member_removals(changes: Sequence[Change], actual: ActualState, limits: SafetyLimits) -> list[str]:
     over: list[str] = []
     for c in changes:
-        if c.action != "remove" or c.kind not in _RELATION_NAMES:
+        if not isinstance(c, RemoveAdministrativeUnitMembers | RemoveGroupMembers | RemoveGroupOwners):
             continue
-        if c.kind == "administrativeUnitMembers":
+        if isinstance(c, RemoveAdministrativeUnitMembers):
             au = actual.administrative_units.get(c.key)
             current = len(au.members) if au is not None else 0
         else:
             g = actual.groups.get(c.key)
-            current = 0 if g is None else len(g.owners if c.kind == "groupOwners" else g.members)
+            current = 0 if g is None else len(g.owners if isinstance(c, RemoveGroupOwners) else g.members)
         if current < limits.min_objects_for_fraction:
             continue
         fraction = len(c.members) / current
         if fraction > limits.max_member_removal_fraction:
-            what = _RELATION_NAMES[c.kind]
-            over.append(f"{c.key} (-{len(c.members)} of {current} {what}, {_pct(fraction)})")
+            over.append(f"{c.key} (-{len(c.members)} of {current} {c.noun}, {_pct(fraction)})")
     if not over:
         return []
     return [

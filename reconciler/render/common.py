@@ -1,4 +1,4 @@
-"""What the plan renderers share: grouping changes by object, counts, the summary line, symbols.
+"""What the plan renderers share: grouping changes by object, counts, the summary line.
 Pure and deterministic."""
 
 from __future__ import annotations
@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.plan.model import Change, Plan
+from reconciler.plan.operations import MembershipChange
 
 __all__ = [
     "LIST_FIELDS",
     "NO_CHANGES",
-    "RELATION",
     "SECTIONS",
-    "SYMBOL",
     "Counts",
     "ObjectChanges",
     "counts",
@@ -45,14 +44,6 @@ OBJECT_KIND = {
     "groupAdministrativeUnits": "group",
     "team": "team",
 }
-RELATION = {
-    "administrativeUnitMembers": "members",
-    "groupMembers": "members",
-    "groupOwners": "owners",
-    "groupAdministrativeUnits": "administrative units",
-}
-SYMBOL = {"create": "+", "add": "+", "update": "~", "delete": "-", "remove": "-", "archive": ">",
-          "unarchive": "<"}
 #: fields of an object document shown as lists (with counts), in this order
 LIST_FIELDS = ("owners", "members", "administrativeUnits", "groups")
 
@@ -70,13 +61,13 @@ class ObjectChanges:
         """``(relation name, added, removed)`` per relation with add/remove changes, in a fixed order."""
         out: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for c in self.changes:
-            if c.kind in RELATION:
-                added, removed = out.get(RELATION[c.kind], ((), ()))
+            if isinstance(c, MembershipChange):
+                added, removed = out.get(c.noun, ((), ()))
                 if c.action == "add":
                     added = c.members
                 else:
                     removed = c.members
-                out[RELATION[c.kind]] = (added, removed)
+                out[c.noun] = (added, removed)
         order = ["owners", "members", "administrative units"]
         return [(name, *out[name]) for name in order if name in out]
 

@@ -10,10 +10,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.plan.model import Change, Plan
+from reconciler.plan.operations import MembershipChange
 from reconciler.render.common import (
     LIST_FIELDS,
-    RELATION,
-    SYMBOL,
     counts,
     group_by_object,
     managed_text,
@@ -114,8 +113,8 @@ def render_markdown(plan: Plan) -> str:
         lines += ["", "| | Kind | Key | Change |", "|---|---|---|---|"]
         for obj in group_by_object(plan):
             for c in obj.changes:
-                if c.kind not in RELATION:
-                    lines.append(f"| {md(SYMBOL[c.action])} | {obj.kind} | {code(c.key)} | {_describe(c)} |")
+                if not isinstance(c, MembershipChange):
+                    lines.append(f"| {md(c.symbol)} | {obj.kind} | {code(c.key)} | {_describe(c)} |")
             for name, added, removed in obj.relations():
                 lines.append(f"| ~ | {obj.kind} | {code(obj.key)} | {name} +{len(added)} −{len(removed)} |")
         members = _membership_details(plan)

@@ -27,12 +27,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from reconciler.apply.result import ApplyResult
+from reconciler.identity import group_of
 from reconciler.model import DesiredState
 from reconciler.plan.model import Change, Plan
 
 __all__ = [
     "NO_SCHOOL",
-    "REFUSAL_CODE",
     "UNRESOLVED_CODE",
     "ConflictItem",
     "CountRow",
@@ -42,14 +42,11 @@ __all__ = [
     "Summary",
     "SummaryContext",
     "context_from_desired",
-    "plan_refusals",
     "school_of",
     "school_order",
     "summarise",
 ]
 
-#: warning code of a safety refusal (until refusals move to their own field of the plan)
-REFUSAL_CODE = "safetyRefusal"
 #: warning code of a person the plan could not find in Entra
 UNRESOLVED_CODE = "unresolvedUser"
 #: the school shown for an object whose key names none (a trust-wide object, a hand-written key)
@@ -60,17 +57,9 @@ _SCHOOL_PREFIXES = frozenset({"au", "class", "mentor"})
 NEEDS_ATTENTION = ("failed", "partial", "skipped")
 
 
-def plan_refusals(plan: Plan) -> tuple[str, ...]:
-    """The safety refusals recorded in ``plan`` (the one place that knows where they live)."""
-    refusals = getattr(plan, "refusals", None)
-    if refusals is not None:
-        return tuple(getattr(r, "message", str(r)) for r in refusals)
-    return tuple(w.message for w in plan.warnings if w.code == REFUSAL_CODE)
-
-
 def school_of(key: str) -> str:
     """The school id in an object key, or :data:`NO_SCHOOL`."""
-    rest = key.removeprefix("team:")
+    rest = str(group_of(key))
     parts = rest.split(":")
     if len(parts) >= 2 and parts[0] in _SCHOOL_PREFIXES and parts[1]:
         return unquote(parts[1])
@@ -318,7 +307,7 @@ def summarise(plan: Plan, result: ApplyResult | None = None, ctx: SummaryContext
     )
     unresolved, people = _unresolved(plan, ctx)
     needs = NeedsYou(
-        refusals=plan_refusals(plan),
+        refusals=plan.refusals,
         failures=tuple(d for d in detail if d.status in NEEDS_ATTENTION),
         conflicts=tuple(sorted(conflicts, key=lambda c: (school_order(c.school), c.key, c.field))),
         unresolved=unresolved,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reconciler.plan.model import ACTIONS
+from reconciler.plan.operations import operation
 from reconciler.render.summary import CountRow, DetailRow, NeedsYou, Summary
 
 __all__ = ["MARKDOWN_LIMIT", "MORE_HINT", "NEEDS_LIMIT", "render_summary_markdown", "render_summary_text"]
@@ -21,9 +22,11 @@ MARKDOWN_LIMIT = 65_536
 _MARKDOWN_MARGIN = 2_000
 #: items listed per "needs you" list before "... and N more"
 NEEDS_LIMIT = 10
-SYMBOL = {"create": "+", "add": "+", "update": "~", "delete": "-", "remove": "-", "archive": ">",
-          "unarchive": "<"}
 NOTHING = "Nothing needs you."
+
+
+def _symbol(d: DetailRow) -> str:
+    return operation(d.action, d.kind).symbol
 
 
 def _actions(rows: Sequence[CountRow]) -> list[str]:
@@ -107,7 +110,7 @@ def _detail_text(d: DetailRow) -> str:
     name = f' "{d.name}"' if d.name else ""
     extra = f" ({d.memberships} memberships)" if d.memberships else ""
     status = f" [{d.status}]" if d.status != "planned" else ""
-    return f"  {SYMBOL.get(d.action, '?')} {d.kind} {d.key}{name}{extra}{status}"
+    return f"  {_symbol(d)} {d.kind} {d.key}{name}{extra}{status}"
 
 
 #: what the text rendering says about the detail it leaves out, unless the caller knows better
@@ -189,7 +192,7 @@ def _needs_markdown(n: NeedsYou) -> list[str]:
 
 def _detail_block(school: str, rows: Sequence[DetailRow], applied: bool) -> list[str]:
     header = ["", "Kind", "Key", "Name", "Memberships"] + (["Status"] if applied else [])
-    body = [[md(SYMBOL.get(d.action, "?")), d.kind, code(d.key), md(d.name), str(d.memberships)]
+    body = [[md(_symbol(d)), d.kind, code(d.key), md(d.name), str(d.memberships)]
             + ([md(d.status)] if applied else []) for d in rows]
     return ["", f"<details><summary>{md(school)}: {len(rows)} changes</summary>", "",
             *_md_table(header, body), "", "</details>"]

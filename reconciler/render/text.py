@@ -13,12 +13,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.plan.model import Plan
+from reconciler.plan.operations import MembershipChange
 from reconciler.render.common import (
     LIST_FIELDS,
     NO_CHANGES,
-    RELATION,
     SECTIONS,
-    SYMBOL,
     ObjectChanges,
     group_by_object,
     managed_text,
@@ -60,9 +59,9 @@ def _document_lines(doc: Mapping[str, Any], sign: str, indent: str, limit: int) 
 def _object_text(obj: ObjectChanges, limit: int) -> list[str]:
     lines: list[str] = []
     for c in obj.changes:
-        if c.kind in RELATION:
+        if isinstance(c, MembershipChange):
             continue
-        head = f"  {SYMBOL[c.action]} {c.action} {c.kind} {c.key}"
+        head = f"  {c.symbol} {c.action} {c.kind} {c.key}"
         if c.object_id:
             head += f" ({c.object_id})"
         if c.kind == "team":
