@@ -175,6 +175,8 @@ def test_a_running_runs_summary_follows_its_outcomes(target: str) -> None:
         assert facts.statuses == {"planned": 3, "skipped": 1} and facts.counts[0].not_done == 1
         with store.engine.connect() as c:  # not kept while the run goes on
             assert c.execute(select(run_summaries.c.summary)).scalar_one() is None
+        assert h.prune(keep_runs=0) == []  # a run in progress is never pruned
+        h.finish_run(run, "succeeded")
         h.prune(keep_runs=0)
     with store.engine.connect() as c:
         assert c.execute(select(func.count()).select_from(run_summaries)).scalar_one() == 0
