@@ -99,3 +99,11 @@ def sign_in(browser: Any, base: str, name: str, password: str) -> None:
     browser.find_element(By.NAME, "username").send_keys(name)
     browser.find_element(By.NAME, "password").send_keys(password)
     browser.find_element(By.ID, "sign-in").click()
+    # the next page must have loaded (and the session cookie be set) before the caller navigates:
+    # a browser.get() racing the sign-in POST lands on the sign-in page again
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 60).until(
+        lambda b: b.execute_script("return document.readyState") == "complete"
+        and not b.current_url.split("?")[0].endswith("/login")
+    )
