@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 STAMP = "2026-09-01T06:00:00Z"
+BASE = "sourcedId status dateLastModified"  # the columns every OneRoster file starts with
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
@@ -47,7 +48,7 @@ def build_set(out: Path, *, schools: int, learners: int, classes: int, seed: int
     orgs = [["org-trust", "active", STAMP, "Bench Learning Trust", "district", "BLT", ""]]
     users: list[list[str]] = []
     courses: list[list[str]] = []
-    klasses: list[list[str]] = []
+    cls: list[list[str]] = []
     enrol: list[list[str]] = []
     subjects = [f"Subject {n}" for n in range(40)]
     for s in range(schools):
@@ -72,37 +73,37 @@ def build_set(out: Path, *, schools: int, learners: int, classes: int, seed: int
         for c in range(classes):
             year = 7 + c % 7
             cid = f"{org}-c{c}"
-            klasses.append([cid, "active", STAMP, f"{year}A Subject {c % 40}", f"{year:02d}",
-                            f"{org}-crs{c % 40}", f"{year}A-S{c}", "scheduled", org, "ay-2026", ""])  # fmt: skip
-            enrol.append([f"{cid}-e-t", cid, org, staff[rng.randrange(len(staff))], "teacher", "active", STAMP])
+            name, course = f"{year}A Subject {c % 40}", f"{org}-crs{c % 40}"
+            cls.append([cid, "active", STAMP, name, f"{year:02d}", course, f"{year}A-S{c}", "scheduled", org,
+                        "ay-2026", ""])  # fmt: skip
+            teacher = staff[rng.randrange(len(staff))]
+            enrol.append([f"{cid}-e-t", "active", STAMP, cid, org, teacher, "teacher"])
             pool = by_year[year]
             for k in rng.sample(pool, min(28, len(pool))):
-                enrol.append([f"{cid}-e-{k}", cid, org, k, "student", "active", STAMP])
+                enrol.append([f"{cid}-e-{k}", "active", STAMP, cid, org, k, "student"])
         for m in range(learners // 30):
             year = 7 + m % 7
             cid = f"{org}-m{m}"
-            klasses.append([cid, "active", STAMP, f"{year}X{m}", f"{year:02d}", "", f"{year}X{m}", "homeroom",
+            cls.append([cid, "active", STAMP, f"{year}X{m}", f"{year:02d}", "", f"{year}X{m}", "homeroom",
                             org, "ay-2026", ""])  # fmt: skip
-            enrol.append([f"{cid}-e-t", cid, org, staff[m % len(staff)], "teacher", "active", STAMP])
+            enrol.append([f"{cid}-e-t", "active", STAMP, cid, org, staff[m % len(staff)], "teacher"])
             for k in kids[m * 30 : (m + 1) * 30]:
-                enrol.append([f"{cid}-e-{k}", cid, org, k, "student", "active", STAMP])
+                enrol.append([f"{cid}-e-{k}", "active", STAMP, cid, org, k, "student"])
+    year_row = ["ay-2026", "active", STAMP, "2026-27", "schoolYear", "2026-09-01", "2027-07-21", "", "2027"]
     files = {
-        "orgs": (["sourcedId", "status", "dateLastModified", "name", "type", "identifier", "parentSourcedId"], orgs),
-        "users": (["sourcedId", "status", "dateLastModified", "enabledUser", "orgSourcedIds", "role", "username",
-                   "givenName", "familyName", "email", "grades"], users),
-        "courses": (["sourcedId", "status", "dateLastModified", "schoolYearSourcedId", "title", "courseCode",
-                     "grades", "orgSourcedId", "subjects"], courses),
-        "classes": (["sourcedId", "status", "dateLastModified", "title", "grades", "courseSourcedId", "classCode",
-                     "classType", "schoolSourcedId", "termSourcedIds", "subjects"], klasses),
-        "enrollments": (["sourcedId", "classSourcedId", "schoolSourcedId", "userSourcedId", "role", "status",
-                         "dateLastModified"], enrol),
-        "academicSessions": (["sourcedId", "status", "dateLastModified", "title", "type", "startDate",
-                              "endDate", "parentSourcedId", "schoolYear"],
-                             [["ay-2026", "active", STAMP, "2026-27", "schoolYear", "2026-09-01", "2027-07-21",
-                               "", "2027"]]),
-    }  # fmt: skip
+        "orgs": (f"{BASE} name type identifier parentSourcedId", orgs),
+        "users": (f"{BASE} enabledUser orgSourcedIds role username givenName familyName email grades", users),
+        "courses": (f"{BASE} schoolYearSourcedId title courseCode grades orgSourcedId subjects", courses),
+        "classes": (
+            f"{BASE} title grades courseSourcedId classCode classType schoolSourcedId termSourcedIds"
+            " subjects",
+            cls,
+        ),
+        "enrollments": (f"{BASE} classSourcedId schoolSourcedId userSourcedId role", enrol),
+        "academicSessions": (f"{BASE} title type startDate endDate parentSourcedId schoolYear", [year_row]),
+    }
     for name, (header, rows) in files.items():
-        write_csv(out / f"{name}.csv", header, rows)
+        write_csv(out / f"{name}.csv", header.split(), rows)
     manifest = [["manifest.version", "1.0"], ["oneroster.version", "1.1"]]
     manifest += [[f"file.{n}", "bulk"] for n in files]
     manifest += [[f"file.{n}", "absent"] for n in ("demographics", "lineItems", "results", "categories")]
@@ -170,7 +171,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "oneroster"
         data.mkdir()
-        counts = build_set(data, schools=args.schools, learners=args.learners, classes=args.classes, seed=args.seed)
+        counts = build_set(
+            data, schools=args.schools, learners=args.learners, classes=args.classes, seed=args.seed
+        )
         size = sum(f.stat().st_size for f in data.iterdir()) / 2**20
         print(f"set: {', '.join(f'{n} {c:,}' for n, c in counts.items())} rows ({size:.1f} MiB)")
         runs: dict[Path, list[dict[str, Any]]] = {t: [] for t in trees}
@@ -189,13 +192,15 @@ def main() -> None:
             "traced": rs[-1]["traced_mib"],
         }
         r = rs[0]
-        print(f"{tree}: {r['people']:,} people in the desired state, {r['groups']:,} groups, {r['teams']:,} Teams, "
+        print(f"{tree}: {r['people']:,} people in the desired state, {r['groups']:,} groups, "
+              f"{r['teams']:,} Teams, "
               f"{r['memberships']:,} memberships, document {r['document_mib']:.1f} MiB")  # fmt: skip
         print(f"  best of {len(timed)}: wall {b['wall']:.2f} s, CPU {b['cpu']:.2f} s, "
               f"maxrss {b['rss']:.0f} MiB, tracemalloc peak {b['traced']:.0f} MiB")  # fmt: skip
     if args.against:
         base, new = best[trees[0]], best[trees[1]]
-        print("this / against: " + ", ".join(f"{k} {new[k] / base[k]:.2f}" for k in ("wall", "cpu", "rss", "traced")))
+        ratios = ", ".join(f"{k} {new[k] / base[k]:.2f}" for k in ("wall", "cpu", "rss", "traced"))
+        print(f"this / against: {ratios}")
 
 
 if __name__ == "__main__":
