@@ -398,3 +398,10 @@ def test_csv_rows_share_repeated_cells_and_keep_no_password() -> None:
     assert t.get(first, status) is t.get(second, status) and t.get(first, role) is t.get(second, role)
     assert t.has("password") and t.get(first, "password") == "" and "secret" not in first.values
     assert t.get(first, None) == "" and t.get(first, t.opt("missing")) == ""
+
+
+def test_csv_line_ends_cr_lf_crlf_and_line_numbers() -> None:
+    from providers.sources.csvutil import parse_csv
+
+    t = parse_csv("id,name\rx,\"two\r\nlines\"\n\r\ny,b\u2028c\r".encode(), "x.csv")
+    assert [(r.line, r.values) for r in t.rows] == [(2, ("x", "two\r\nlines")), (5, ("y", "b\u2028c"))]
