@@ -18,6 +18,7 @@ from entra_sync.runs.history import History
 from reconciler.apply.result import ChangeResult
 from reconciler.plan.model import Plan
 from reconciler.plan.operations import CreateGroup
+from reconciler.plan.payloads import GroupDocument
 
 
 def main() -> None:
@@ -27,9 +28,9 @@ def main() -> None:
     ap.add_argument("--url", default=None)
     args = ap.parse_args()
     plan = Plan(changes=tuple(
-        CreateGroup(f"class:S{i % 30}:2026-27:G{i}", after={
-            "displayName": f"G{i}", "mailNickname": f"g{i}", "owners": [f"t{i % 50}@trust.example"],
-            "members": [f"l{(i * 7 + m) % 40000}@trust.example" for m in range(args.members)]})
+        CreateGroup(f"class:S{i % 30}:2026-27:G{i}", after=GroupDocument(
+            f"G{i}", f"g{i}", owners=(f"t{i % 50}@trust.example",),
+            members=tuple(sorted(f"l{(i * 7 + m) % 40000}@trust.example" for m in range(args.members)))))
         for i in range(args.changes)
     ))
     with tempfile.TemporaryDirectory() as tmp:

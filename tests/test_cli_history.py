@@ -15,6 +15,7 @@ from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.clock import VirtualClock
 from reconciler.plan.model import Plan
 from reconciler.plan.operations import AddGroupMembers, CreateGroup, RemoveGroupMembers
+from reconciler.plan.payloads import GroupDocument
 from tests.plan_samples import sample_plan
 
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -27,7 +28,7 @@ LOCKED = ("not run: another entra-sync run is in progress: process 4242 holds th
 
 def big_plan(n: int) -> Plan:
     return Plan(changes=tuple(
-        CreateGroup(f"class:OAK:2026-27:C{i:05}", after={"displayName": f"C{i}"})
+        CreateGroup(f"class:OAK:2026-27:C{i:05}", after=GroupDocument(f"C{i}", f"c{i}"))
         for i in range(n)))
 
 

@@ -17,6 +17,7 @@ from entra_sync.store.tables import run_summaries
 from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.plan.model import Conflict, Plan, Warning
 from reconciler.plan.operations import AddGroupMembers, CreateGroup
+from reconciler.plan.payloads import GroupDocument
 from tests.postgres import postgres_database, postgres_server
 
 __all__ = ["postgres_database", "postgres_server"]
@@ -111,7 +112,7 @@ def _mixed_run(target: str) -> tuple[int, Plan]:
             )
             for i in range(30)
         ),
-        CreateGroup("class:SCH1:2026-27:8B", after={"displayName": "8B", "members": ["a@x"]}),
+        CreateGroup("class:SCH1:2026-27:8B", after=GroupDocument("8B", "8b", members=("a@x",))),
     )
     plan = Plan(
         changes=changes,

@@ -16,6 +16,7 @@ from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.clock import VirtualClock
 from reconciler.plan.model import Plan, Warning
 from reconciler.plan.operations import AddGroupMembers, CreateGroup
+from reconciler.plan.payloads import GroupDocument
 from tests.fakes import FakeDirectory, fake_id
 from tests.postgres import postgres_database, postgres_server
 
@@ -39,10 +40,9 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def _plan() -> Plan:
     return Plan(
         changes=(
-            CreateGroup(G1, after={"displayName": "7A Maths", "mailNickname": "7a-ma1",
-                                                 "owners": [TEA], "members": [AMY, "ghost@oak.example"]}),
-            CreateGroup(G2, after={"displayName": "7B English", "mailNickname": "7b-en1",
-                                                 "owners": [TEA], "members": []}),
+            CreateGroup(G1, after=GroupDocument("7A Maths", "7a-ma1", owners=(TEA,),
+                                                  members=(AMY, "ghost@oak.example"))),
+            CreateGroup(G2, after=GroupDocument("7B English", "7b-en1", owners=(TEA,))),
             AddGroupMembers(G2, members=(AMY,), depends_on=(f"create:group:{G2}",)),
         ),
         warnings=(Warning("unresolvedUser", "ghost@oak.example is not in Entra", key=G1,

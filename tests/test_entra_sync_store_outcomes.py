@@ -19,6 +19,7 @@ from reconciler.apply.result import ChangeResult
 from reconciler.clock import VirtualClock
 from reconciler.plan.model import Plan
 from reconciler.plan.operations import AddGroupOwners, CreateGroup, RemoveGroupMembers
+from reconciler.plan.payloads import GroupDocument
 from tests.fakes import FakeDirectory
 from tests.postgres import postgres_database, postgres_server
 
@@ -39,8 +40,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def _three() -> Plan:
     return Plan(changes=tuple(
-        CreateGroup(f"g{i}", after={"displayName": f"G{i}", "mailNickname": f"g{i}",
-                                                   "owners": [TEA], "members": [AMY]})
+        CreateGroup(f"g{i}", after=GroupDocument(f"G{i}", f"g{i}", owners=(TEA,), members=(AMY,)))
         for i in range(3)
     ))
 
@@ -115,8 +115,8 @@ def test_a_persons_memberships_say_when_by_which_run_and_why(target: str) -> Non
     d = FakeDirectory([AMY, BEN, TEA])
     with History(target, clock) as h:
         first = h.start_run("sync")
-        plan = Plan(changes=(CreateGroup(G1, after={
-            "displayName": "9A Maths", "mailNickname": "9a-ma1", "owners": [TEA], "members": [AMY, BEN]}),))
+        plan = Plan(changes=(CreateGroup(G1, after=GroupDocument(
+            "9A Maths", "9a-ma1", owners=(TEA,), members=(AMY, BEN))),))
         h.record_plan(first, plan)
         for r in apply(plan, d, d.read(), max_workers=1).results:
             h.record_result(first, r)
@@ -221,7 +221,7 @@ def test_a_database_url_is_shown_without_its_password() -> None:
 
 def test_outcomes_recorded_from_several_threads_at_once_are_all_kept(target: str) -> None:
     plan = Plan(changes=tuple(
-        CreateGroup(f"g{i:03}", after={"members": [AMY]}) for i in range(60)))
+        CreateGroup(f"g{i:03}", after=GroupDocument(f"G{i}", f"g{i}", members=(AMY,))) for i in range(60)))
     with History(target, VirtualClock()) as h:
         run_id = h.start_run("sync")
         h.record_plan(run_id, plan)

@@ -19,6 +19,7 @@ from reconciler.clock import VirtualClock
 from reconciler.model import ActualState
 from reconciler.plan.model import Plan
 from reconciler.plan.operations import CreateGroup
+from reconciler.plan.payloads import GroupDocument
 from tests.fault_campaign import Case, KillPoint, kill_points
 
 pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("clean_env")]
@@ -54,7 +55,7 @@ def test_a_create_applied_by_a_killed_run_but_never_recorded_is_recorded_by_the_
     """What the campaign found: a run killed while creates were in flight left objects in Graph
     that no run recorded creating (Graph held 19 managed objects, the history knew 16)."""
     plan = Plan(changes=tuple(
-        CreateGroup(f"g{i}", after={"displayName": f"G{i}", "mailNickname": f"g{i}"})
+        CreateGroup(f"g{i}", after=GroupDocument(f"G{i}", f"g{i}"))
         for i in range(3)
     ))  # fmt: skip
     with History(tmp_path / "h.db", VirtualClock()) as h:

@@ -34,6 +34,13 @@ from reconciler.plan.operations import (
     UpdateGroup,
     operation,
 )
+from reconciler.plan.payloads import (
+    AdministrativeUnitDocument,
+    AdministrativeUnitFields,
+    GroupDocument,
+    GroupFields,
+    TeamDocument,
+)
 from reconciler.ports import ItemFailure
 from tests.fakes import FakeDirectory, FakeTeam, fake_id
 
@@ -51,21 +58,20 @@ def cid(action: str, kind: str, key: str) -> str:
 
 def create_au(key: str = AU, members: tuple[str, ...] = (AMY,)) -> Change:
     return CreateAdministrativeUnit(key,
-                  after={"displayName": "Oak Academy - Year 7", "description": None,
-                         "members": list(members)})
+                  after=AdministrativeUnitDocument("Oak Academy - Year 7", None, tuple(sorted(members))))
 
 
 def create_group(key: str, owners: tuple[str, ...] = (TEA,), members: tuple[str, ...] = (AMY,)) -> Change:
-    return CreateGroup(key, after={
-        "displayName": f"Group {key}", "mailNickname": key.replace(":", "-"), "kind": "microsoft365",
-        "visibility": "Private", "owners": list(owners), "members": list(members),
-    })
+    return CreateGroup(key, after=GroupDocument(
+        f"Group {key}", key.replace(":", "-"), "microsoft365", visibility="Private",
+        owners=tuple(sorted(owners)), members=tuple(sorted(members)),
+    ))
 
 
 def create_team(group_key: str, depends: tuple[str, ...] | None = None) -> Change:
     deps = depends if depends is not None else (cid("create", "group", group_key),)
     return CreateTeam("team:" + group_key,
-                  after={"group": group_key, "template": "educationClass"}, depends_on=deps)
+                  after=TeamDocument(group_key, "educationClass"), depends_on=deps)
 
 
 def members(action: str, kind: str, key: str, refs: tuple[str, ...], deps: tuple[str, ...] = ()) -> Change:
@@ -144,8 +150,8 @@ def test_unexpected_exception_fails_only_that_change() -> None:
     d.seed_group(G2, owners=(TEA,))
     d.fail_on("update_group", fake_id(G1), RuntimeError("connection reset"))
     plan = Plan(changes=(
-        UpdateGroup(G1, before={"displayName": "x"}, after={"displayName": "New 1"}),
-        UpdateGroup(G2, before={"displayName": "y"}, after={"displayName": "New 2"}),
+        UpdateGroup(G1, before=GroupFields(display_name="x"), after=GroupFields(display_name="New 1")),
+        UpdateGroup(G2, before=GroupFields(display_name="y"), after=GroupFields(display_name="New 2")),
     ))
     result = apply(plan, d, d.read())
     assert statuses(result) == {cid("update", "group", G1): "failed", cid("update", "group", G2): "done"}
@@ -223,7 +229,7 @@ def test_deferred_team_and_summary_text() -> None:
     d.fail_on("update_group", fake_id(G2))
     plan = Plan(changes=(
         create_group(G1),
-        UpdateGroup(G2, after={"displayName": "x"}),
+        UpdateGroup(G2, after=GroupFields(display_name="x")),
         create_team(G1),
         members("add", "groupMembers", G1, (BOB,)),
     ))
@@ -259,8 +265,8 @@ def test_removals_run_after_adds_and_deletes_last() -> None:
     d.aus[au_id].members.add(g_id)
     d.teams[g_id] = FakeTeam(g_id)
     plan = Plan(changes=(
-        DeleteAdministrativeUnit(AU, before={"displayName": AU}),
-        DeleteGroup(G1, before={"displayName": G1}),
+        DeleteAdministrativeUnit(AU, before=AdministrativeUnitDocument(AU)),
+        DeleteGroup(G1, before=GroupDocument(G1, "g1")),
         ArchiveTeam("team:" + G1),
         members("remove", "groupMembers", G1, (AMY, BOB)),
         members("remove", "groupAdministrativeUnits", G1, (AU,)),
@@ -279,7 +285,7 @@ def test_removals_run_after_adds_and_deletes_last() -> None:
 def test_missing_ids_fail_clearly() -> None:
     d = directory()
     plan = Plan(changes=(
-        UpdateAdministrativeUnit(AU, after={"displayName": "x"}),
+        UpdateAdministrativeUnit(AU, after=AdministrativeUnitFields(display_name="x")),
         create_team(G1, depends=()),
         members("add", "groupAdministrativeUnits", G2, (AU,)),
     ))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Any
 
 from hypothesis import given, settings
@@ -21,6 +20,14 @@ from reconciler.model import (
 from reconciler.plan.diff import diff
 from reconciler.plan.fingerprint import fingerprint, managed_counts
 from reconciler.plan.model import Change, Plan
+from reconciler.plan.payloads import (
+    UNSET,
+    AdministrativeUnitFields,
+    Fields,
+    GroupFields,
+    TeamDocument,
+    TeamStatus,
+)
 
 USERS = {f"u{i}@oak.example": f"uid-{i}" for i in range(10)}
 
@@ -71,18 +78,18 @@ def test_new_group_is_one_create_with_owners_and_members_and_a_placement() -> No
         "create:administrativeUnit:au:1", "create:group:g:1", "add:groupAdministrativeUnits:g:1",
         "create:team:team:g:1",
     ])
-    assert changes["create:group:g:1"].after == {
+    assert changes["create:group:g:1"].after.to_dict() == {
         "displayName": "G:1", "mailNickname": "g-1", "kind": "microsoft365", "description": "Maths",
         "visibility": "Private", "owners": ["u0@oak.example"],
         "members": ["u1@oak.example", "u2@oak.example"],
     }
-    assert changes["create:administrativeUnit:au:1"].after == {
+    assert changes["create:administrativeUnit:au:1"].after.to_dict() == {
         "displayName": "Year 7", "description": None, "members": ["u1@oak.example"]}
     place = changes["add:groupAdministrativeUnits:g:1"]
     assert place.members == ("au:1",)
     assert set(place.depends_on) == {"create:group:g:1", "create:administrativeUnit:au:1"}
     assert changes["create:team:team:g:1"].depends_on == ("create:group:g:1",)
-    assert changes["create:team:team:g:1"].after == {"group": "g:1", "template": "standard"}
+    assert changes["create:team:team:g:1"].after == TeamDocument("g:1", "standard")
 
 
 def test_team_on_existing_group_has_no_dependency() -> None:
@@ -91,7 +98,7 @@ def test_team_on_existing_group_has_no_dependency() -> None:
                 actual_state(groups=(g,)))
     [c] = plan.changes
     assert (c.id, c.depends_on, c.after) == (
-        "create:team:team:g:1", (), {"group": "g:1", "template": "educationClass"})
+        "create:team:team:g:1", (), TeamDocument("g:1", "educationClass"))
 
 
 # --- updates and memberships ---------------------------------------------------------------
@@ -104,8 +111,9 @@ def test_update_holds_only_changed_managed_fields() -> None:
     plan = diff(DesiredState(groups=(want,)), actual_state(groups=(have,)))
     [c] = plan.changes
     assert (c.action, c.kind, c.object_id) == ("update", "group", "id-g:1")
-    assert c.before == {"displayName": "G:1", "visibility": "Private"}
-    assert c.after == {"displayName": "New", "visibility": "Public"}
+    assert c.before == GroupFields(display_name="G:1", visibility="Private")
+    assert c.after == GroupFields(display_name="New", visibility="Public")
+    assert c.to_dict()["after"] == {"displayName": "New", "visibility": "Public"}  # only what changes
     # the mailNickname (the group's mail address) is set at creation only, and kept after
     [w] = [w for w in plan.warnings if w.code == "mailNicknameKept"]
     assert "g:1 keeps 'g-1' (desired 'new-nick')" in w.message
@@ -117,8 +125,9 @@ def test_au_update_and_equal_description_forms() -> None:
                 actual_state(aus=(have,))).empty
     [c] = diff(DesiredState(administrative_units=(dataclasses.replace(have, description="x"),)),
                actual_state(aus=(have,))).changes
-    assert (c.id, c.before, c.after) == ("update:administrativeUnit:au:1", {"description": None},
-                                         {"description": "x"})
+    assert (c.id, c.before, c.after) == ("update:administrativeUnit:au:1",
+                                         AdministrativeUnitFields(description=None),
+                                         AdministrativeUnitFields(description="x"))
 
 
 def test_membership_adds_and_removes_are_one_change_per_relation_and_direction() -> None:
@@ -170,12 +179,12 @@ def test_delete_carries_the_whole_object() -> None:
     plan = diff(DesiredState(), actual_state(aus=(au,), groups=(g,)))
     changes = by_id(plan)
     assert sorted(changes) == ["delete:administrativeUnit:au:1", "delete:group:g:1"]
-    assert changes["delete:group:g:1"].before == {
+    assert changes["delete:group:g:1"].before.to_dict() == {
         "displayName": "G:1", "mailNickname": "g-1", "kind": "microsoft365", "description": None,
         "visibility": "Private", "owners": ["u0@oak.example"], "members": ["u1@oak.example"],
         "administrativeUnits": ["au:1"],
     }
-    assert changes["delete:administrativeUnit:au:1"].before == {
+    assert changes["delete:administrativeUnit:au:1"].before.to_dict() == {
         "displayName": "A", "description": None, "members": ["u1@oak.example"], "groups": ["g:1"]}
     assert changes["delete:group:g:1"].object_id == "id-g:1"
     assert [c.id for c in plan.changes] == ["delete:group:g:1", "delete:administrativeUnit:au:1"]
@@ -209,8 +218,8 @@ def test_undesired_team_is_archived_once_and_archived_desired_team_unarchived() 
     plan = diff(DesiredState(groups=(g1, g2), teams=(Team("team:g:2", "g:2"),)),
                 actual_state(groups=(g1, g2), teams=teams))
     assert [(c.id, c.object_id, c.after) for c in plan.changes] == [
-        ("unarchive:team:team:g:2", "id-g:2", {"group": "g:2", "archived": False}),
-        ("archive:team:team:g:1", "id-g:1", {"group": "g:1", "archived": True}),
+        ("unarchive:team:team:g:2", "id-g:2", TeamStatus("g:2", archived=False)),
+        ("archive:team:team:g:1", "id-g:1", TeamStatus("g:1", archived=True)),
     ]
     archived = (Team("team:g:1", "g:1", archived=True),)
     assert diff(DesiredState(groups=(g1,)), actual_state(groups=(g1,), teams=archived)).empty
@@ -246,7 +255,7 @@ def test_unresolved_people_are_one_warning_per_reference_and_never_planned() -> 
     plan = diff(DesiredState(groups=(g1, g2)), actual_state(groups=(have2,)))
     changes = by_id(plan)
     assert changes["create:group:g:1"].after is not None
-    assert changes["create:group:g:1"].after["members"] == ["u1@oak.example"]
+    assert changes["create:group:g:1"].after.members == ("u1@oak.example",)
     assert "add:groupMembers:g:2" not in changes
     [w] = plan.warnings
     assert (w.code, w.ref, w.key) == ("unresolvedUser", "ghost@oak.example", None)
@@ -308,7 +317,7 @@ def test_kind_and_hidden_membership_are_not_converted() -> None:
     want = dataclasses.replace(have, kind="microsoft365", visibility="Private", description="d")
     plan = diff(DesiredState(groups=(want,)), actual_state(groups=(have,)))
     [c] = plan.changes
-    assert c.after == {"description": "d"}
+    assert c.after == GroupFields(description="d")
     assert sorted(w.code for w in plan.warnings) == ["kindMismatch", "visibilityImmutable"]
 
 
@@ -382,43 +391,33 @@ def simulate_apply(actual: ActualState, plan: Plan) -> ActualState:
     for c in plan.changes:
         assert set(c.depends_on) <= seen, f"{c.id} runs before {c.depends_on}"
         seen.add(c.id)
-        after: Mapping[str, Any] = c.after or {}
+        after = c.after
         members = frozenset(c.members)
         if c.kind == "administrativeUnit":
             if c.action == "create":
-                aus[c.key] = AdministrativeUnit(c.key, after["displayName"], after["description"],
-                                                frozenset(after["members"]))
+                aus[c.key] = after.unit(c.key)
                 ids[c.key] = "new-" + c.key
             elif c.action == "update":
-                fields = {"display_name": after.get("displayName", aus[c.key].display_name),
-                          "description": after.get("description", aus[c.key].description)}
-                aus[c.key] = dataclasses.replace(aus[c.key], **fields)
+                aus[c.key] = dataclasses.replace(aus[c.key], **_changed(after))
             else:
                 del aus[c.key]
                 for k, g in groups.items():
                     groups[k] = dataclasses.replace(g, administrative_units=g.administrative_units - {c.key})
         elif c.kind == "group":
             if c.action == "create":
-                groups[c.key] = Group(c.key, after["displayName"], after["mailNickname"], after["kind"],
-                                      after["description"], after["visibility"], frozenset(after["owners"]),
-                                      frozenset(after["members"]))
+                groups[c.key] = after.group(c.key)
                 ids[c.key] = "new-" + c.key
             elif c.action == "update":
-                g = groups[c.key]
-                groups[c.key] = dataclasses.replace(
-                    g, display_name=after.get("displayName", g.display_name),
-                    mail_nickname=after.get("mailNickname", g.mail_nickname),
-                    description=after.get("description", g.description),
-                    visibility=after.get("visibility", g.visibility))
+                groups[c.key] = dataclasses.replace(groups[c.key], **_changed(after))
             else:
                 del groups[c.key]
                 teams.pop(c.key, None)
         elif c.kind == "team":
-            group_key = after["group"]
+            group_key = after.group
             if c.action == "create":
                 teams[group_key] = Team("team:" + group_key, group_key)
             else:
-                teams[group_key] = dataclasses.replace(teams[group_key], archived=after["archived"])
+                teams[group_key] = dataclasses.replace(teams[group_key], archived=after.archived)
         else:
             sign = 1 if c.action == "add" else -1
             relation = {"administrativeUnitMembers": "members", "groupMembers": "members",
@@ -428,6 +427,11 @@ def simulate_apply(actual: ActualState, plan: Plan) -> ActualState:
             objects[c.key] = dataclasses.replace(objects[c.key], **{
                 relation: old | members if sign > 0 else old - members})
     return dataclasses.replace(actual, administrative_units=aus, groups=groups, teams=teams, ids=ids)
+
+
+def _changed(fields: Fields) -> dict[str, Any]:
+    """An update's after as the model's attributes it changes."""
+    return {attr: getattr(fields, attr) for attr, _ in fields.names if getattr(fields, attr) is not UNSET}
 
 
 @settings(max_examples=60, deadline=None)

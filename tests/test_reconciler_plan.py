@@ -29,6 +29,7 @@ from reconciler.plan.operations import (
     RemoveGroupMembers,
     operation,
 )
+from reconciler.plan.payloads import AdministrativeUnitDocument, GroupDocument, TeamDocument
 from tests.plan_samples import sample_plan
 from tests.test_reconciler_diff import states
 
@@ -56,13 +57,13 @@ def test_every_diffed_plan_matches_the_schema(pair: tuple[DesiredState, ActualSt
 
 def test_plan_sorts_changes_by_phase_and_removals_run_in_reverse() -> None:
     changes = (
-        DeleteAdministrativeUnit("au:1", "a", before={"displayName": "A"}),
+        DeleteAdministrativeUnit("au:1", "a", before=AdministrativeUnitDocument("A")),
         RemoveGroupMembers("g:1", "g", members=("x",)),
-        CreateTeam("team:g:2", after={"group": "g:2", "template": "standard"}),
-        DeleteGroup("g:3", "c", before={"displayName": "C"}),
+        CreateTeam("team:g:2", after=TeamDocument("g:2")),
+        DeleteGroup("g:3", "c", before=GroupDocument("C", "c")),
         AddGroupMembers("g:1", "g", members=("y",)),
-        CreateGroup("g:2", after={"displayName": "B"}),
-        CreateAdministrativeUnit("au:2", after={"displayName": "A2"}),
+        CreateGroup("g:2", after=GroupDocument("B", "b")),
+        CreateAdministrativeUnit("au:2", after=AdministrativeUnitDocument("A2")),
     )
     assert [c.id for c in Plan(changes=changes).changes] == [
         "create:administrativeUnit:au:2", "create:group:g:2", "add:groupMembers:g:1", "create:team:team:g:2",

@@ -16,6 +16,7 @@ from reconciler.model import DesiredState, Group, RemovalPolicy
 from reconciler.plan.diff import diff
 from reconciler.plan.model import Plan, Warning
 from reconciler.plan.operations import AddGroupMembers, ArchiveTeam
+from reconciler.plan.payloads import TeamStatus
 from reconciler.render.common import summary_line
 from reconciler.render.markdown import code, md, render_markdown
 from reconciler.render.text import render_text
@@ -54,8 +55,8 @@ def test_summary_line_counts_memberships_including_those_bound_at_creation() -> 
     plan = sample_plan()
     assert summary_line(plan) == ("Plan: 2 to create, 2 to update, 2 to delete, 1 Team to archive, "
                                   "1 to unarchive; 25 memberships to add, 6 to remove.")
-    one = Plan(changes=(ArchiveTeam("team:g", "id", before={"group": "g", "archived": False},
-                               after={"group": "g", "archived": True}),))
+    one = Plan(changes=(ArchiveTeam("team:g", "id", before=TeamStatus("g", False),
+                               after=TeamStatus("g", True)),))
     assert summary_line(one) == ("Plan: 0 to create, 0 to update, 0 to delete, 1 Team to archive; "
                                  "0 memberships to add, 0 to remove.")
 

@@ -19,6 +19,7 @@ import pytest
 from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.plan.model import Plan, Warning
 from reconciler.plan.operations import CreateGroup
+from reconciler.plan.payloads import GroupDocument
 from reconciler.ports import ItemFailure
 from reconciler.render.summary import (
     NO_SCHOOL,
@@ -105,7 +106,7 @@ def test_school_comes_from_the_key(key: str, school: str) -> None:
 
 
 def test_context_schools_and_names_win_over_keys() -> None:
-    plan = Plan(changes=(CreateGroup("staff-all", after={"displayName": "All staff"}),))
+    plan = Plan(changes=(CreateGroup("staff-all", after=GroupDocument("All staff", "staff-all")),))
     ctx = SummaryContext(objects={"staff-all": ObjectInfo("Every member of staff", "TRUST")})
     (row,) = summarise(plan, None, ctx).detail
     assert (row.school, row.name) == ("TRUST", "Every member of staff")
@@ -142,7 +143,7 @@ def test_refusals_failures_and_conflicts_need_you() -> None:
 
 
 def test_markdown_is_cut_under_the_limit_and_says_what_it_left_out() -> None:
-    changes = tuple(CreateGroup(f"class:S{s}:2026-27:c{n}", after={"displayName": f"Class {n}"})
+    changes = tuple(CreateGroup(f"class:S{s}:2026-27:c{n}", after=GroupDocument(f"Class {n}", f"c{n}"))
                     for s in range(5) for n in range(400))
     summary = summarise(Plan(changes=changes))
     md = render_summary_markdown(summary, limit=20_000)
@@ -154,7 +155,7 @@ def test_markdown_is_cut_under_the_limit_and_says_what_it_left_out() -> None:
 
 def test_markdown_escapes_names() -> None:
     plan = Plan(changes=(CreateGroup("class:S:2026-27:x",
-                                after={"displayName": "<script>alert(1)</script> | *bold*"}),))
+                                after=GroupDocument("<script>alert(1)</script> | *bold*", "x")),))
     md = render_summary_markdown(summarise(plan))
     assert "<script>" not in md
     assert "&lt;script&gt;alert(1)&lt;/script&gt; \\| \\*bold\\*" in md

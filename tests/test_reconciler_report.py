@@ -13,6 +13,7 @@ from reconciler.apply.executor import apply
 from reconciler.clock import VirtualClock
 from reconciler.plan.model import Conflict, Plan, Warning
 from reconciler.plan.operations import AddGroupMembers, CreateGroup, CreateTeam, UpdateGroup
+from reconciler.plan.payloads import GroupDocument, GroupFields, TeamDocument
 from tests.fakes import FakeDirectory, fake_id
 
 AMY = "amy.learner@oak.example"
@@ -47,14 +48,13 @@ class _Structure(HTMLParser):
 def _run(tmp_history: History, clock: VirtualClock) -> RunDetail:
     plan = Plan(
         changes=(
-            CreateGroup(G1, after={"displayName": EVIL, "mailNickname": "7a",
-                                                 "owners": [TEA], "members": [AMY, "ghost@oak.example"]}),
-            CreateGroup(G2, after={"displayName": "7B English", "mailNickname": "7b",
-                                                 "owners": [TEA]}),
-            UpdateGroup(G3, before={"displayName": "Old <name>"},
-                   after={"displayName": "7C Sci"}),
+            CreateGroup(G1, after=GroupDocument(EVIL, "7a", owners=(TEA,),
+                                                  members=(AMY, "ghost@oak.example"))),
+            CreateGroup(G2, after=GroupDocument("7B English", "7b", owners=(TEA,))),
+            UpdateGroup(G3, before=GroupFields(display_name="Old <name>"),
+                        after=GroupFields(display_name="7C Sci")),
             AddGroupMembers(G2, members=(AMY,), depends_on=(f"create:group:{G2}",)),
-            CreateTeam("team:" + G1, after={"group": G1, "template": "educationClass"},
+            CreateTeam("team:" + G1, after=TeamDocument(G1, "educationClass"),
                    depends_on=(f"create:group:{G1}",)),
         ),
         warnings=(Warning("unresolvedUser", "ghost@oak.example is not in Entra <check MIS>", key=G1,
@@ -165,7 +165,7 @@ def _two_school_run(refused: bool = False) -> RunDetail:
     clock = VirtualClock(JULY)
     xss = "<script>alert(1)</script>"
     changes = [CreateGroup(f"class:{school}:2026-27:c{n}",
-                      after={"displayName": xss if n == 0 else f"{school} class {n}", "owners": [TEA]})
+                      after=GroupDocument(xss if n == 0 else f"{school} class {n}", f"c{n}", owners=(TEA,)))
                for school in ("ELM", "OAK") for n in range(3)]
     warnings = [Warning("unresolvedUser", f"user 'p{i}@x' ...: class:OAK:2026-27:c1", None, f"p{i}@x")
                 for i in range(3)]

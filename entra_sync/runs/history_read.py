@@ -95,7 +95,7 @@ class HistoryReader:
                     "id": change_id, "action": action, "kind": kind, "key": key, "status": status,
                     "message": message or "", "failures": failures or [], "objectId": object_id,
                 })
-            out.append(RunChange(seq, Change.from_dict(change), result))
+            out.append(RunChange(seq, Change.from_dict(change, strict=False), result))
             if status is not None:
                 counts[status] = counts.get(status, 0) + 1
         applied_at, config, plan_summary, checksum, warnings, conflicts = row[len(_SUMMARY_COLUMNS):]

@@ -28,7 +28,8 @@ from entra_sync import __version__
 from entra_sync.runs.history import RunChange, RunDetail
 from entra_sync.runs.result_json import detail_plan
 from reconciler.apply.result import STATUSES, ApplyResult, ChangeResult
-from reconciler.plan.operations import Change, MembershipChange
+from reconciler.plan.operations import AnyChange, MembershipChange
+from reconciler.render.common import display_name, document
 from reconciler.render.summary import Summary, school_of, school_order, summarise
 from reconciler.render.summary_format import headline
 
@@ -79,28 +80,23 @@ def _time(ts: float | None, tz: tzinfo) -> str:
 
 
 def _name(rc: RunChange) -> str:
-    for side in (rc.change.after, rc.change.before):
-        if side:
-            value = side.get("displayName", side.get("display_name"))
-            if value:
-                return str(value)
-    return ""
+    return display_name(rc.change)
 
 
 def _fields(rc: RunChange) -> list[str]:
     change = rc.change
     if change.action == "create" and change.after:
-        after = change.after
+        after = document(change.after)
         out = [_count(len(after[n]), n) for n in ("owners", "members") if isinstance(after.get(n), list)]
         if after.get("template"):
             out.append(f"template {after['template']}")
         return out
     if change.action != "update" or not change.after:
         return []
-    before = change.before or {}
+    before = document(change.before)
     return [
         f"{name}: {before.get(name)!r} → {value!r}"
-        for name, value in sorted(change.after.items())
+        for name, value in sorted(document(change.after).items())
         if before.get(name) != value
     ]
 
@@ -113,7 +109,7 @@ def _members(rc: RunChange) -> list[str]:
     return members
 
 
-def _noun(change: Change) -> str:
+def _noun(change: AnyChange) -> str:
     return change.noun if isinstance(change, MembershipChange) else "members"
 
 

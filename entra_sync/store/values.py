@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from reconciler.apply.result import ApplyResult, ChangeResult
 from reconciler.errors import EntraSyncError
-from reconciler.plan.model import Change
+from reconciler.plan.model import AnyChange
 
 __all__ = [
     "DRY_RUN_SUFFIX",
@@ -77,7 +77,7 @@ class RunChange:
     """One change of a run's plan and, once applied, its result."""
 
     seq: int
-    change: Change
+    change: AnyChange
     result: ChangeResult | None
 
 

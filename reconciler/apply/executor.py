@@ -25,14 +25,22 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.apply.result import ApplyResult, ChangeResult, ChangeStatus
-from reconciler.document.parse import parse_education
 from reconciler.errors import EntraSyncError
 from reconciler.identity import Key, group_of, user_ref
-from reconciler.model import ActualState, AdministrativeUnit, Group, TeamTemplate
-from reconciler.plan.model import Change, Plan
+from reconciler.model import ActualState
+from reconciler.plan.model import AnyChange, Plan
+from reconciler.plan.operations import (
+    Change,
+    CreateAdministrativeUnit,
+    CreateGroup,
+    CreateTeam,
+    UpdateAdministrativeUnit,
+    UpdateGroup,
+)
+from reconciler.plan.payloads import Payload
 from reconciler.ports import Directory, ItemFailure, Progress
 
 __all__ = ["DEFERRED_MESSAGE", "apply"]
@@ -90,8 +98,8 @@ def apply(
             pending = list(changes[start:end])
             in_phase = {c.id for c in pending}
             while pending:
-                ready: list[Change] = []
-                waiting: list[Change] = []
+                ready: list[AnyChange] = []
+                waiting: list[AnyChange] = []
                 for change in pending:
                     state, reason = _dependency_state(change, results, position, in_phase)
                     if state == "skip":
@@ -116,7 +124,7 @@ def apply(
 
 
 def _dependency_state(
-    change: Change, results: Mapping[str, ChangeResult], position: Mapping[str, int], in_phase: set[str]
+    change: AnyChange, results: Mapping[str, ChangeResult], position: Mapping[str, int], in_phase: set[str]
 ) -> tuple[str, str]:
     """``("run", "")``, ``("wait", "")`` (a dependency in this phase is not settled yet) or
     ``("skip", reason)``."""
@@ -142,7 +150,7 @@ def _verb(status: str) -> str:
 @contextmanager
 def _executor(
     max_workers: int,
-) -> Iterator[Callable[[Callable[[Change], ChangeResult], Sequence[Change]], Iterable[ChangeResult]]]:
+) -> Iterator[Callable[[Callable[[AnyChange], ChangeResult], Sequence[AnyChange]], Iterable[ChangeResult]]]:
     """Yield a ``map``-like function: sequential for one worker, a thread pool otherwise. Both
     yield results lazily, in the order of the input (each settles as soon as it is made)."""
     if max_workers <= 1:
@@ -154,7 +162,7 @@ def _executor(
 
 
 def _result(
-    change: Change,
+    change: AnyChange,
     status: ChangeStatus,
     message: str = "",
     failures: Sequence[ItemFailure] = (),
@@ -184,10 +192,10 @@ class _Engine:
         self._ids_by_identity: dict[str, str] | None = None
         self._lock = threading.Lock()
 
-    def run(self, change: Change) -> ChangeResult:
+    def run(self, change: AnyChange) -> ChangeResult:
         """Make one change; never raises."""
         # each operation names its handler (reconciler.plan.operations): found by the change's class
-        handler: Callable[[Change], ChangeResult] | None = getattr(self, "_" + change.handler, None)
+        handler: Callable[[AnyChange], ChangeResult] | None = getattr(self, "_" + change.handler, None)
         if handler is None:
             return _result(change, "failed", f"apply does not know how to {change.action} a {change.kind}")
         try:
@@ -220,7 +228,7 @@ class _Engine:
             found = self._ids_by_identity.get(key.folded)
         return found
 
-    def _own_id(self, change: Change) -> str:
+    def _own_id(self, change: AnyChange) -> str:
         object_id = change.object_id or self._id_for(change.key)
         if object_id is None:
             raise _NotFound(
@@ -264,16 +272,16 @@ class _Engine:
 
     # -- handlers -----------------------------------------------------------------------------
 
-    def _create_au(self, change: Change) -> ChangeResult:
-        au = _au_from(change)
+    def _create_au(self, change: CreateAdministrativeUnit) -> ChangeResult:
+        au = _after(change).unit(change.key)
         ids, failures, names = self._users(sorted(au.members))
         created = self._dir.create_administrative_unit(au, ids)
         self._remember(change.key, created.object_id)
         failures += self._named(created.failures, names)
         return _created(change, created.object_id, failures, len(au.members))
 
-    def _create_group(self, change: Change) -> ChangeResult:
-        group = _group_from(change)
+    def _create_group(self, change: CreateGroup) -> ChangeResult:
+        group = _after(change).group(change.key)
         owner_ids, owner_failures, owner_names = self._users(sorted(group.owners))
         member_ids, member_failures, member_names = self._users(sorted(group.members))
         created = self._dir.create_group(group, owner_ids, member_ids)
@@ -282,16 +290,16 @@ class _Engine:
         failures += self._named(created.failures, owner_names | member_names)
         return _created(change, created.object_id, failures, len(group.owners) + len(group.members))
 
-    def _update(self, change: Change) -> ChangeResult:
+    def _update(self, change: UpdateAdministrativeUnit | UpdateGroup) -> ChangeResult:
         object_id = self._own_id(change)
-        fields = dict(change.after or {})
-        if change.kind == "administrativeUnit":
-            self._dir.update_administrative_unit(object_id, fields)
+        # the managed fields' JSON names are Graph's
+        if isinstance(change, UpdateAdministrativeUnit):
+            self._dir.update_administrative_unit(object_id, _after(change).to_dict())
         else:
-            self._dir.update_group(object_id, fields)
+            self._dir.update_group(object_id, _after(change).to_dict())
         return _result(change, "done", object_id=object_id)
 
-    def _delete(self, change: Change) -> ChangeResult:
+    def _delete(self, change: AnyChange) -> ChangeResult:
         object_id = self._own_id(change)
         if change.kind == "administrativeUnit":
             self._dir.delete_administrative_unit(object_id)
@@ -299,7 +307,7 @@ class _Engine:
             self._dir.delete_group(object_id)
         return _result(change, "done", object_id=object_id)
 
-    def _members(self, change: Change) -> ChangeResult:
+    def _members(self, change: AnyChange) -> ChangeResult:
         object_id = self._own_id(change)
         ids, failures, names = self._users(change.members)
         if ids:
@@ -307,7 +315,7 @@ class _Engine:
             failures += self._named(method(object_id, ids), names)
         return _moved(change, object_id, failures)
 
-    def _member_method(self, change: Change) -> Callable[[str, Sequence[str]], Sequence[ItemFailure]]:
+    def _member_method(self, change: AnyChange) -> Callable[[str, Sequence[str]], Sequence[ItemFailure]]:
         d = self._dir
         add = change.action == "add"
         if change.kind == "administrativeUnitMembers":
@@ -316,7 +324,7 @@ class _Engine:
             return d.add_group_members if add else d.remove_group_members
         return d.add_group_owners if add else d.remove_group_owners
 
-    def _placements(self, change: Change) -> ChangeResult:
+    def _placements(self, change: AnyChange) -> ChangeResult:
         """Place a group in (or take it out of) administrative units, one AU at a time; one AU
         failing does not stop the others."""
         group_id = self._own_id(change)
@@ -338,22 +346,20 @@ class _Engine:
             failures += [ItemFailure(au_key, f.message) for f in got]
         return _moved(change, group_id, failures)
 
-    def _create_team(self, change: Change) -> ChangeResult:
-        after = change.after or {}
-        group_key = Key(str(after.get("group") or group_of(change.key)))
-        group_id = self._id_for(group_key)
+    def _create_team(self, change: CreateTeam) -> ChangeResult:
+        team = _after(change)
+        group_id = self._id_for(team.group)
         if group_id is None:
             raise _NotFound(
-                f"the group {group_key} of {change.key} is not in Entra and was not created in this run"
+                f"the group {team.group} of {change.key} is not in Entra and was not created in this run"
             )
-        template: TeamTemplate = "educationClass" if after.get("template") == "educationClass" else "standard"
-        outcome = self._dir.create_team(group_id, template)
+        outcome = self._dir.create_team(group_id, team.template)
         if outcome.status == "deferred":
             return _result(change, "deferred", outcome.message or DEFERRED_MESSAGE)
         self._remember(change.key, group_id)
         return _result(change, "done", outcome.message, object_id=group_id)
 
-    def _archive_team(self, change: Change) -> ChangeResult:
+    def _archive_team(self, change: AnyChange) -> ChangeResult:
         team_id = change.object_id or self._id_for(change.key)
         if team_id is None:  # a team's id is its group's id
             team_id = self._id_for(group_of(change.key))
@@ -365,7 +371,7 @@ class _Engine:
             self._dir.unarchive_team(team_id)
         return _result(change, "done", object_id=team_id)
 
-    def _delete_team(self, change: Change) -> ChangeResult:
+    def _delete_team(self, change: AnyChange) -> ChangeResult:
         return _result(
             change,
             "failed",
@@ -375,7 +381,9 @@ class _Engine:
         )
 
 
-def _created(change: Change, object_id: str, failures: Sequence[ItemFailure], attempted: int) -> ChangeResult:
+def _created(
+    change: AnyChange, object_id: str, failures: Sequence[ItemFailure], attempted: int
+) -> ChangeResult:
     if not failures:
         return _result(change, "done", object_id=object_id)
     return _result(
@@ -384,7 +392,7 @@ def _created(change: Change, object_id: str, failures: Sequence[ItemFailure], at
     )
 
 
-def _moved(change: Change, object_id: str, failures: Sequence[ItemFailure]) -> ChangeResult:
+def _moved(change: AnyChange, object_id: str, failures: Sequence[ItemFailure]) -> ChangeResult:
     noun = change.noun
     verb = "added" if change.action == "add" else "removed"
     n = len(change.members)
@@ -404,43 +412,11 @@ def _describe(exc: Exception) -> str:
     return f"unexpected {type(exc).__name__}: {exc}"
 
 
-def _field(after: Mapping[str, Any], snake: str, camel: str, default: Any = None) -> Any:
-    if snake in after:
-        return after[snake]
-    return after.get(camel, default)
+_P = TypeVar("_P", bound=Payload)
 
 
-def _refs(after: Mapping[str, Any], snake: str, camel: str) -> frozenset[str]:
-    value = _field(after, snake, camel, ())
-    return frozenset(str(v) for v in value or ())
-
-
-def _au_keys(after: Mapping[str, Any]) -> frozenset[Key]:
-    return frozenset(Key(k) for k in _refs(after, "administrative_units", "administrativeUnits"))
-
-
-def _au_from(change: Change) -> AdministrativeUnit:
-    after = change.after or {}
-    members = _refs(after, "members", "members") or frozenset(change.members)
-    return AdministrativeUnit(
-        key=change.key,
-        display_name=str(_field(after, "display_name", "displayName", change.key)),
-        description=_field(after, "description", "description"),
-        members=members,
-    )
-
-
-def _group_from(change: Change) -> Group:
-    after = change.after or {}
-    return Group(
-        key=change.key,
-        display_name=str(_field(after, "display_name", "displayName", change.key)),
-        mail_nickname=str(_field(after, "mail_nickname", "mailNickname", "")),
-        kind=_field(after, "kind", "kind", "microsoft365"),
-        description=_field(after, "description", "description"),
-        visibility=_field(after, "visibility", "visibility", "Private"),
-        owners=_refs(after, "owners", "owners"),
-        members=_refs(after, "members", "members") or frozenset(change.members),
-        administrative_units=_au_keys(after),
-        education=parse_education(after.get("education")),
-    )
+def _after(change: Change[Any, _P]) -> _P:
+    """What a create or update makes (a saved plan always has it; a change made by hand may not)."""
+    if change.after is None:
+        raise _NotFound(f"{change.id}: the change says nothing of what to {change.action} (it has no after)")
+    return change.after

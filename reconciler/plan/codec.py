@@ -25,7 +25,8 @@ from reconciler.document.load import json_value_problem
 from reconciler.document.snapshot import UNNAMED_PREFIX
 from reconciler.errors import DocumentError, Finding
 from reconciler.model import UserMatch
-from reconciler.plan.model import Change, Plan
+from reconciler.plan.model import AnyChange, Change, Plan
+from reconciler.plan.operations import PayloadError
 
 __all__ = ["load_plan_document", "loads_plan", "plan_schema"]
 
@@ -168,7 +169,14 @@ def _value_findings(data: dict[str, Any]) -> list[Finding]:
 
 def _semantic_findings(data: dict[str, Any]) -> list[Finding]:
     findings: list[Finding] = []
-    changes = [Change.from_dict(c) for c in data["changes"]]
+    changes: list[AnyChange] = []
+    for i, raw in enumerate(data["changes"]):
+        try:
+            changes.append(Change.from_dict(raw))
+        except PayloadError as exc:
+            findings.append(Finding(f"changes[{i}].{exc.side}", exc.message))
+    if findings:
+        return findings
     ids: set[str] = set()
     for i, (raw, c) in enumerate(zip(data["changes"], changes, strict=True)):
         if raw["id"] != c.id:

@@ -19,21 +19,14 @@ Must-not: normalise references (the loader and the provider store them normalise
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TypeVar
 
 from reconciler.identity import Key
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, Team
 from reconciler.plan.align import align
-from reconciler.plan.diff_support import (
-    AU_FIELDS,
-    GROUP_FIELDS,
-    Collector,
-    au_document,
-    find_conflicts,
-    format_keys,
-    group_document,
-)
+from reconciler.plan.diff_support import Collector, find_conflicts, format_keys
 from reconciler.plan.fingerprint import fingerprint, managed_counts
 from reconciler.plan.model import Plan
 from reconciler.plan.operations import (
@@ -55,6 +48,16 @@ from reconciler.plan.operations import (
     UnarchiveTeam,
     UpdateAdministrativeUnit,
     UpdateGroup,
+)
+from reconciler.plan.payloads import (
+    UNSET,
+    AdministrativeUnitDocument,
+    AdministrativeUnitFields,
+    Fields,
+    GroupDocument,
+    GroupFields,
+    TeamDocument,
+    TeamStatus,
 )
 
 __all__ = ["diff"]
@@ -83,18 +86,20 @@ def diff(desired: DesiredState, actual: ActualState) -> Plan:
     )
 
 
-def _field_changes(
-    fields: Iterable[tuple[str, str]], want: object, have: object
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    before: dict[str, Any] = {}
-    after: dict[str, Any] = {}
-    for attr, name in fields:
+_F = TypeVar("_F", bound=Fields)
+
+
+def _field_changes(fields: type[_F], want: object, have: object) -> tuple[_F, _F]:
+    """The managed fields that differ, before and after (empty sides: no update)."""
+    before: dict[str, object] = {}
+    after: dict[str, object] = {}
+    for attr, _ in fields.names:
         w, h = getattr(want, attr), getattr(have, attr)
         if attr == "description":
             w, h = w or None, h or None  # Graph has no empty description
         if w != h:
-            before[name], after[name] = h, w
-    return before, after
+            before[attr], after[attr] = h, w
+    return fields(**before), fields(**after)
 
 
 def _relation(
@@ -144,11 +149,10 @@ def _diff_aus(desired: DesiredState, actual: ActualState, blocked: set[Key], out
             if au.key not in blocked:
                 members = out.resolved(au.members, au.key)
                 new = AdministrativeUnit(au.key, au.display_name, au.description or None, members)
-                after = au_document(new)
-                out.changes.append(CreateAdministrativeUnit(au.key, after=after))
+                out.changes.append(CreateAdministrativeUnit(au.key, after=AdministrativeUnitDocument.of(new)))
             continue
         object_id = actual.ids.get(au.key)
-        before, after = _field_changes(AU_FIELDS, au, have)
+        before, after = _field_changes(AdministrativeUnitFields, au, have)
         if after:
             out.changes.append(UpdateAdministrativeUnit(au.key, object_id, before, after))
         _relation(out, _AU_MEMBERS, au.key, object_id, au.members, have.members)
@@ -162,9 +166,8 @@ def _diff_aus(desired: DesiredState, actual: ActualState, blocked: set[Key], out
             if au_key in placed:
                 placed[au_key].append(g.key)
     for key in gone:
-        before = au_document(have_all[key])
-        before["groups"] = sorted(placed[key])
-        out.changes.append(DeleteAdministrativeUnit(key, actual.ids.get(key), before=before))
+        gone_au = AdministrativeUnitDocument.of(have_all[key], groups=placed[key])
+        out.changes.append(DeleteAdministrativeUnit(key, actual.ids.get(key), before=gone_au))
 
 
 def _diff_groups(
@@ -191,12 +194,12 @@ def _diff_groups(
             out.warn("kindMismatch", f"group {g.key} is a {have.kind} group in Entra but desired as "
                      f"{g.kind}; a group cannot be converted: delete it by hand (or give the desired "
                      "group a new key) to have it recreated", key=g.key)
-        before, after = _field_changes(GROUP_FIELDS, g, have)
-        if "visibility" in after and "HiddenMembership" in (before["visibility"], after["visibility"]):
-            out.warn("visibilityImmutable", f"group {g.key}: visibility {before['visibility']} cannot be "
-                     f"changed to {after['visibility']} (HiddenMembership is set only at creation)",
+        before, after = _field_changes(GroupFields, g, have)
+        if after.visibility is not UNSET and "HiddenMembership" in (before.visibility, after.visibility):
+            out.warn("visibilityImmutable", f"group {g.key}: visibility {before.visibility} cannot be "
+                     f"changed to {after.visibility} (HiddenMembership is set only at creation)",
                      key=g.key)
-            del before["visibility"], after["visibility"]
+            before, after = replace(before, visibility=UNSET), replace(after, visibility=UNSET)
         if after:
             out.changes.append(UpdateGroup(g.key, object_id, before, after))
         _relation(out, _GROUP_OWNERS, g.key, object_id, g.owners, have.owners, owners=True)
@@ -234,7 +237,7 @@ def _diff_groups(
     for key in gone:
         if key not in actual.teams:
             out.changes.append(DeleteGroup(key, actual.ids.get(key),
-                                      before=group_document(have_all[key])))
+                                      before=GroupDocument.of(have_all[key])))
 
 
 def _nickname_in_use(g: Group, other: str | None, out: Collector) -> None:
@@ -268,9 +271,8 @@ def _create_group(
                  "account; it is created by the first run after one of them has", key=g.key)
         return
     members = out.resolved(g.members, g.key)
-    doc = group_document(Group(g.key, g.display_name, g.mail_nickname, g.kind, g.description or None,
-                               g.visibility, owners, members, education=g.education))
-    del doc["administrativeUnits"]
+    doc = GroupDocument.of(Group(g.key, g.display_name, g.mail_nickname, g.kind, g.description or None,
+                                 g.visibility, owners, members, education=g.education), placements=False)
     create_id = CreateGroup.id_for(g.key)
     out.changes.append(CreateGroup(g.key, after=doc))
     place = sorted(_placeable(g, desired_aus, blocked_aus, out))
@@ -302,8 +304,8 @@ def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[Key], o
             if have.archived != t.archived:
                 archive = ArchiveTeam if t.archived else UnarchiveTeam
                 out.changes.append(archive(t.key, _team_id(actual, have),
-                                          before={"group": t.group, "archived": have.archived},
-                                          after={"group": t.group, "archived": t.archived}))
+                                          before=TeamStatus(t.group, have.archived),
+                                          after=TeamStatus(t.group, t.archived)))
             continue
         if t.group in blocked:
             out.warn("blockedByConflict", f"team {t.key} is not created: its group {t.group} is not "
@@ -322,11 +324,11 @@ def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[Key], o
                      "owner in Entra and none of its desired owners can be resolved (a Team needs an "
                      "owner); it is created on a later run once one can", key=t.key)
             continue
-        out.changes.append(CreateTeam(t.key, after={"group": t.group, "template": t.template},
+        out.changes.append(CreateTeam(t.key, after=TeamDocument(t.group, t.template),
                                   depends_on=deps))
         if t.archived:
-            out.changes.append(ArchiveTeam(t.key, before={"group": t.group, "archived": False},
-                                      after={"group": t.group, "archived": True},
+            out.changes.append(ArchiveTeam(t.key, before=TeamStatus(t.group, False),
+                                      after=TeamStatus(t.group, True),
                                       depends_on=(CreateTeam.id_for(t.key),)))
     desired_by_group = {t.group for t in desired.teams}
     # a desired group with no owner cannot be desired with a Team (a Team needs an owner): its
@@ -345,8 +347,8 @@ def _diff_teams(desired: DesiredState, actual: ActualState, blocked: set[Key], o
                 left.append(have.key)
         elif not have.archived:
             out.changes.append(ArchiveTeam(have.key, _team_id(actual, have),
-                                      before={"group": group_key, "archived": False},
-                                      after={"group": group_key, "archived": True}))
+                                      before=TeamStatus(group_key, False),
+                                      after=TeamStatus(group_key, True)))
     _kept(out, "Teams", "teams", kept)
     if left:
         out.warn("teamKeptWithoutOwner", f"{len(left)} Team(s) not archived although not desired: each one's "

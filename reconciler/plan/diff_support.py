@@ -1,40 +1,18 @@
-"""Helpers of :mod:`reconciler.plan.diff`: the change collector, object documents and conflicts.
-
-Object documents are the JSON shapes a plan shows for whole objects (a create's ``after``, a
-delete's ``before``): camelCase names as in the desired-state document, lists sorted.
-"""
+"""Helpers of :mod:`reconciler.plan.diff`: the change collector and conflicts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-from reconciler.document.parse import education_document
 from reconciler.identity import Key
-from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, UnmanagedObject
-from reconciler.plan.model import Change, Conflict, Warning
+from reconciler.model import ActualState, DesiredState, UnmanagedObject
+from reconciler.plan.model import AnyChange, Conflict, Warning
 
 __all__ = [
-    "AU_FIELDS",
-    "GROUP_FIELDS",
     "Collector",
-    "au_document",
     "find_conflicts",
     "format_keys",
-    "group_document",
 ]
-
-#: managed fields compared by the diff: (attribute, JSON name). A group's mailNickname is not among
-#: them: it is its mail address, set at creation and then kept (renaming a class must not change
-#: where its mail goes, and a nickname made unique against a twin in another school must not flip
-#: back when the twin goes).
-AU_FIELDS: tuple[tuple[str, str], ...] = (("display_name", "displayName"), ("description", "description"))
-GROUP_FIELDS: tuple[tuple[str, str], ...] = (
-    ("display_name", "displayName"),
-    ("description", "description"),
-    ("visibility", "visibility"),
-)
-
 
 def format_keys(keys: Iterable[str], limit: int = 20) -> str:
     """``a, b, c`` sorted, cut after ``limit`` with ``and N more``."""
@@ -43,30 +21,12 @@ def format_keys(keys: Iterable[str], limit: int = 20) -> str:
     return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
 
 
-def au_document(au: AdministrativeUnit) -> dict[str, Any]:
-    return {"displayName": au.display_name, "description": au.description, "members": sorted(au.members)}
-
-
-def group_document(g: Group) -> dict[str, Any]:
-    return {
-        "displayName": g.display_name,
-        "mailNickname": g.mail_nickname,
-        "kind": g.kind,
-        "description": g.description,
-        "visibility": g.visibility,
-        "owners": sorted(g.owners),
-        "members": sorted(g.members),
-        "administrativeUnits": sorted(g.administrative_units),
-        **({"education": education_document(g.education)} if g.education else {}),
-    }
-
-
 class Collector:
     """Collects changes, warnings and conflicts while the diff runs; tracks unresolved people."""
 
     def __init__(self, users: Mapping[str, str]) -> None:
         self.users = users
-        self.changes: list[Change] = []
+        self.changes: list[AnyChange] = []
         self.warnings: list[Warning] = []
         self.conflicts: list[Conflict] = []
         self._unresolved: dict[str, set[Key]] = {}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.model import UserMatch
-from reconciler.plan.operations import ACTIONS, KINDS, Action, Change, ChangeKind, change_id
+from reconciler.plan.operations import ACTIONS, KINDS, Action, AnyChange, Change, ChangeKind, change_id
 
 __all__ = [
     "ACTIONS",
@@ -25,6 +25,7 @@ __all__ = [
     "KINDS",
     "REFUSAL_CODE",
     "Action",
+    "AnyChange",
     "Change",
     "ChangeKind",
     "Conflict",
@@ -72,7 +73,7 @@ class Conflict:
 
 @dataclass(frozen=True)
 class Plan:
-    changes: tuple[Change, ...] = ()
+    changes: tuple[AnyChange, ...] = ()
     warnings: tuple[Warning, ...] = ()
     conflicts: tuple[Conflict, ...] = ()
     #: checksum of the managed actual state the plan was made against (stale-plan detection)
@@ -153,5 +154,5 @@ def recorded_plan(warnings: Iterable[Mapping[str, Any]], conflicts: Iterable[Map
     return Plan.from_dict({"warnings": list(warnings), "conflicts": list(conflicts)})
 
 
-def by_id(changes: Iterable[Change]) -> dict[str, Change]:
+def by_id(changes: Iterable[AnyChange]) -> dict[str, AnyChange]:
     return {c.id: c for c in changes}

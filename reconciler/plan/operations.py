@@ -18,9 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeAlias, TypeVar, get_args, get_origin
 
 from reconciler.identity import Key
+from reconciler.plan.payloads import (
+    AdministrativeUnitDocument,
+    AdministrativeUnitFields,
+    GroupDocument,
+    GroupFields,
+    Payload,
+    TeamDocument,
+    TeamStatus,
+)
 
 __all__ = [
     "ACTIONS",
@@ -33,6 +42,7 @@ __all__ = [
     "AddGroupOwners",
     "AdoptAdministrativeUnit",
     "AdoptGroup",
+    "AnyChange",
     "ArchiveTeam",
     "Change",
     "ChangeKind",
@@ -43,6 +53,7 @@ __all__ = [
     "DeleteGroup",
     "DeleteTeam",
     "MembershipChange",
+    "PayloadError",
     "RemoveAdministrativeUnitMembers",
     "RemoveGroupAdministrativeUnits",
     "RemoveGroupMembers",
@@ -82,22 +93,28 @@ def change_id(action: str, kind: str, key: str) -> str:
     return f"{action}:{kind}:{key}"
 
 
+#: the payload types of a change's two sides (``None``: that side is always empty)
+B = TypeVar("B", bound=Payload | None)
+A = TypeVar("A", bound=Payload | None)
+
+
 @dataclass(frozen=True, slots=True)
-class Change:
+class Change(Generic[B, A]):
     """What happens to one object (or to one relation of one object). Abstract: use a subclass.
 
-    The object's key, its Graph id when known, the full before/after of what it changes (a removal
-    carries what is lost), the user references or keys a membership change moves, and the ids of
-    the changes it depends on.
+    The object's key, its Graph id when known, the typed before/after of what it changes (a removal
+    carries what is lost; :mod:`reconciler.plan.payloads`), the user references or keys a membership
+    change moves, and the ids of the changes it depends on. A subclass names its payload types as
+    ``Change[Before, After]``; a change refuses a payload of another type.
     """
 
     key: Key
     #: Graph object id of the object changed, when it exists already
     object_id: str | None = None
-    #: managed fields before (None for a create); a delete carries the whole prior object
-    before: Mapping[str, Any] | None = None
-    #: managed fields after (None for a delete)
-    after: Mapping[str, Any] | None = None
+    #: what is there before (None for a create); a delete carries the whole prior object
+    before: B | None = None
+    #: what is there after (None for a delete)
+    after: A | None = None
     #: for add/remove: the user references (or AU keys) moved, sorted
     members: tuple[str, ...] = ()
     #: ids of changes that must succeed first
@@ -113,11 +130,25 @@ class Change:
     symbol: ClassVar[str]
     #: the executor's method that applies it
     handler: ClassVar[str]
+    #: the payload types of ``before`` and ``after`` (None: always empty), from ``Change[B, A]``
+    before_type: ClassVar[type[Payload] | None] = None
+    after_type: ClassVar[type[Payload] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super(Change, cls).__init_subclass__(**kwargs)  # the class dataclass(slots=True) made
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is Change:
+                cls.before_type, cls.after_type = (_payload_type(t) for t in get_args(base))
 
     def __post_init__(self) -> None:
         if type(self) is Change or type(self) is MembershipChange:
             raise TypeError("Change is abstract: make one of its operations (CreateGroup, ...)")
         object.__setattr__(self, "key", Key(self.key))
+        for side, expected in (("before", self.before_type), ("after", self.after_type)):
+            value = getattr(self, side)
+            if value is not None and type(value) is not expected:
+                want = f"a {expected.__name__}" if expected is not None else "None"
+                raise TypeError(f"{type(self).__name__}.{side} must be {want}, not a {type(value).__name__}")
 
     @classmethod
     def id_for(cls, key: str) -> str:
@@ -136,9 +167,9 @@ class Change:
         if self.object_id is not None:
             d["objectId"] = self.object_id
         if self.before is not None:
-            d["before"] = _jsonable(self.before)
+            d["before"] = self.before.to_dict()
         if self.after is not None:
-            d["after"] = _jsonable(self.after)
+            d["after"] = self.after.to_dict()
         if self.members:
             d["members"] = list(self.members)
         if self.depends_on:
@@ -146,20 +177,57 @@ class Change:
         return d
 
     @staticmethod
-    def from_dict(d: Mapping[str, Any]) -> Change:
-        """The change a plan document holds (its class found by its ``action`` and ``kind``)."""
+    def from_dict(d: Mapping[str, Any], *, strict: bool = True) -> AnyChange:
+        """The change a plan document holds (its class found by its ``action`` and ``kind``);
+        ``ValueError`` names what is wrong with its payloads. ``strict=False`` reads a record of
+        the past (a run store's row an older version wrote; see :meth:`Payload.from_dict`)."""
         cls = operation(str(d["action"]), str(d["kind"]))
         return cls(
             key=d["key"],
             object_id=d.get("objectId"),
-            before=d.get("before"),
-            after=d.get("after"),
+            before=_payload(cls, "before", d.get("before"), strict),
+            after=_payload(cls, "after", d.get("after"), strict),
             members=tuple(d.get("members", ())),
             depends_on=tuple(d.get("dependsOn", ())),
         )
 
 
-class MembershipChange(Change):
+def _payload_type(t: Any) -> type[Payload] | None:
+    if t is type(None):
+        return None
+    if isinstance(t, type) and issubclass(t, Payload):
+        return t
+    raise TypeError(f"a change's payload type must be a Payload class or None, not {t!r}")
+
+
+class PayloadError(ValueError):
+    """A change's ``before`` or ``after`` in a plan document is not what its operation carries."""
+
+    def __init__(self, side: str, message: str) -> None:
+        super().__init__(f"{side}: {message}")
+        self.side = side
+        self.message = message
+
+
+def _payload(cls: type[AnyChange], side: str, value: Any, strict: bool) -> Payload | None:
+    if value is None:
+        return None
+    expected = cls.before_type if side == "before" else cls.after_type
+    if expected is None:
+        if not strict:
+            return None
+        raise PayloadError(side, f"a change {cls.action} {cls.kind} has no {side}: remove it")
+    try:
+        return expected.from_dict(value, strict=strict)
+    except ValueError as exc:
+        raise PayloadError(side, str(exc)) from None
+
+
+#: any change, whatever its payloads (for code that handles every kind)
+AnyChange: TypeAlias = Change[Any, Any]
+
+
+class MembershipChange(Change[None, None]):
     """An add or remove on one relation of an object: ``members`` are what it moves."""
 
     __slots__ = ()
@@ -168,19 +236,19 @@ class MembershipChange(Change):
 # -- administrative units ---------------------------------------------------------------------------
 
 
-class CreateAdministrativeUnit(Change):
+class CreateAdministrativeUnit(Change[None, AdministrativeUnitDocument]):
     __slots__ = ()
     action, kind, phase = "create", "administrativeUnit", 0
     noun, symbol, handler = "administrative unit", "+", "create_au"
 
 
-class UpdateAdministrativeUnit(Change):
+class UpdateAdministrativeUnit(Change[AdministrativeUnitFields, AdministrativeUnitFields]):
     __slots__ = ()
     action, kind, phase = "update", "administrativeUnit", 0
     noun, symbol, handler = "administrative unit", "~", "update"
 
 
-class DeleteAdministrativeUnit(Change):
+class DeleteAdministrativeUnit(Change[AdministrativeUnitDocument, None]):
     __slots__ = ()
     action, kind, phase = "delete", "administrativeUnit", 8
     noun, symbol, handler = "administrative unit", "-", "delete"
@@ -201,19 +269,19 @@ class RemoveAdministrativeUnitMembers(MembershipChange):
 # -- groups -------------------------------------------------------------------------------------------
 
 
-class CreateGroup(Change):
+class CreateGroup(Change[None, GroupDocument]):
     __slots__ = ()
     action, kind, phase = "create", "group", 1
     noun, symbol, handler = "group", "+", "create_group"
 
 
-class UpdateGroup(Change):
+class UpdateGroup(Change[GroupFields, GroupFields]):
     __slots__ = ()
     action, kind, phase = "update", "group", 1
     noun, symbol, handler = "group", "~", "update"
 
 
-class DeleteGroup(Change):
+class DeleteGroup(Change[GroupDocument, None]):
     __slots__ = ()
     action, kind, phase = "delete", "group", 7
     noun, symbol, handler = "group", "-", "delete"
@@ -271,25 +339,25 @@ class RemoveGroupAdministrativeUnits(MembershipChange):
 # -- Teams --------------------------------------------------------------------------------------------
 
 
-class CreateTeam(Change):
+class CreateTeam(Change[None, TeamDocument]):
     __slots__ = ()
     action, kind, phase = "create", "team", 3
     noun, symbol, handler = "Team", "+", "create_team"
 
 
-class UnarchiveTeam(Change):
+class UnarchiveTeam(Change[TeamStatus, TeamStatus]):
     __slots__ = ()
     action, kind, phase = "unarchive", "team", 3
     noun, symbol, handler = "Team", "<", "archive_team"
 
 
-class ArchiveTeam(Change):
+class ArchiveTeam(Change[TeamStatus, TeamStatus]):
     __slots__ = ()
     action, kind, phase = "archive", "team", 6
     noun, symbol, handler = "Team", ">", "archive_team"
 
 
-class DeleteTeam(Change):
+class DeleteTeam(Change[TeamStatus, None]):
     __slots__ = ()
     action, kind, phase = "delete", "team", 6
     noun, symbol, handler = "Team", "-", "delete_team"
@@ -298,42 +366,33 @@ class DeleteTeam(Change):
 # -- adoptions: recorded as a run's changes by `adopt`, never planned ----------------------------------
 
 
-class AdoptAdministrativeUnit(Change):
+class AdoptAdministrativeUnit(Change[None, None]):
     __slots__ = ()
     action, kind, phase = "adopt", "administrativeUnit", -1
     noun, symbol, handler = "administrative unit", "=", "adopt"
 
 
-class AdoptGroup(Change):
+class AdoptGroup(Change[None, None]):
     __slots__ = ()
     action, kind, phase = "adopt", "group", -1
     noun, symbol, handler = "group", "=", "adopt"
 
 
-def _concrete(cls: type[Change]) -> list[type[Change]]:
-    out: list[type[Change]] = []
+def _concrete(cls: type[AnyChange]) -> list[type[AnyChange]]:
+    out: list[type[AnyChange]] = []
     for sub in cls.__subclasses__():
         out += [sub] if "action" in vars(sub) else _concrete(sub)
     return out
 
 
 #: (action, kind) -> its class: built from the classes above, the one registry
-OPERATIONS: Mapping[tuple[str, str], type[Change]] = {(c.action, c.kind): c for c in _concrete(Change)}
+OPERATIONS: Mapping[tuple[str, str], type[AnyChange]] = {(c.action, c.kind): c for c in _concrete(Change)}
 
 
-def operation(action: str, kind: str) -> type[Change]:
+def operation(action: str, kind: str) -> type[AnyChange]:
     """The class of the change ``action kind`` (``ValueError`` when there is none)."""
     try:
         return OPERATIONS[(action, kind)]
     except KeyError:
         raise ValueError(f"a plan has no change {action!r} on {kind!r}") from None
 
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, frozenset | set):
-        return sorted(value)
-    if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from reconciler.model import ActualState, DesiredState
 from reconciler.plan.align import align
 from reconciler.plan.diff_support import format_keys
-from reconciler.plan.model import Change, Plan
+from reconciler.plan.model import AnyChange, Plan
 from reconciler.plan.operations import RemoveAdministrativeUnitMembers, RemoveGroupMembers, RemoveGroupOwners
 
 __all__ = ["SafetyLimits", "check"]
@@ -67,7 +67,7 @@ def check(plan: Plan, desired: DesiredState, actual: ActualState, limits: Safety
     return reasons
 
 
-def _delete_fraction(deletes: Sequence[Change], actual: ActualState, limits: SafetyLimits) -> list[str]:
+def _delete_fraction(deletes: Sequence[AnyChange], actual: ActualState, limits: SafetyLimits) -> list[str]:
     # live objects only: archived Teams (and the groups kept for them) pile up year after year and
     # must not dilute the fraction until a mass archive or delete passes unnoticed
     retired = {k for k, t in actual.teams.items() if t.archived}
@@ -92,7 +92,7 @@ def _delete_fraction(deletes: Sequence[Change], actual: ActualState, limits: Saf
     return out
 
 
-def _member_removals(changes: Sequence[Change], actual: ActualState, limits: SafetyLimits) -> list[str]:
+def _member_removals(changes: Sequence[AnyChange], actual: ActualState, limits: SafetyLimits) -> list[str]:
     over: list[str] = []
     for c in changes:
         if not isinstance(c, RemoveAdministrativeUnitMembers | RemoveGroupMembers | RemoveGroupOwners):

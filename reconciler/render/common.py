@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.plan.model import Change, Plan
+from reconciler.plan.model import AnyChange, Plan
 from reconciler.plan.operations import MembershipChange
+from reconciler.plan.payloads import Payload
 
 __all__ = [
     "LIST_FIELDS",
@@ -18,6 +19,8 @@ __all__ = [
     "Counts",
     "ObjectChanges",
     "counts",
+    "display_name",
+    "document",
     "group_by_object",
     "managed_text",
     "scalar_fields",
@@ -55,7 +58,7 @@ class ObjectChanges:
     section: str
     kind: str  # administrativeUnit, group or team
     key: str
-    changes: tuple[Change, ...]
+    changes: tuple[AnyChange, ...]
 
     def relations(self) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
         """``(relation name, added, removed)`` per relation with add/remove changes, in a fixed order."""
@@ -74,7 +77,7 @@ class ObjectChanges:
 
 def group_by_object(plan: Plan) -> list[ObjectChanges]:
     """The plan's changes grouped by section, then object key."""
-    grouped: dict[tuple[int, str], list[Change]] = {}
+    grouped: dict[tuple[int, str], list[AnyChange]] = {}
     for c in plan.changes:
         section = next(i for i, (_, kinds) in enumerate(SECTIONS) if c.kind in kinds)
         grouped.setdefault((section, c.key), []).append(c)
@@ -103,7 +106,7 @@ def counts(plan: Plan) -> Counts:
             continue
         n[c.action] += 1
         if c.action == "create" and c.after is not None:
-            n["add"] += sum(len(c.after.get(f) or ()) for f in ("owners", "members"))
+            n["add"] += c.after.memberships()
     return Counts(**n)
 
 
@@ -137,6 +140,20 @@ def managed_text(plan: Plan) -> tuple[str, str] | None:
 def value(v: Any) -> str:
     """A field value as shown: JSON (strings quoted, ``null``)."""
     return json.dumps(v, ensure_ascii=False)
+
+
+def document(payload: Payload | None) -> dict[str, Any]:
+    """A change's side as a plan shows it: its JSON fields (none for an empty side)."""
+    return payload.to_dict() if payload is not None else {}
+
+
+def display_name(c: AnyChange) -> str:
+    """The display name a change's sides give its object ("" when they give none)."""
+    for side in (c.after, c.before):
+        name = side.name() if side is not None else None
+        if name:
+            return str(name)
+    return ""
 
 
 def scalar_fields(doc: Mapping[str, Any]) -> list[tuple[str, Any]]:

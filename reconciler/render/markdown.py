@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.plan.model import Change, Plan
+from reconciler.plan.model import AnyChange, Plan
 from reconciler.plan.operations import MembershipChange
 from reconciler.render.common import (
     LIST_FIELDS,
     counts,
+    document,
     group_by_object,
     managed_text,
     scalar_fields,
@@ -47,20 +48,17 @@ def _counts(doc: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}: {len(doc[k])}" for k in LIST_FIELDS if k in doc)
 
 
-def _describe(c: Change) -> str:
+def _describe(c: AnyChange) -> str:
     if c.kind == "team":
-        doc = c.after or c.before or {}
+        doc = document(c.after or c.before)
         text = f"{c.action} (group {code(str(doc.get('group')))}"
         return text + (f", template {md(str(doc.get('template')))})" if c.action == "create" else ")")
     if c.action == "update":
-        before = c.before or {}
+        before = document(c.before)
         return "update: " + "; ".join(f"{k} {md(value(before.get(k)))} → {md(value(v))}"
-                                      for k, v in (c.after or {}).items())
-    doc = (c.after if c.action == "create" else c.before) or {}
+                                      for k, v in document(c.after).items())
+    doc = document(c.after if c.action == "create" else c.before)
     parts = [p for p in (_fields(doc), _counts(doc)) if p]
-    team = doc.get("team")
-    if isinstance(team, Mapping):
-        parts.append(f"its Team {code(str(team.get('key')))} goes with it")
     return f"{c.action}: " + "; ".join(parts)
 
 
@@ -74,10 +72,11 @@ def _membership_details(plan: Plan) -> list[str]:
     for obj in group_by_object(plan):
         for c in obj.changes:
             if c.action == "create" and c.after is not None:
+                doc = document(c.after)
                 for k in ("owners", "members"):
-                    if c.after.get(k):
+                    if doc.get(k):
                         lines += ["", f"**{obj.kind} {code(obj.key)}: {k} at creation "
-                                  f"(+{len(c.after[k])})**", "", *_bullets("+", c.after[k])]
+                                  f"(+{len(doc[k])})**", "", *_bullets("+", doc[k])]
         for name, added, removed in obj.relations():
             lines += ["", f"**{obj.kind} {code(obj.key)}: {name} +{len(added)} −{len(removed)}**", "",
                       *_bullets("+", added), *_bullets("−", removed)]
@@ -90,11 +89,12 @@ def _delete_details(plan: Plan) -> list[str]:
         if c.action != "delete" or c.before is None:
             continue
         lines += ["", f"**{c.kind} {code(c.key)}**" + (f" ({code(c.object_id)})" if c.object_id else ""), ""]
-        lines += [f"- {k}: {md(value(v))}" for k, v in scalar_fields(c.before)]
+        before = document(c.before)
+        lines += [f"- {k}: {md(value(v))}" for k, v in scalar_fields(before)]
         for k in LIST_FIELDS:
-            if k in c.before:
-                items = ", ".join(code(m) for m in c.before[k]) or "none"
-                lines.append(f"- {k} ({len(c.before[k])}): {items}")
+            if k in before:
+                items = ", ".join(code(m) for m in before[k]) or "none"
+                lines.append(f"- {k} ({len(before[k])}): {items}")
     return lines
 
 

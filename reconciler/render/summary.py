@@ -29,7 +29,8 @@ from urllib.parse import unquote
 from reconciler.apply.result import ApplyResult
 from reconciler.identity import group_of
 from reconciler.model import DesiredState
-from reconciler.plan.model import Change, Plan
+from reconciler.plan.model import AnyChange, Plan
+from reconciler.render.common import display_name
 
 __all__ = [
     "NO_SCHOOL",
@@ -226,24 +227,19 @@ def school_order(school: str) -> tuple[int, list[str | int], str]:
     return (1 if school == NO_SCHOOL else 0, parts, school)
 
 
-def _memberships(c: Change) -> int:
+def _memberships(c: AnyChange) -> int:
     if c.action in ("add", "remove"):
         return len(c.members)
     if c.action == "create" and c.after is not None:
-        return sum(len(c.after.get(f) or ()) for f in ("owners", "members"))
+        return int(c.after.memberships())
     return 0
 
 
-def _name(c: Change, ctx: SummaryContext) -> str:
+def _name(c: AnyChange, ctx: SummaryContext) -> str:
     info = ctx.objects.get(c.key)
     if info is not None and info.name:
         return info.name
-    for side in (c.after, c.before):
-        if side:
-            v = side.get("displayName")
-            if v:
-                return str(v)
-    return ""
+    return display_name(c)
 
 
 def _school(key: str, ctx: SummaryContext) -> str:

@@ -19,6 +19,7 @@ from reconciler.render.common import (
     NO_CHANGES,
     SECTIONS,
     ObjectChanges,
+    document,
     group_by_object,
     managed_text,
     scalar_fields,
@@ -49,10 +50,6 @@ def _document_lines(doc: Mapping[str, Any], sign: str, indent: str, limit: int) 
         if k in doc:
             lines.append(f"{indent}{k} ({len(doc[k])}){':' if doc[k] and limit > 0 else ''}")
             lines += _list_lines(sign, doc[k], indent + "  ", limit)
-    team = doc.get("team")
-    if isinstance(team, Mapping):
-        state = "archived " if team.get("archived") else ""
-        lines.append(f"{indent}team: {state}Team {team.get('key')} goes with it")
     return lines
 
 
@@ -65,18 +62,18 @@ def _object_text(obj: ObjectChanges, limit: int) -> list[str]:
         if c.object_id:
             head += f" ({c.object_id})"
         if c.kind == "team":
-            doc = c.after or c.before or {}
+            doc = document(c.after or c.before)
             extra = f"group {doc.get('group')}"
             if c.action == "create":
                 extra += f", template {doc.get('template')}"
             lines.append(f"{head}  [{extra}]")
         elif c.action == "update":
             lines.append(head)
-            before = c.before or {}
-            lines += [f"      {k}: {value(before.get(k))} -> {value(v)}" for k, v in (c.after or {}).items()]
+            before, after = document(c.before), document(c.after)
+            lines += [f"      {k}: {value(before.get(k))} -> {value(v)}" for k, v in after.items()]
         else:
             lines.append(head)
-            lines += _document_lines((c.after if c.action == "create" else c.before) or {},
+            lines += _document_lines(document(c.after if c.action == "create" else c.before),
                                      "+" if c.action == "create" else "-", "      ", limit)
     for name, added, removed in obj.relations():
         lines.append(f"  ~ {obj.kind} {obj.key}  {name} +{len(added)} -{len(removed)}")
