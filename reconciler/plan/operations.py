@@ -4,8 +4,10 @@ and Alembic's ops are the models).
 Each class carries what every consumer used to look up in its own (action, kind) table: its
 ``action`` and ``kind`` (the JSON spelling), its ``phase`` in the apply order, its ``noun`` for
 people (what a membership change moves, or the object), its ``symbol`` in renderings and the name
-of its apply ``handler`` on the executor. The saved-plan codec finds a class by its JSON
-spelling through :func:`operation` (the one registry, built from the classes themselves).
+of its apply ``handler`` on the executor; and the types of its ``before`` and ``after``, named
+as its base ``Change[Before, After]`` (:mod:`reconciler.plan.payloads`). The saved-plan codec finds
+a class by its JSON spelling through :func:`operation` (the one registry, built from the classes
+themselves) and reads its payloads with their own ``from_dict``.
 
 A new kind of change is a new subclass here (with a handler in :mod:`reconciler.apply.executor`
 and its ``action``/``kind`` in ``schemas/plan.schema.json``); nothing else lists them.
