@@ -11,6 +11,7 @@ import pytest
 from entra_sync.runs.history import History
 from providers.emulator import Tenant
 from reconciler.document.load import validate_document
+from reconciler.plan.payloads import GroupDocument
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -107,8 +108,8 @@ def test_history_commands(run_cli, demo_dir: Path, tmp_path: Path) -> None:
     assert "#1" in r.stdout
     with History(demo_dir / "history.sqlite") as h:  # a person's memberships, by their UPN
         group = next(rc.change for rc in h.get_run(1).changes
-                     if rc.change.kind == "group" and (rc.change.after or {}).get("members"))
-    person = group.after["members"][0]
+                     if isinstance(rc.change.after, GroupDocument) and rc.change.after.members)
+    person = group.after.members[0]
     r = run_cli("history", "object", "--config", cfg, person.upper())
     assert r.exit_code == 0
     assert any(line.startswith("#1") and "add" in line and "groupMembers" in line and "done" in line
