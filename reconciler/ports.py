@@ -6,11 +6,12 @@ nothing in the core imports httpx or msal. Hooks follow octoDNS's Must / May / M
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, TeamTemplate
+from reconciler.plan.payloads import AdministrativeUnitFields, GroupFields
 
 __all__ = ["CreateResult", "Directory", "ItemFailure", "Progress", "TeamOutcome"]
 
@@ -64,7 +65,9 @@ class Directory(Protocol):
         """Create the AU stamped with ``au.key``, then add ``member_ids`` (user object ids)."""
         ...
 
-    def update_administrative_unit(self, object_id: str, fields: Mapping[str, Any]) -> None: ...
+    def update_administrative_unit(self, object_id: str, fields: AdministrativeUnitFields) -> None:
+        """Set the fields ``fields`` holds (their JSON names, ``fields.to_dict()``, are Graph's)."""
+        ...
 
     def delete_administrative_unit(self, object_id: str) -> None: ...
 
@@ -86,7 +89,9 @@ class Directory(Protocol):
         is not handled here (the plan has separate placement changes)."""
         ...
 
-    def update_group(self, object_id: str, fields: Mapping[str, Any]) -> None: ...
+    def update_group(self, object_id: str, fields: GroupFields) -> None:
+        """Set the fields ``fields`` holds (their JSON names, ``fields.to_dict()``, are Graph's)."""
+        ...
 
     def delete_group(self, object_id: str) -> None: ...
 

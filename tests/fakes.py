@@ -32,6 +32,7 @@ from reconciler.model import (
     Team,
     TeamTemplate,
 )
+from reconciler.plan.payloads import AdministrativeUnitFields, GroupFields
 from reconciler.ports import CreateResult, Directory, ItemFailure, Progress, TeamOutcome
 
 __all__ = ["FakeAU", "FakeDirectory", "FakeGroup", "FakeTeam", "fake_id"]
@@ -235,10 +236,10 @@ class FakeDirectory:
             record = self.aus.setdefault(object_id, FakeAU(au.key, au.display_name, au.description))
             return CreateResult(object_id, tuple(self._move(record.members, member_ids, True)))
 
-    def update_administrative_unit(self, object_id: str, fields: Mapping[str, Any]) -> None:
-        self._call("update_administrative_unit", object_id, dict(fields), targets=(object_id,))
+    def update_administrative_unit(self, object_id: str, fields: AdministrativeUnitFields) -> None:
+        self._call("update_administrative_unit", object_id, fields.to_dict(), targets=(object_id,))
         with self._lock:
-            self._update(self._au(object_id), fields)
+            self._update(self._au(object_id), fields.to_dict())
 
     def delete_administrative_unit(self, object_id: str) -> None:
         self._call("delete_administrative_unit", object_id, targets=(object_id,))
@@ -271,10 +272,10 @@ class FakeDirectory:
             failures += self._move(record.members, member_ids, True)
             return CreateResult(object_id, tuple(failures))
 
-    def update_group(self, object_id: str, fields: Mapping[str, Any]) -> None:
-        self._call("update_group", object_id, dict(fields), targets=(object_id,))
+    def update_group(self, object_id: str, fields: GroupFields) -> None:
+        self._call("update_group", object_id, fields.to_dict(), targets=(object_id,))
         with self._lock:
-            self._update(self._group(object_id), fields)
+            self._update(self._group(object_id), fields.to_dict())
 
     def delete_group(self, object_id: str) -> None:
         self._call("delete_group", object_id, targets=(object_id,))

@@ -14,6 +14,7 @@ from providers.entra.directory import EntraDirectory, NotManagedError
 from providers.entra.marker import ensure_marker, marker_name
 from reconciler.clock import VirtualClock
 from reconciler.model import AdministrativeUnit, DesiredState, Group
+from reconciler.plan.payloads import AdministrativeUnitFields, GroupFields
 
 APP = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 MARKER = marker_name(APP)
@@ -71,8 +72,8 @@ def test_every_write_converges_on_a_realistic_tenant(profile: Profile, in_flight
     assert d.remove_group_owners(g.object_id, [u[1], u[2]]) == []
     assert d.add_administrative_unit_members(au.object_id, [g.object_id, *u[20:30]]) == []
     assert d.remove_administrative_unit_members(au.object_id, u[:5]) == []
-    d.update_group(g.object_id, {"displayName": "7A Maths (2026)", "visibility": "Public"})
-    d.update_administrative_unit(au.object_id, {"description": "Year 7 learners"})
+    d.update_group(g.object_id, GroupFields(display_name="7A Maths (2026)", visibility="Public"))
+    d.update_administrative_unit(au.object_id, AdministrativeUnitFields(description="Year 7 learners"))
     env.clock.advance(3600)
 
     state = d.read()
@@ -142,7 +143,7 @@ def test_unmanaged_objects_are_never_modified_or_deleted() -> None:
     assert [o.id for o in state.unmanaged] == [foreign]
     requests_before = sum(env.transport.counters.requests.values())
     attempts = [
-        lambda: d.update_group(foreign, {"displayName": "Mine now"}),
+        lambda: d.update_group(foreign, GroupFields(display_name="Mine now")),
         lambda: d.delete_group(foreign),
         lambda: d.add_group_members(foreign, u[10:12]),
         lambda: d.remove_group_members(foreign, u[1:2]),
@@ -151,7 +152,7 @@ def test_unmanaged_objects_are_never_modified_or_deleted() -> None:
         lambda: d.create_team(foreign, "standard"),
         lambda: d.archive_team(foreign),
         lambda: d.unarchive_team(foreign),
-        lambda: d.update_administrative_unit(foreign_au, {"displayName": "x"}),
+        lambda: d.update_administrative_unit(foreign_au, AdministrativeUnitFields(display_name="x")),
         lambda: d.delete_administrative_unit(foreign_au),
         lambda: d.add_administrative_unit_members(foreign_au, u[5:6]),
         lambda: d.remove_administrative_unit_members(foreign_au, u[0:1]),
@@ -171,7 +172,7 @@ def test_ids_are_managed_only_when_read_as_managed_or_created_here() -> None:
     with pytest.raises(NotManagedError):
         d.delete_group("00000000-0000-0000-0000-000000000000")
     created = d.create_group(Group("k", "K", "k"), env.users[:1], []).object_id
-    d.update_group(created, {"description": "mine"})  # created in this run: allowed
+    d.update_group(created, GroupFields(description="mine"))  # created in this run: allowed
     other = make_env(Profile.ideal())
     other.tenant.add_group("Marked", mail_nickname="marked", extensions={MARKER: "marked"})
     marked_id = next(g.id for g in other.tenant.groups.values() if g.ext.get(MARKER) == "marked")

@@ -300,6 +300,7 @@ def test_every_provider_request_validates(spec: GraphOpenAPI, realism: str) -> N
     from providers.entra.marker import ensure_marker
     from reconciler.clock import VirtualClock
     from reconciler.model import AdministrativeUnit, DesiredState, Group
+    from reconciler.plan.payloads import AdministrativeUnitFields, GroupFields
 
     profile = {
         "ideal": Profile.ideal(),
@@ -330,8 +331,8 @@ def test_every_provider_request_validates(spec: GraphOpenAPI, realism: str) -> N
     d.remove_group_owners(g, users[4:5])
     d.add_administrative_unit_members(au, [g, *users[3:6]])
     d.remove_administrative_unit_members(au, [users[5]])
-    d.update_group(g, {"displayName": "7A Maths", "description": None, "visibility": "Public"})
-    d.update_administrative_unit(au, {"displayName": "Year 7 (2026)"})
+    d.update_group(g, GroupFields(display_name="7A Maths", description=None, visibility="Public"))
+    d.update_administrative_unit(au, AdministrativeUnitFields(display_name="Year 7 (2026)"))
     clock.advance(3600)
     d.create_team(g, "educationClass")  # created, or 409 "already exists" and a re-read
     clock.advance(3600)

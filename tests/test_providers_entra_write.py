@@ -18,6 +18,7 @@ from providers.entra.write import EntraWriter, WritePolicy
 from reconciler.clock import VirtualClock
 from reconciler.errors import ConfigError, DirectoryError
 from reconciler.model import AdministrativeUnit, Group
+from reconciler.plan.payloads import AdministrativeUnitFields, GroupFields
 
 BASE = "https://graph.microsoft.com/v1.0"
 APP = "11111111-2222-3333-4444-555555555555"
@@ -210,21 +211,21 @@ def test_new_au_members_retry_replication_lag(router: respx.Router) -> None:
     assert clock.slept >= 6.0  # 2 s + 4 s back-off
 
 
-def test_update_maps_model_and_graph_field_names(router: respx.Router) -> None:
+def test_update_sends_only_the_fields_it_changes_by_graph_names(router: respx.Router) -> None:
     router.patch("/groups/g").respond(204)
     router.patch("/directory/administrativeUnits/a").respond(204)
     w, _ = make(router)
-    w.update_group("g", {"displayName": "New", "description": None, "visibility": "Public"})
-    w.update_administrative_unit("a", {"display_name": "AU"})
+    w.update_group("g", GroupFields(display_name="New", description=None, visibility="Public"))
+    w.update_administrative_unit("a", AdministrativeUnitFields(display_name="AU"))
     assert body(sent(router)[0]) == {"description": None, "displayName": "New", "visibility": "Public"}
     assert body(sent(router)[1]) == {"displayName": "AU"}
+    w.update_group("g", GroupFields())  # nothing to change: no request
+    assert len(sent(router)) == 2
 
 
-def test_update_refuses_unmanaged_fields(router: respx.Router) -> None:
-    w, _ = make(router)
-    with pytest.raises(Exception, match="securityEnabled"):
-        w.update_group("g", {"securityEnabled": False})
-    assert not router.calls
+def test_an_update_cannot_carry_an_unmanaged_field() -> None:
+    with pytest.raises(TypeError, match="securityEnabled"):
+        GroupFields(securityEnabled=False)  # type: ignore[call-arg]
 
 
 def test_delete_of_a_missing_object_is_success(router: respx.Router) -> None:

@@ -23,6 +23,7 @@ from providers.entra.write import DEFAULT_BEHAVIOR_OPTIONS, EntraWriter, WritePo
 from reconciler.clock import Clock
 from reconciler.errors import DirectoryError
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, TeamTemplate, UserMatch
+from reconciler.plan.payloads import AdministrativeUnitFields, GroupFields
 from reconciler.ports import CreateResult, Directory, ItemFailure, Progress, TeamOutcome
 
 __all__ = ["EntraDirectory", "NotManagedError"]
@@ -193,7 +194,7 @@ class EntraDirectory:
         self._created[result.object_id] = "administrativeUnit"
         return result
 
-    def update_administrative_unit(self, object_id: str, fields: Mapping[str, Any]) -> None:
+    def update_administrative_unit(self, object_id: str, fields: AdministrativeUnitFields) -> None:
         self._guard("administrativeUnit", object_id, "update")
         self.writer.update_administrative_unit(object_id, fields)
 
@@ -220,7 +221,7 @@ class EntraDirectory:
         self._note_owners("owner+", result.object_id, owner_ids, result.failures)
         return result
 
-    def update_group(self, object_id: str, fields: Mapping[str, Any]) -> None:
+    def update_group(self, object_id: str, fields: GroupFields) -> None:
         self._guard("group", object_id, "update")
         self.writer.update_group(object_id, fields)
 

@@ -43,9 +43,10 @@ from providers.entra.teams import TeamPolicy, TeamWriter
 from reconciler.clock import Clock
 from reconciler.errors import DirectoryError
 from reconciler.model import AdministrativeUnit, Group, TeamTemplate
+from reconciler.plan.payloads import AdministrativeUnitFields, Fields, GroupFields
 from reconciler.ports import CreateResult, ItemFailure, TeamOutcome
 
-__all__ = ["DEFAULT_BEHAVIOR_OPTIONS", "MAX_BINDS", "EntraWriter", "WritePolicy", "au_fields", "group_fields"]
+__all__ = ["DEFAULT_BEHAVIOR_OPTIONS", "MAX_BINDS", "EntraWriter", "WritePolicy", "patch_body"]
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +54,6 @@ log = logging.getLogger(__name__)
 MAX_BINDS = 20
 _JSON = {"Content-Type": "application/json"}
 
-_GROUP_FIELDS = {
-    "display_name": "displayName", "displayName": "displayName",
-    "description": "description",
-    "visibility": "visibility",
-    "mail_nickname": "mailNickname", "mailNickname": "mailNickname",
-}
-_AU_FIELDS = {"display_name": "displayName", "displayName": "displayName", "description": "description"}
 #: ``[sync]``'s defaults (reconciler.settings.SyncConfig.resource_behavior_options)
 DEFAULT_BEHAVIOR_OPTIONS = (
     "HideGroupInOutlook", "SubscribeMembersToCalendarEventsDisabled", "WelcomeEmailDisabled"
@@ -107,25 +101,9 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield items[i : i + size]
 
 
-def _fields(fields: Mapping[str, Any], allowed: Mapping[str, str], what: str) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    for name, value in fields.items():
-        if name not in allowed:
-            raise DirectoryError(
-                f"cannot update {what} field {name!r}: only {', '.join(sorted(set(allowed.values())))} "
-                "are managed"
-            )
-        body[allowed[name]] = value
-    return dict(sorted(body.items()))
-
-
-def group_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """A group PATCH body from managed fields (model names like ``display_name`` or Graph names)."""
-    return _fields(fields, _GROUP_FIELDS, "group")
-
-
-def au_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    return _fields(fields, _AU_FIELDS, "administrative unit")
+def patch_body(fields: Fields) -> dict[str, Any]:
+    """An update's PATCH body: the fields it changes, by their names (Graph's), sorted."""
+    return dict(sorted(fields.to_dict().items()))
 
 
 # An item outcome: None = success, "retry" = replication lag, any other str = failure message.
@@ -315,8 +293,9 @@ class EntraWriter:
         oid = self._create("/directory/administrativeUnits", body, au.key)
         return CreateResult(oid, tuple(self.add_administrative_unit_members(oid, member_ids)))
 
-    def update_administrative_unit(self, object_id: str, fields: Mapping[str, Any]) -> None:
-        self.client.patch(f"/directory/administrativeUnits/{object_id}", json=au_fields(fields))
+    def update_administrative_unit(self, object_id: str, fields: AdministrativeUnitFields) -> None:
+        if fields:
+            self.client.patch(f"/directory/administrativeUnits/{object_id}", json=patch_body(fields))
 
     def delete_administrative_unit(self, object_id: str) -> None:
         self._delete(f"/directory/administrativeUnits/{object_id}")
@@ -418,8 +397,9 @@ class EntraWriter:
                     ) from None
                 self.clock.sleep(delays[attempt])
 
-    def update_group(self, object_id: str, fields: Mapping[str, Any]) -> None:
-        self.client.patch(f"/groups/{object_id}", json=group_fields(fields))
+    def update_group(self, object_id: str, fields: GroupFields) -> None:
+        if fields:
+            self.client.patch(f"/groups/{object_id}", json=patch_body(fields))
 
     def delete_group(self, object_id: str) -> None:
         self._delete(f"/groups/{object_id}")

@@ -292,11 +292,10 @@ class _Engine:
 
     def _update(self, change: UpdateAdministrativeUnit | UpdateGroup) -> ChangeResult:
         object_id = self._own_id(change)
-        # the managed fields' JSON names are Graph's
         if isinstance(change, UpdateAdministrativeUnit):
-            self._dir.update_administrative_unit(object_id, _after(change).to_dict())
+            self._dir.update_administrative_unit(object_id, _after(change))
         else:
-            self._dir.update_group(object_id, _after(change).to_dict())
+            self._dir.update_group(object_id, _after(change))
         return _result(change, "done", object_id=object_id)
 
     def _delete(self, change: AnyChange) -> ChangeResult:
