@@ -89,8 +89,9 @@ def diff(desired: DesiredState, actual: ActualState) -> Plan:
 _F = TypeVar("_F", bound=Fields)
 
 
-def _field_changes(fields: type[_F], want: object, have: object) -> tuple[_F, _F]:
-    """The managed fields that differ, before and after (empty sides: no update)."""
+def _field_changes(fields: type[_F], want: object, have: object) -> tuple[_F, _F] | None:
+    """The managed fields that differ, before and after; None when none does (most objects: the
+    payloads are made only for an update)."""
     before: dict[str, object] = {}
     after: dict[str, object] = {}
     for attr, _ in fields.names:
@@ -99,7 +100,7 @@ def _field_changes(fields: type[_F], want: object, have: object) -> tuple[_F, _F
             w, h = w or None, h or None  # Graph has no empty description
         if w != h:
             before[attr], after[attr] = h, w
-    return fields(**before), fields(**after)
+    return (fields(**before), fields(**after)) if after else None
 
 
 def _relation(
@@ -152,9 +153,9 @@ def _diff_aus(desired: DesiredState, actual: ActualState, blocked: set[Key], out
                 out.changes.append(CreateAdministrativeUnit(au.key, after=AdministrativeUnitDocument.of(new)))
             continue
         object_id = actual.ids.get(au.key)
-        before, after = _field_changes(AdministrativeUnitFields, au, have)
-        if after:
-            out.changes.append(UpdateAdministrativeUnit(au.key, object_id, before, after))
+        update = _field_changes(AdministrativeUnitFields, au, have)
+        if update is not None:
+            out.changes.append(UpdateAdministrativeUnit(au.key, object_id, *update))
         _relation(out, _AU_MEMBERS, au.key, object_id, au.members, have.members)
     gone = sorted(k for k in have_all if k not in wanted)
     if desired.policy.administrative_units == "keep":
@@ -194,14 +195,9 @@ def _diff_groups(
             out.warn("kindMismatch", f"group {g.key} is a {have.kind} group in Entra but desired as "
                      f"{g.kind}; a group cannot be converted: delete it by hand (or give the desired "
                      "group a new key) to have it recreated", key=g.key)
-        before, after = _field_changes(GroupFields, g, have)
-        if after.visibility is not UNSET and "HiddenMembership" in (before.visibility, after.visibility):
-            out.warn("visibilityImmutable", f"group {g.key}: visibility {before.visibility} cannot be "
-                     f"changed to {after.visibility} (HiddenMembership is set only at creation)",
-                     key=g.key)
-            before, after = replace(before, visibility=UNSET), replace(after, visibility=UNSET)
-        if after:
-            out.changes.append(UpdateGroup(g.key, object_id, before, after))
+        update = _field_changes(GroupFields, g, have)
+        if update is not None:
+            _update_group(g.key, object_id, *update, out)
         _relation(out, _GROUP_OWNERS, g.key, object_id, g.owners, have.owners, owners=True)
         _relation(out, _GROUP_MEMBERS, g.key, object_id, g.members, have.members)
         # placements: only in desired AUs (an AU being deleted takes them along; a kept one is left)
@@ -238,6 +234,16 @@ def _diff_groups(
         if key not in actual.teams:
             out.changes.append(DeleteGroup(key, actual.ids.get(key),
                                       before=GroupDocument.of(have_all[key])))
+
+
+def _update_group(key: Key, object_id: str | None, before: GroupFields, after: GroupFields,
+                  out: Collector) -> None:
+    if after.visibility is not UNSET and "HiddenMembership" in (before.visibility, after.visibility):
+        out.warn("visibilityImmutable", f"group {key}: visibility {before.visibility} cannot be "
+                 f"changed to {after.visibility} (HiddenMembership is set only at creation)", key=key)
+        before, after = replace(before, visibility=UNSET), replace(after, visibility=UNSET)
+    if after:
+        out.changes.append(UpdateGroup(key, object_id, before, after))
 
 
 def _nickname_in_use(g: Group, other: str | None, out: Collector) -> None:
