@@ -20,6 +20,8 @@ from sqlalchemy import Engine, Text, and_, case, func, or_, select, type_coerce
 from entra_sync.store.run_summary import RunTotals, run_totals
 from entra_sync.store.tables import changes, person_changes, runs
 from reconciler.identity import group_of, user_ref
+from reconciler.plan.operations import AnyChange, Change
+from reconciler.render.common import display_name
 from reconciler.render.summary import NEEDS_ATTENTION, school_of
 
 __all__ = ["ChangeRow", "Filters", "RunQueries", "unresolved_csv"]
@@ -191,11 +193,10 @@ class RunQueries:
 
     @staticmethod
     def _row(r: Any, names: dict[str, str]) -> ChangeRow:
-        doc = r.change if isinstance(r.change, dict) else json.loads(r.change)
-        members = tuple(doc.get("members", ()))
-        after = doc.get("after") or {}
-        if not members and r.action == "create":
-            members = tuple(after.get("members") or ()) + tuple(after.get("owners") or ())
+        change = _change(r.change)
+        members = change.members
+        if not members and change.action == "create" and change.after is not None:
+            members = change.after.people()
         return ChangeRow(
             seq=r.seq,
             change_id=r.change_id,
@@ -228,8 +229,13 @@ class RunQueries:
         ).all()
         found: dict[str, str] = {}
         for key, doc in rows:
-            d = doc if isinstance(doc, dict) else json.loads(doc)
-            for side in (d.get("after"), d.get("before")):
-                if side and side.get("displayName") and key not in found:
-                    found[key] = str(side["displayName"])
+            name = display_name(_change(doc)) if key not in found else ""
+            if name:
+                found[key] = name
         return {k: found.get(k) or found.get(str(group_of(k)), "") for k in keys}
+
+
+def _change(doc: Any) -> AnyChange:
+    """A change as the store keeps it (a JSON column: a dict, or its text), typed; a row an older
+    version wrote still reads (see ``Change.from_dict``)."""
+    return Change.from_dict(doc if isinstance(doc, dict) else json.loads(doc), strict=False)

@@ -83,9 +83,13 @@ class Payload:
         """The display name this side holds, if any."""
         return None
 
+    def people(self) -> tuple[str, ...]:
+        """The user references bound with it (a create's members, then its owners)."""
+        return ()
+
     def memberships(self) -> int:
-        """The owners and members bound with it (a create's)."""
-        return 0
+        """How many owners and members are bound with it."""
+        return len(self.people())
 
 
 # -- reading a plan's JSON ------------------------------------------------------------------------------
@@ -161,8 +165,8 @@ class AdministrativeUnitDocument(Payload):
     def name(self) -> str | None:
         return self.display_name
 
-    def memberships(self) -> int:
-        return len(self.members)
+    def people(self) -> tuple[str, ...]:
+        return self.members
 
     def unit(self, key: Key) -> AdministrativeUnit:
         """The administrative unit ``key`` this document describes (for its create)."""
@@ -212,8 +216,8 @@ class GroupDocument(Payload):
     def name(self) -> str | None:
         return self.display_name
 
-    def memberships(self) -> int:
-        return len(self.owners) + len(self.members)
+    def people(self) -> tuple[str, ...]:
+        return self.members + self.owners
 
     def group(self, key: Key) -> Group:
         """The group ``key`` this document describes (for its create)."""
