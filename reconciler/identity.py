@@ -20,6 +20,7 @@ the diff first respells the actual state's keys as the desired state spells them
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import NewType
 
@@ -30,8 +31,26 @@ TEAM_PREFIX = "team:"
 UserRef = NewType("UserRef", str)
 
 
+#: a run of percent-escapes of bytes >= 0x80: the UTF-8 of non-ASCII letters in a key's id
+_ESCAPED_UTF8 = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+")
+
+
+def _unescape(run: re.Match[str]) -> str:
+    try:
+        return bytes.fromhex(run.group().replace("%", "")).decode("utf-8")
+    except UnicodeDecodeError:
+        return run.group()
+
+
 def fold(text: str) -> str:
-    """The form identity compares: Unicode NFC, then case-folded (NFC again after folding)."""
+    """The form identity compares: Unicode NFC, then case-folded (NFC again after folding).
+
+    Non-ASCII letters the generator percent-encoded in a key (``%C3%89`` for ``É``) are compared as
+    the letters they encode, so an id that changes only in case is one key even then; escapes of
+    ASCII characters (``%3A`` for ``:``) keep their meaning, and a run that is not UTF-8 is kept.
+    """
+    if "%" in text:
+        text = _ESCAPED_UTF8.sub(_unescape, text)
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
 
 

@@ -5,6 +5,8 @@ Entra compares them); the output keeps the spelling the source wrote."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,10 @@ from providers.sources.realsmart import example_export_path
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
+ONEROSTER = Path(__file__).parent / "fixtures" / "oneroster" / "v1.1"
 
-def _config(tmp_path: Path, export: Path) -> Path:
+
+def _config(tmp_path: Path, export: Path, kind: str = "realsmart") -> Path:
     cfg = tmp_path / "sync.toml"
     cfg.write_text(
         f"""
@@ -31,7 +35,7 @@ administrative_units = true
 teams = true
 
 [source]
-kind = "realsmart"
+kind = "{kind}"
 path = "{export}"
 
 [history]
@@ -47,6 +51,13 @@ def _render(run_cli, tmp_path: Path, export: dict[str, Any], name: str) -> Path:
     path.write_text(json.dumps(export), encoding="utf-8")
     out = tmp_path / f"{name}.desired.json"
     r = run_cli("render", "--config", _config(tmp_path, path), "-o", out)
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def _render_source(run_cli, tmp_path: Path, oneroster: Path, name: str) -> Path:  # type: ignore[no-untyped-def]
+    out = tmp_path / f"{name}.desired.json"
+    r = run_cli("render", "--config", _config(tmp_path, oneroster, "oneroster"), "-o", out)
     assert r.exit_code == 0, r.output
     return out
 
@@ -97,3 +108,40 @@ def test_ids_and_upns_changed_only_in_case_plan_no_change(run_cli, tmp_path: Pat
     plan = json.loads(r.stdout)
     assert [(c["action"], c["kind"]) for c in plan["changes"]] == [("update", "group")], plan["changes"]
     assert plan["changes"][0]["key"].endswith(":9a-maths")
+
+
+
+def _oneroster(tmp_path: Path, name: str, spell: Any) -> Path:
+    """Our OneRoster fixture with every class sourcedId respelled (in classes and enrolments)."""
+    out = tmp_path / name
+    shutil.copytree(ONEROSTER, out)
+    for file in ("classes.csv", "enrollments.csv"):
+        text = (out / file).read_text("utf-8")
+        (out / file).write_text(re.sub(r"\bcls-[a-z0-9-]+", lambda m: spell(m.group()), text), "utf-8")
+    return out
+
+
+def test_non_ascii_ids_changed_only_in_case_plan_no_change(run_cli, tmp_path: Path) -> None:
+    # OneRoster sourcedIds may hold any letter. The generator percent-encodes them in keys
+    # (%C3%89T%C3%89 and %C3%A9t%C3%A9): still one key, as Entra compares the letters
+    first = _oneroster(tmp_path, "first", lambda s: s + "-\u00c9T\u00c9")
+    first_doc = _render_source(run_cli, tmp_path, first, "first")
+    desired = json.loads(first_doc.read_text("utf-8"))
+    assert any(g["key"].endswith("-%C3%89T%C3%89") for g in desired["groups"])
+    tenant = Tenant()
+    for ref in sorted({m for g in desired["groups"] for m in g["owners"] + g["members"]}
+                      | {m for a in desired["administrativeUnits"] for m in a["members"]}):
+        tenant.add_user(ref)
+    tenant.save(tmp_path / "tenant.json")
+    url = "emulator:" + str(tmp_path / "tenant.json")
+    r = run_cli("apply", "-d", first_doc, "--graph-url", url, "--auto-approve", "--force", "-q")
+    assert r.exit_code == 0, r.output
+
+    second = _oneroster(tmp_path, "second", lambda s: s + "-\u00e9t\u00e9")
+    second_doc = _render_source(run_cli, tmp_path, second, "second")
+    second_keys = [g["key"] for g in json.loads(second_doc.read_text("utf-8"))["groups"]]
+    assert any(k.endswith("-%C3%A9t%C3%A9") for k in second_keys)
+    r = run_cli("plan", "-d", second_doc, "--graph-url", url, "--format", "json", "-q")
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    assert plan["changes"] == [], [c["id"] for c in plan["changes"]]

@@ -18,6 +18,8 @@ from entra_sync.runs.history import SCHEMA_VERSION, History, HistoryError
 from entra_sync.store.engine import target_url
 from entra_sync.store.tables import metadata
 from reconciler.clock import VirtualClock
+from reconciler.plan.model import Plan
+from reconciler.plan.operations import AddGroupMembers
 from tests.postgres import postgres_database, postgres_server
 
 __all__ = ["postgres_database", "postgres_server"]  # fixtures, used by name
@@ -117,6 +119,26 @@ def test_a_file_of_the_old_store_opens_and_migrates(tmp_path: Path) -> None:
     db = sqlite3.connect(old)
     assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
     db.close()
+
+
+def test_a_key_with_escaped_letters_is_found_by_its_identity_after_the_0008_migration(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    key = "class:SCH1:2026-27:%C3%89COLE-7"  # the generator's spelling of "ÉCOLE-7"
+    with History(path, VirtualClock()) as h:
+        run_id = h.start_run("sync")
+        h.record_plan(run_id, Plan(changes=(AddGroupMembers(key, "gid-1", members=(AMY,)),)))
+        h.finish_run(run_id, "succeeded")
+    db = sqlite3.connect(path)  # as a store at version 7 left it: the escapes folded as spelled
+    db.execute("UPDATE changes SET key_norm = ?", ("class:sch1:2026-27:%c3%89cole-7",))
+    db.execute("UPDATE alembic_version SET version_num = '0007'")
+    db.execute("UPDATE schema_version SET version = 7")
+    db.commit()
+    db.close()
+    with History(path, VirtualClock()) as h:
+        assert h.schema_version() == SCHEMA_VERSION
+        # the class's id later spelled in lower case ("école-7") finds the same history
+        assert [c.run_id for c in h.changes_for_object("class:SCH1:2026-27:%C3%A9cole-7")] == [run_id]
+        assert [c.run_id for c in h.changes_for_object("class:sch1:2026-27:\u00e9cole-7")] == [run_id]
 
 
 def test_a_new_file_is_the_owners_only(tmp_path: Path) -> None:

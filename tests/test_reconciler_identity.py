@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import unicodedata
 
+from reconciler.generate.generator import key_part
 from reconciler.identity import Key, TeamKey, fold, group_of, team_key, user_ref
 from reconciler.model import ActualState, AdministrativeUnit, DesiredState, Group, Team
 from reconciler.plan.align import align
@@ -13,6 +14,10 @@ from reconciler.plan.fingerprint import fingerprint
 
 COMPOSED = "class:OAK:2026-27:Fran\u00e7ais-\u00e9t\u00e9"
 DECOMPOSED = unicodedata.normalize("NFD", COMPOSED)
+
+
+def key_part_of(prefix: str, source_id: str) -> str:
+    return prefix + key_part(source_id)
 
 
 def test_composed_and_decomposed_spellings_are_one_key() -> None:
@@ -31,6 +36,20 @@ def test_keys_differing_in_case_have_one_identity_and_keep_their_spelling() -> N
     assert json.dumps([upper]) == '["class:OAK:2026-27:9A-Maths"]'
     assert f"{upper}" == "class:OAK:2026-27:9A-Maths"
     assert Key(upper) is upper
+
+
+def test_an_id_percent_encoded_in_a_key_has_the_identity_of_its_letters() -> None:
+    # the generator percent-encodes ids in keys (key_part): a class "ÉCOLE" becomes %C3%89COLE
+    # and "école" %C3%A9cole; the two differ only in case, so they name one object
+    upper = Key(key_part_of("class:OAK:2026-27:", "ÉCOLE-7"))
+    lower = Key(key_part_of("class:OAK:2026-27:", "école-7"))
+    assert upper == "class:OAK:2026-27:%C3%89COLE-7" and lower == "class:OAK:2026-27:%C3%A9cole-7"
+    assert upper.folded == lower.folded == Key("class:oak:2026-27:école-7").folded
+    # escapes of ASCII characters keep their meaning: an encoded ":" is not a separator
+    assert not Key("class:OAK:2026-27:a%3Ab").same("class:OAK:2026-27:a:b")
+    assert Key("class:OAK:2026-27:a%3Ab").same("CLASS:oak:2026-27:A%3aB")
+    # an escape run that is not UTF-8 is kept as it is
+    assert fold("x:%C3%28") == "x:%c3%28"
 
 
 def test_a_team_key_is_derived_from_its_group_key_in_one_place() -> None:

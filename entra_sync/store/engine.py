@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: the newest migration's number (``migrations/versions/v000N_*.py``)
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: its Alembic revision
 HEAD = f"{SCHEMA_VERSION:04d}"
 #: the revision a file of the store before Alembic (schema_version = 1) is
