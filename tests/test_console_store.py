@@ -95,11 +95,26 @@ def test_a_tenants_runs_are_its_own_and_the_run_page_pages(target: str) -> None:
     assert [c.school for c in facts.counts] == ["SCH1", "SCH2", "SCH3"]
     rows, total = q.page(run, Filters(school="SCH2"))
     assert total == 40 and len(rows) == 40 and all(r.school == "SCH2" for r in rows)
+    assert q.page(run, Filters(school="sch2"))[1] == 40  # a school is its key's identity: any case
+    assert q.page(run, Filters(school="SCH_"))[1] == 0  # "_" is a character, not a LIKE wildcard
     rows, total = q.page(run, Filters(page=3))
     assert total == 120 and len(rows) == 20
     rows, total = q.page(run, Filters(q="P7@X"))
     assert total == 1 and rows[0].key.endswith("Ma7")
     assert q.page(run, Filters(q="q@x"))[1] == 120
+    store.close()
+
+
+def test_a_school_filter_matches_its_id_as_the_generator_spells_it_in_keys(target: str) -> None:
+    keys = ("class:St%20Mary's:2026-27:7A", "class:%C3%89cole:2026-27:7A", "class:StXMary's:2026-27:7A")
+    with History(target) as h:
+        run = h.start_run("console sync", tenant="oak")
+        h.record_plan(run, Plan(changes=tuple(AddGroupMembers(k, members=("a@x",)) for k in keys)))
+        h.finish_run(run, "succeeded")
+    store = ConsoleStore(target)
+    q = RunQueries(store.engine)
+    assert [r.key for r in q.page(run, Filters(school="St Mary's"))[0]] == [keys[0]]
+    assert [r.key for r in q.page(run, Filters(school="\u00c9COLE"))[0]] == [keys[1]]  # any case
     store.close()
 
 

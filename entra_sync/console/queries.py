@@ -19,7 +19,8 @@ from sqlalchemy import Engine, Text, and_, case, func, or_, select, type_coerce
 
 from entra_sync.store.run_summary import RunTotals, run_totals
 from entra_sync.store.tables import changes, person_changes, runs
-from reconciler.identity import group_of, user_ref
+from reconciler.generate.generator import key_part
+from reconciler.identity import fold, group_of, user_ref
 from reconciler.plan.operations import AnyChange, Change
 from reconciler.render.common import display_name
 from reconciler.render.summary import NEEDS_ATTENTION, school_of
@@ -74,8 +75,14 @@ class ChangeRow:
 
 
 def _school_clause(school: str) -> Any:
-    part = quote(school, safe="")
-    return or_(*(changes.c.key.like(f"{p}{part}:%") for p in _SCHOOL_PREFIXES))
+    """The changes of a school's objects: by their keys' identity (any case, on every database)."""
+    part = key_part(school)  # spelled as the generator spells it in keys
+    return or_(*(changes.c.key_norm.like(_like_escaped(fold(f"{p}{part}:")) + "%", escape="\\")
+                 for p in _SCHOOL_PREFIXES))
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def unresolved_csv(facts: RunTotals) -> str:
@@ -177,7 +184,7 @@ class RunQueries:
             where.append(_school_clause(f.school))
         q = f.q.strip()
         if q:
-            like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            like = "%" + _like_escaped(q) + "%"
             by_key = changes.c.key.like(like, escape="\\")
             if "@" in q:  # a person: their memberships (by the person's index), not a scan of every text
                 mine = c.execute(
