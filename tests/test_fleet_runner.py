@@ -6,6 +6,7 @@ configuration broken since it was registered is a failed run with the loader's m
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from entra_sync.fleet.registry import FleetStore
 from entra_sync.fleet.runner import run_slot
 from entra_sync.fleet.settings import FleetSettings
 from entra_sync.runs.history import History
+from entra_sync.store.delta import SqlDeltaStore
 from providers.emulator import Tenant
 from tests.emulator_support import age_groups
 from tests.fleet_support import duplicates, redis_server, write_tenant  # noqa: F401  (fixture)
@@ -215,3 +217,29 @@ def _slot_of(store: FleetStore, tenant: str) -> int:
     assert slots.add_catch_up(store, tenant, time.time() - 5)
     (sent,) = slots.dispatch(store, time.time(), lambda _i: None)
     return sent
+
+
+def test_fleet_runs_read_through_delta_and_are_followed_by_the_tenants_after_run_steps(
+    parts, tmp_path: Path
+) -> None:
+    """A fleet run is the same run as `entra-sync sync`: its reads follow the delta links kept in
+    the shared store ([delta] is on by default), and the tenant's notifications, metrics textfile
+    and history retention follow it."""
+    store, history, redis, settings = parts
+    cfg = tmp_path / "oak" / "entra-sync.toml"
+    textfile = tmp_path / "oak.prom"
+    cfg.write_text(cfg.read_text() + f'[metrics]\ntextfile = "{textfile}"\n[history]\nkeep_runs = 1\n')
+    first = run_slot(store, history, redis, _slot(store, time.time() - 50), settings, "w1:1")
+    assert (first.what, first.status) == ("ran", "succeeded")
+    delta = SqlDeltaStore(settings.store)
+    with sqlite3.connect(settings.store) as db:
+        (scope,) = [r[0] for r in db.execute("SELECT scope FROM delta_snapshots")]
+    snap = delta.load(scope)
+    assert snap is not None and snap.runs_since_full == 0  # the first read was full
+    assert "entra_sync_last_success_timestamp_seconds" in textfile.read_text()
+    second = run_slot(store, history, redis, _slot(store, time.time() - 5), settings, "w1:1")
+    assert (second.what, second.status) == ("ran", "succeeded")
+    snap = delta.load(scope)
+    assert snap is not None and snap.runs_since_full == 1  # read through delta
+    assert [r.run_id for r in history.list_runs(5, tenant="oak")] == [second.run_id]  # keep_runs = 1
+    delta.close()

@@ -31,8 +31,10 @@ from entra_sync.fleet.lease import TenantBusyError, TenantLease
 from entra_sync.fleet.registry import FleetStore, TenantRecord
 from entra_sync.fleet.settings import FleetSettings
 from entra_sync.pipeline import HoldPlan, RunHooks, RunPipeline, RunRequest
-from entra_sync.run_setup import html_report_writer
+from entra_sync.run_setup import after_run_observers, html_report_writer
 from entra_sync.runs.history import History, RunSummary
+from entra_sync.store.delta import SqlDeltaStore
+from providers.entra.delta import DeltaStore
 from reconciler.errors import ConfigError, EntraSyncError
 from reconciler.model import DesiredState
 from reconciler.plan.model import Plan
@@ -110,10 +112,14 @@ def tenant_env(env: Mapping[str, str], config: Config) -> dict[str, str]:
     return {k: v for k, v in env.items() if k in named or not k.startswith(_PROCESS_CREDENTIALS)}
 
 
-def _directory(opts: GraphOptions, history: History, tenant: str) -> contextlib.AbstractContextManager[Any]:
-    """The tenant's directory, as every command opens it; what was created recently comes from the
-    shared run store (any worker's run), not from this worker's own journal."""
-    return open_directory(opts, recent=history.created_since(time.time() - RECENT_SECONDS, tenant=tenant))
+def _directory(
+    opts: GraphOptions, history: History, tenant: str, delta: DeltaStore | None
+) -> contextlib.AbstractContextManager[Any]:
+    """The tenant's directory, as every command opens it (reading through the delta links kept in
+    the shared store when its ``[delta]`` is on); what was created recently comes from the shared
+    run store (any worker's run), not from this worker's own journal."""
+    recent = history.created_since(time.time() - RECENT_SECONDS, tenant=tenant)
+    return open_directory(opts, delta, recent=recent)
 
 
 def _holder(store: FleetStore, tenant: str) -> HoldPlan:
@@ -207,10 +213,15 @@ def _run(
     report = None
     if settings.reports is not None:
         report = html_report_writer(settings.reports / tenant.slug, config.schedule.timezone)
+    # the delta state lives in the shared run store, over the history's own connections
+    delta = SqlDeltaStore(history.engine) if config.delta.enabled else None
     pipeline = RunPipeline(
-        lambda: _directory(opts, history, tenant.slug), store=history, report=report, tenant=tenant.slug,
+        lambda: _directory(opts, history, tenant.slug, delta), store=history, report=report,
+        tenant=tenant.slug,
         lock=contextlib.nullcontext(lease),  # held around the whole slot, claim included
         hold=_holder(store, tenant.slug),
+        # what follows every run of `entra-sync sync`: the tenant's notifications, metrics, retention
+        observers=after_run_observers(config, history, tenant.slug),
     )  # fmt: skip
 
     def desired() -> DesiredState:

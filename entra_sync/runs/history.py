@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, exc, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, exc, func, insert, select, update
 
 from entra_sync.runs.history_read import HistoryReader
 from entra_sync.store.engine import (
@@ -100,6 +100,11 @@ class History(HistoryReader):
 
     def close(self) -> None:
         self._engine.dispose()
+
+    @property
+    def engine(self) -> Engine:
+        """The store's database (for the other parts of the run store kept in it: delta state)."""
+        return self._engine
 
     def __enter__(self) -> History:
         return self
