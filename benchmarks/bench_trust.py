@@ -55,8 +55,6 @@ APP = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 WRITES = (3000, 3000 / 150)
 RU = (8000, 8000 / 10)
 TEAMS = (10, 10)
-#: seconds after its creation during which a group refuses member binds (400), on the quota profile
-NEW_GROUP_LAG = 3.0
 #: changes applied at once (their requests are packed together, 20 to a $batch)
 WORKERS = 100
 
@@ -176,8 +174,6 @@ def main() -> None:
         tenant.add_user(ref)
     profile = {"quota": Profile.quota, "ideal": lambda seed: Profile.ideal(),
                "realistic": Profile.realistic}[args.profile](1)  # fmt: skip
-    if args.profile == "quota":  # and Graph's refusal of member binds to a group a few seconds old
-        profile = profile.with_(new_group_member_lag=NEW_GROUP_LAG)
     transport = EmulatorTransport(tenant, clock=clock, profile=profile)
     counters = transport.counters
     http = httpx.Client(transport=transport, base_url="https://graph.microsoft.com/v1.0",

@@ -109,8 +109,11 @@ def test_new_object_invisible_to_list_and_filter_but_readable_by_id() -> None:
     assert [g["id"] for g in http.get("/groups").json()["value"]] == [gid]
 
 
-def test_member_add_to_brand_new_group_fails_then_works() -> None:
-    _, http, clock, ids, _ = setup(Profile.ideal().with_(new_group_member_lag=3.0))
+@pytest.mark.parametrize("profile", [Profile.ideal().with_(new_group_member_lag=3.0), Profile.quota()],
+                         ids=["lag", "quota"])
+def test_member_add_to_brand_new_group_fails_then_works(profile: Profile) -> None:
+    # Graph refuses it every time, so the quota profile (nothing random) refuses it too
+    _, http, clock, ids, _ = setup(profile)
     gid = http.post("/groups", json=group_body("fresh", ids[0])).json()["id"]
     r = http.post(f"/groups/{gid}/members/$ref", json=ref(ids[1]))
     assert r.status_code == 400 and "don't exist" in r.json()["error"]["message"]

@@ -10,7 +10,7 @@ still be switched off. ``Profile.realistic(seed)`` switches everything on.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from providers.emulator.faults import FaultRule, Outage
 
@@ -61,11 +61,15 @@ class Profile:
     def ideal(cls) -> Profile:
         return cls()
 
+    #: seconds after its creation during which a group refuses member binds (400), as Graph does
+    NEW_GROUP_LAG: ClassVar[float] = 3.0
+
     @classmethod
     def quota(cls, seed: int = 0) -> Profile:
         """:meth:`ideal` with Graph's documented quotas enforced (throttling on, nothing random):
-        what pacing and request counts are measured against."""
-        return cls(seed=seed, throttle=True)
+        what pacing and request counts are measured against. A group a few seconds old refuses
+        member binds, as Graph's does every time (nothing random in that either)."""
+        return cls(seed=seed, throttle=True, new_group_member_lag=cls.NEW_GROUP_LAG)
 
     @classmethod
     def realistic(cls, seed: int = 0) -> Profile:
@@ -74,7 +78,7 @@ class Profile:
             throttle=True,
             random_429_rate=0.002,
             replication_lag=5.0,
-            new_group_member_lag=3.0,
+            new_group_member_lag=cls.NEW_GROUP_LAG,
             team_min_group_age=900.0,
             team_provision_delay=60.0,
             shuffle_batch_responses=True,
