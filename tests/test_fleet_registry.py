@@ -275,3 +275,28 @@ def test_a_slot_queued_long_ago_and_never_started_is_sent_again(tmp_path: Path) 
         assert slots.claim(s, sent[0], "w1") is not None
         slots.tick(s, _at("2026-11-02", "09:00"), 0, sent.append, resend_after=7200)
         assert len(sent) == 3 and sent[2] != sent[0]  # a started one is never re-sent; the 08:00 slot is
+
+
+def test_finished_slots_are_pruned_after_keep_days_and_the_rest_are_kept(tmp_path: Path) -> None:
+    clock = VirtualClock(_at("2026-11-02", "03:00"))
+    with _store(tmp_path, clock, "oak") as s:
+        slots.tick(s, clock.now(), 0, lambda _i: None)
+        sent: list[int] = []
+        slots.tick(s, _at("2026-11-02", "04:00"), 0, sent.append)
+        (old,) = sent
+        slots.claim(s, old, "w1")
+        slots.finish(s, old, "done", run_id=1)
+        slots.tick(s, _at("2026-11-02", "08:00"), 0, sent.append)  # queued, never finished
+        # a month and a day later: the finished slot goes, the unfinished one stays
+        later = _at("2026-12-03", "03:00")
+        slots.tick(s, later, 0, lambda _i: None, keep_days=30)
+        left = {x.id for x in slots.slots(s, "oak")}
+        assert old not in left and sent[1] in left
+        assert slots.get(s, old) is None
+        assert slots.claim(s, old, "w2") is None  # a late duplicate delivery of it does nothing
+    from entra_sync.fleet.settings import FleetSettings
+
+    env = {"ENTRA_SYNC_FLEET_STORE": "x.sqlite"}
+    assert FleetSettings.from_env(env).keep_slot_days == 30
+    with pytest.raises(ConfigError, match="ENTRA_SYNC_FLEET_KEEP_SLOT_DAYS"):
+        FleetSettings.from_env({**env, "ENTRA_SYNC_FLEET_KEEP_SLOT_DAYS": "0"})

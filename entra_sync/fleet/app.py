@@ -105,6 +105,7 @@ def make_app(settings: FleetSettings) -> Celery:
             settings.jitter,
             lambda slot_id: run_task.apply_async(args=[slot_id]),
             resend_after=2 * settings.visibility_timeout,
+            keep_days=settings.keep_slot_days,
         )
         if sent:
             log.info("tick: %d slot(s) queued", len(sent))

@@ -15,7 +15,9 @@
 - ``ENTRA_SYNC_FLEET_BUSY_RETRY``: seconds before a task that found its tenant busy tries again (30);
 - ``ENTRA_SYNC_FLEET_CONSOLE_KEY_FILE``: the console's key file, for tenants whose client secret
   was typed in the console (``--credential console``; ``ENTRA_SYNC_CONSOLE_KEY`` wins);
-- ``ENTRA_SYNC_FLEET_REPORTS``: a folder for HTML run reports (``<tenant>/run-N.html``; none).
+- ``ENTRA_SYNC_FLEET_REPORTS``: a folder for HTML run reports (``<tenant>/run-N.html``; none);
+- ``ENTRA_SYNC_FLEET_KEEP_SLOT_DAYS``: days a finished slot is kept (30; at least 1): beat deletes
+  older ones (the runs themselves stay in the run history, under its own retention).
 
 A URL's password comes from the variable (a Kubernetes or compose secret); it is never logged.
 """
@@ -34,14 +36,16 @@ __all__ = ["FleetSettings"]
 _PREFIX = "ENTRA_SYNC_FLEET_"
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+def _number(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0, unit: str = "seconds"
+) -> float:
     raw = env.get(_PREFIX + name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"must be a number of seconds, got {raw!r}", key=_PREFIX + name) from None
+        raise ConfigError(f"must be a number of {unit}, got {raw!r}", key=_PREFIX + name) from None
     if value < minimum:
         raise ConfigError(f"must be at least {minimum:g}, got {raw}", key=_PREFIX + name)
     return value
@@ -59,6 +63,7 @@ class FleetSettings:
     busy_retry: float = 30.0
     reports: Path | None = None
     console_key_file: Path | None = None
+    keep_slot_days: float = 30.0
 
     def __repr__(self) -> str:  # URLs may carry passwords
         return f"FleetSettings(lease={self.lease}, jitter={self.jitter}, degrade_after={self.degrade_after})"
@@ -92,4 +97,5 @@ class FleetSettings:
             busy_retry=_number(env, "BUSY_RETRY", cls.busy_retry, minimum=0.1),
             reports=Path(reports) if reports else None,
             console_key_file=Path(key_file) if key_file else None,
+            keep_slot_days=_number(env, "KEEP_SLOT_DAYS", cls.keep_slot_days, minimum=1, unit="days"),
         )

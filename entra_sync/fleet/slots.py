@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, exc, func, insert, select, update
+from sqlalchemy import and_, delete, exc, func, insert, select, update
 
 from entra_sync.fleet.registry import FleetStore, TenantRecord
 from entra_sync.schedule import next_run, parse_times, parse_timezone
@@ -45,6 +45,7 @@ __all__ = [
     "jitter_for",
     "last_tick",
     "plan_slots",
+    "prune",
     "slot_counts",
     "slots",
     "tick",
@@ -204,10 +205,16 @@ def tick(
     send: Callable[[int], None],
     *,
     resend_after: float | None = None,
+    keep_days: float | None = None,
 ) -> list[int]:
-    """Plan and dispatch (see the module doc); remember when it ran."""
+    """Plan and dispatch (see the module doc); remember when it ran. With ``keep_days``, finished
+    slots older than that are deleted (their runs stay in the run history)."""
     plan_slots(store, now, jitter)
     sent = dispatch(store, now, send, resend_after=resend_after)
+    if keep_days is not None:
+        pruned = prune(store, now - keep_days * 86400.0)
+        if pruned:
+            log.info("tick: %d finished slot(s) older than %g days deleted", pruned, keep_days)
     with store.tx() as conn:
         if (
             conn.execute(
@@ -217,6 +224,17 @@ def tick(
         ):
             conn.execute(insert(fleet_state).values(name="last_tick", value=repr(now)))
     return sent
+
+
+def prune(store: FleetStore, before: float) -> int:
+    """Delete the slots that finished before ``before``; return how many. A late duplicate
+    delivery of one finds no slot and does nothing, as for a finished one."""
+    with store.tx() as conn:
+        return int(conn.execute(
+            delete(fleet_slots).where(
+                fleet_slots.c.state.in_(sorted(FINISHED)), fleet_slots.c.finished_at < before
+            )
+        ).rowcount)
 
 
 def last_tick(store: FleetStore) -> float | None:
