@@ -53,8 +53,10 @@ def lock_path(cfg: Config, tenant: str | None = None) -> Path:
 
 
 def _is_history(target: str | Path, cfg: Config) -> bool:
-    """Is the run store at ``target`` this configuration's own history file?"""
-    return "://" not in str(target) and Path(target).resolve() == cfg.history.path.resolve()
+    """Is the run store at ``target`` this configuration's own history?"""
+    if cfg.history.url is not None or "://" in str(target):
+        return str(target) == cfg.history.url
+    return Path(target).resolve() == cfg.history.path.resolve()
 
 
 def reports_folder(cfg: Config) -> Path:
@@ -144,7 +146,7 @@ def configured_pipeline(
     if cfg is None:
         yield RunPipeline(lambda: open_directory(opts), observers=observers)
         return
-    target = store if store is not None else cfg.history.path
+    target = store if store is not None else cfg.history.target
     with ExitStack() as stack:
         history = stack.enter_context(History(target))
         if tenant is None:

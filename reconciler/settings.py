@@ -294,13 +294,22 @@ class NotifyConfig:
 
 @dataclass(frozen=True, slots=True)
 class HistoryConfig:
-    """``[history]``: the SQLite file that records every run, and how long runs are kept."""
+    """``[history]``: the run store that records every run (a SQLite file, or a database server
+    such as the console's), and how long runs are kept."""
 
+    #: the SQLite file; with ``url``, the place beside which the run lock and reports are kept
     path: Path
     #: keep the newest N runs (None: all); older ones and their HTML reports are pruned after a run
     keep_runs: int | None = None
     #: keep runs started in the last D days (None: all)
     keep_days: int | None = None
+    #: the run store at a database server (``postgresql+psycopg://user@host/db``, no password)
+    url: str | None = None
+
+    @property
+    def target(self) -> str | Path:
+        """The run store: the URL, else the file."""
+        return self.url if self.url is not None else self.path
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,11 +175,16 @@ def add_tenant(
     typer.echo(f"tenant {slug} -> {config.resolve()}")
     elsewhere = (
         f"note: `entra-sync sync` and `entra-sync schedule` with this configuration record their runs in "
-        f"{cfg.history.path}, not in the console's store"
+        f"{cfg.history.target}, not in the console's store"
     )
     if "://" in str(store.target):
-        typer.echo(f"{elsewhere} (a database server): start its runs from the console", err=True)
-    elif cfg.history.path.resolve() != Path(store.target).resolve():
+        if cfg.history.url != str(store.target):
+            from sqlalchemy.engine import make_url
+
+            url = make_url(str(store.target)).set(password=None).render_as_string(hide_password=False)
+            typer.echo(f'{elsewhere}; to see them in the console, set [history] path = "{url}" in {config} '
+                       "(the password goes in PGPASSWORD or ~/.pgpass)", err=True)
+    elif cfg.history.url is not None or cfg.history.path.resolve() != Path(store.target).resolve():
         typer.echo(
             f"{elsewhere}; to see them in the console (and hold their refused plans there for an "
             f'approver), set [history] path = "{Path(store.target).resolve()}" in {config}',

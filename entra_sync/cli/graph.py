@@ -187,7 +187,7 @@ def apply(
     chosen = pick_format(fmt, detail)
     json_out = chosen is PlanFormat.json
     progress = ProgressPrinter(enabled=not quiet)
-    note = RecordedNote(opts.config.history.path if opts.config is not None else None)
+    note = RecordedNote(opts.config.history.target if opts.config is not None else None)
     capture = DocumentCapture()
     limits = limits_from(opts.config)
     summary = config_summary(opts.config) if opts.config is not None else None
@@ -337,7 +337,7 @@ def adopt(
     opts = GraphOptions.build(config, graph_url, tenant_id, client_id, cloud)
     source = _desired_source(desired, opts)
     progress = ProgressPrinter(enabled=not quiet)
-    note = RecordedNote(opts.config.history.path if opts.config is not None else None)
+    note = RecordedNote(opts.config.history.target if opts.config is not None else None)
     verb = "Adopt (take over)" if apply_it else "Would adopt (dry run; --apply stamps them)"
 
     def show(conflicts: Sequence[Conflict]) -> None:

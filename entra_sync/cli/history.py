@@ -50,10 +50,10 @@ def _history(config: Path | Config) -> Iterator[tuple[History, str | None]]:
     from entra_sync.console.store import ConsoleStore
 
     cfg = config if isinstance(config, Config) else load_config(config)
-    if not cfg.history.path.exists():
+    if cfg.history.url is None and not cfg.history.path.exists():
         raise InputError(f"{cfg.history.path}: no run history yet; run `entra-sync sync` first")
-    with History(cfg.history.path) as h:
-        console = ConsoleStore(cfg.history.path)
+    with History(cfg.history.target) as h:
+        console = ConsoleStore(cfg.history.target)
         try:
             tenant = console.tenant_for_config(cfg.file)
         finally:
@@ -224,12 +224,12 @@ def history_prune(
             gone = prune_history(h, cfg, keep_runs, keep_days, tenant=tenant)
     kept = total - len(gone)
     if not gone:
-        typer.echo(f"Nothing to prune: all {total} runs in {cfg.history.path} are within {limits}.")
+        typer.echo(f"Nothing to prune: all {total} runs in {cfg.history.target} are within {limits}.")
         return
     what = f"{len(gone)} run{'s' if len(gone) != 1 else ''} ({id_ranges(gone)}) and {reports} HTML report" + (
         "s" if reports != 1 else "")
     if dry_run:
-        typer.echo(f"Would delete {what} from {cfg.history.path} and {folder}; {kept} runs ({limits}) "
+        typer.echo(f"Would delete {what} from {cfg.history.target} and {folder}; {kept} runs ({limits}) "
                    "would be kept. Nothing was deleted (dry run).")
     else:
         typer.echo(f"Deleted {what}; {kept} runs kept ({limits}).")

@@ -72,7 +72,7 @@ class DocumentCapture:
 class RecordedNote:
     """Remembers where a run was recorded (the pipeline's ``recorded`` callback) and says so once."""
 
-    def __init__(self, history: Path | None) -> None:
+    def __init__(self, history: str | Path | None) -> None:
         self._history = history
         self.run_id: int | None = None
         self.report: Path | None = None
@@ -180,7 +180,7 @@ def run_sync(cfg: Config, opts: GraphOptions, run: SyncOptions | None = None) ->
     fmt = run.fmt
     dry_run = run.dry_run or run.out is not None
     progress = ProgressPrinter(enabled=not run.quiet)
-    note = RecordedNote(cfg.history.path)
+    note = RecordedNote(cfg.history.target)
     capture = DocumentCapture()
     contexts: list[SummaryContext] = []
 

@@ -105,8 +105,10 @@ def loads_config(text: str, *, file: str | Path = "entra-sync.toml") -> Config:
     notify = read_notify(c, tables["notify"])
     delta = sections.read_delta(c, tables["delta"])
     h = tables["history"]
+    url = _store_url(c, h.get("path"))
     history = HistoryConfig(
-        c.path(h, "path", "history.path") or config_file.parent / DEFAULT_HISTORY_FILE,
+        (None if url else c.path(h, "path", "history.path")) or config_file.parent / DEFAULT_HISTORY_FILE,
+        url=url,
         keep_runs=c.integer(h, "keep_runs", "history.keep_runs", 0, minimum=1) if "keep_runs" in h else None,
         keep_days=c.integer(h, "keep_days", "history.keep_days", 0, minimum=1) if "keep_days" in h else None,
     )
@@ -227,3 +229,31 @@ def config_summary(config: Config) -> dict[str, Any]:
         },
         "schedule": {"times": list(config.schedule.times), "timezone": config.schedule.timezone},
     }  # fmt: skip
+
+
+def _store_url(c: Checker, value: object) -> str | None:
+    """``[history] path`` naming a database server (``scheme://...``): the URL, checked; else None
+    (a file path). A password in it is refused: a configuration file is no place for one."""
+    if not isinstance(value, str) or "://" not in value:
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(value)
+    except ArgumentError:
+        c.add("history.path", "is neither a database URL (postgresql+psycopg://user@host/database) "
+              "nor a file path")
+        return None
+    if not parsed.drivername.startswith("postgresql"):
+        c.add("history.path", f"names a {parsed.drivername!r} database; the run store is a SQLite file or "
+              "PostgreSQL (postgresql+psycopg://user@host/database)")
+        return None
+    if parsed.password is not None:
+        c.add("history.path", "holds a password; leave it out of the configuration and give it to the "
+              "server's client as PGPASSWORD or in ~/.pgpass")
+        return None
+    if not parsed.database:
+        c.add("history.path", "names no database: postgresql+psycopg://user@host/database")
+        return None
+    return value
