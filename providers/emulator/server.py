@@ -17,12 +17,14 @@ import logging
 import os
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from providers.emulator.engine import Engine
-from providers.emulator.persist import to_json, write_snapshot
+from providers.emulator.persist import finish_snapshot, temp_beside, to_json, write_snapshot
 from providers.emulator.profile import Profile
 from providers.emulator.tenant import Tenant
 from reconciler.clock import Clock, SystemClock
@@ -31,6 +33,7 @@ __all__ = ["EmulatorServer"]
 
 log = logging.getLogger(__name__)
 WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+FORK = hasattr(os, "fork")  # save in a forked process (POSIX); in this process elsewhere
 
 
 class EmulatorServer:
@@ -94,18 +97,54 @@ class EmulatorServer:
         self.close_saver()
 
     def save(self) -> None:
-        """Write the tenant file now: a snapshot taken under the engine lock (one consistent
-        state), encoded and written after the lock is released so requests go on meanwhile."""
+        """Write the tenant file now, one consistent state (taken under the engine lock).
+
+        Where the OS can fork, the state is taken by forking a save process (copy-on-write, a few
+        milliseconds however big the tenant) and that process encodes and writes the file while
+        this one goes on serving: encoding a trust's tenant takes seconds of CPU that would hold
+        the GIL. Elsewhere the tenant is copied under the lock and written outside it.
+        """
         if self.state_path is None:
             return
         with self._save_lock:
             started = time.perf_counter()
-            with self.engine.lock:
-                self._dirty = False
-                data = to_json(self.engine.tenant)
-            write_snapshot(data, self.state_path)
+            if FORK:
+                self._save_in_child(self.state_path)
+            else:
+                with self.engine.lock:
+                    self._dirty = False
+                    data = to_json(self.engine.tenant)
+                write_snapshot(data, self.state_path)
             self.last_save_seconds = time.perf_counter() - started
             self.saves += 1
+
+    def _save_in_child(self, path: str | os.PathLike[str]) -> None:
+        fd, tmp = temp_beside(path)
+        try:
+            with self.engine.lock:
+                try:
+                    pid = os.fork()
+                except OSError:
+                    os.close(fd)
+                    raise
+                self._dirty = False
+                if pid == 0:  # the save process: write, rename, leave without any cleanup
+                    code = 1
+                    try:
+                        finish_snapshot(fd, tmp, to_json(self.engine.tenant), path)
+                        code = 0
+                    except BaseException:
+                        os.write(2, traceback.format_exc().encode(errors="replace"))
+                    finally:
+                        os._exit(code)
+            os.close(fd)
+            _, status = os.waitpid(pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            if code != 0:
+                self._dirty = True  # saved again at the next round
+                raise OSError(f"the save process for {path} failed (exit status {code})")
+        finally:
+            Path(tmp).unlink(missing_ok=True)  # already renamed unless the save failed
 
     def flush(self) -> None:
         """Save now if a write is pending."""
