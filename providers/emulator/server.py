@@ -3,10 +3,12 @@
 Any bearer token is accepted (unless the profile pins tokens); a missing one gets 401.
 
 Saving: a write (POST, PATCH, PUT, DELETE) that did not fail marks the tenant dirty; a background
-saver writes it back to ``state_path`` (atomically) at most once per ``save_interval`` seconds, so a
-burst of writes costs one save, not one per write. :meth:`EmulatorServer.stop` and
-:meth:`EmulatorServer.flush` save what is pending. A killed process loses at most the last
-``save_interval`` seconds of writes; ``save_interval=0`` saves after every write (the old way).
+saver writes it back to ``state_path`` (atomically) at most once per ``save_interval`` seconds (or
+4x the last save's duration, if longer), so a burst of writes costs one save, not one per write;
+where the OS can fork, a forked save process encodes and writes it, so serving does not wait for
+it (:meth:`EmulatorServer.save`). :meth:`EmulatorServer.stop` and :meth:`EmulatorServer.flush` save
+what is pending. A killed process loses the writes since the last save finished, never the file;
+``save_interval=0`` saves after every write (the old way).
 A dropped-connection fault closes the socket without an answer. Uses the real clock unless given another.
 """
 
