@@ -18,7 +18,16 @@ from providers.emulator.state import TenantState
 from reconciler.clock import Clock
 from reconciler.errors import InputError
 
-__all__ = ["FORMAT", "TenantFileError", "load_tenant", "save_tenant", "to_json", "write_snapshot"]
+__all__ = [
+    "FORMAT",
+    "TenantFileError",
+    "finish_snapshot",
+    "load_tenant",
+    "save_tenant",
+    "temp_beside",
+    "to_json",
+    "write_snapshot",
+]
 
 FORMAT = "entra-sync-emulator-tenant"
 VERSION = 1
@@ -123,16 +132,27 @@ def save_tenant(tenant: TenantState, path: str | os.PathLike[str]) -> None:
 
 def write_snapshot(data: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write a :func:`to_json` snapshot to ``path`` atomically; needs no lock on the tenant."""
-    target = Path(path)
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent or Path("."))
+    fd, tmp = temp_beside(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
+        finish_snapshot(fd, tmp, data, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def temp_beside(path: str | os.PathLike[str]) -> tuple[int, str]:
+    """A new temp file (open descriptor, name) in ``path``'s folder, for :func:`finish_snapshot`."""
+    target = Path(path)
+    return tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent or Path("."))
+
+
+def finish_snapshot(fd: int, tmp: str, data: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write ``data`` to the temp file ``fd``/``tmp`` (closing it), then rename it over ``path``:
+    a reader sees the old file or the new one, never part of one."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
 
 
 def _load_obj(kind: str, raw: dict[str, Any]) -> DirObject:

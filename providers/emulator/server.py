@@ -3,10 +3,12 @@
 Any bearer token is accepted (unless the profile pins tokens); a missing one gets 401.
 
 Saving: a write (POST, PATCH, PUT, DELETE) that did not fail marks the tenant dirty; a background
-saver writes it back to ``state_path`` (atomically) at most once per ``save_interval`` seconds, so a
-burst of writes costs one save, not one per write. :meth:`EmulatorServer.stop` and
-:meth:`EmulatorServer.flush` save what is pending. A killed process loses at most the last
-``save_interval`` seconds of writes; ``save_interval=0`` saves after every write (the old way).
+saver writes it back to ``state_path`` (atomically) at most once per ``save_interval`` seconds (or
+4x the last save's duration, if longer), so a burst of writes costs one save, not one per write;
+where the OS can fork, a forked save process encodes and writes it, so serving does not wait for
+it (:meth:`EmulatorServer.save`). :meth:`EmulatorServer.stop` and :meth:`EmulatorServer.flush` save
+what is pending. A killed process loses the writes since the last save finished, never the file;
+``save_interval=0`` saves after every write (the old way).
 A dropped-connection fault closes the socket without an answer. Uses the real clock unless given another.
 """
 
@@ -17,12 +19,14 @@ import logging
 import os
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from providers.emulator.engine import Engine
-from providers.emulator.persist import to_json, write_snapshot
+from providers.emulator.persist import finish_snapshot, temp_beside, to_json, write_snapshot
 from providers.emulator.profile import Profile
 from providers.emulator.tenant import Tenant
 from reconciler.clock import Clock, SystemClock
@@ -31,6 +35,7 @@ __all__ = ["EmulatorServer"]
 
 log = logging.getLogger(__name__)
 WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+FORK = hasattr(os, "fork")  # save in a forked process (POSIX); in this process elsewhere
 
 
 class EmulatorServer:
@@ -94,18 +99,54 @@ class EmulatorServer:
         self.close_saver()
 
     def save(self) -> None:
-        """Write the tenant file now: a snapshot taken under the engine lock (one consistent
-        state), encoded and written after the lock is released so requests go on meanwhile."""
+        """Write the tenant file now, one consistent state (taken under the engine lock).
+
+        Where the OS can fork, the state is taken by forking a save process (copy-on-write, a few
+        milliseconds however big the tenant) and that process encodes and writes the file while
+        this one goes on serving: encoding a trust's tenant takes seconds of CPU that would hold
+        the GIL. Elsewhere the tenant is copied under the lock and written outside it.
+        """
         if self.state_path is None:
             return
         with self._save_lock:
             started = time.perf_counter()
-            with self.engine.lock:
-                self._dirty = False
-                data = to_json(self.engine.tenant)
-            write_snapshot(data, self.state_path)
+            if FORK:
+                self._save_in_child(self.state_path)
+            else:
+                with self.engine.lock:
+                    self._dirty = False
+                    data = to_json(self.engine.tenant)
+                write_snapshot(data, self.state_path)
             self.last_save_seconds = time.perf_counter() - started
             self.saves += 1
+
+    def _save_in_child(self, path: str | os.PathLike[str]) -> None:
+        fd, tmp = temp_beside(path)
+        try:
+            with self.engine.lock:
+                try:
+                    pid = os.fork()
+                except OSError:
+                    os.close(fd)
+                    raise
+                self._dirty = False
+                if pid == 0:  # the save process: write, rename, leave without any cleanup
+                    code = 1
+                    try:
+                        finish_snapshot(fd, tmp, to_json(self.engine.tenant), path)
+                        code = 0
+                    except BaseException:
+                        os.write(2, traceback.format_exc().encode(errors="replace"))
+                    finally:
+                        os._exit(code)
+            os.close(fd)
+            _, status = os.waitpid(pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            if code != 0:
+                self._dirty = True  # saved again at the next round
+                raise OSError(f"the save process for {path} failed (exit status {code})")
+        finally:
+            Path(tmp).unlink(missing_ok=True)  # already renamed unless the save failed
 
     def flush(self) -> None:
         """Save now if a write is pending."""
@@ -155,6 +196,11 @@ class EmulatorServer:
 def _handler_class(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Status line, headers and body leave in one send (a buffered writer, flushed after each
+        # request) with Nagle off: two small writes would wait for the client's delayed ACK,
+        # about 40 ms a response on loopback.
+        disable_nagle_algorithm = True
+        wbufsize = 1 << 16
 
         def _serve(self) -> None:
             split = urlsplit(self.path)
