@@ -40,7 +40,6 @@ from .common import (
     academic_year_from_dates,
     academic_year_from_school_year,
     display_name,
-    grade_year_group,
     make_ref,
     parse_date,
     resolve_academic_year,
@@ -412,7 +411,7 @@ class _Reader:
             year_group = None
             grades = sorted({g for r, _, cell in entries if r == "learner" for g in split_multi(cell)})
             if role == "learner" and len(grades) == 1:
-                year_group = self.out.add_year_group(grade_year_group(schools[0], grades[0]))
+                year_group = self.out.grade_year_group(schools[0], grades[0])
             given, family = givens[row], families[row]
             self.out.add_person(
                 Person(
@@ -436,9 +435,7 @@ class _Reader:
             if uid in self.out.people:
                 (teachers if kind == "staff" else learners)[cid].append(uid)
         for cid, c in classes.items():
-            yg = grade_year_group(c["school"], c["grade"]).id if c["grade"] else None
-            if yg and yg not in self.out.year_groups:
-                self.out.add_year_group(grade_year_group(c["school"], c["grade"]))
+            yg = self.out.grade_year_group(c["school"], c["grade"]) if c["grade"] else None
             t, learn = tuple(teachers[cid]), tuple(learners[cid])
             if c["type"] == "homeroom":
                 self.out.mentor_groups[cid] = MentorGroup(

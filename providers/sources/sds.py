@@ -32,7 +32,6 @@ from .common import (
     SourceOptions,
     academic_year_from_dates,
     display_name,
-    grade_year_group,
     make_ref,
     parse_date,
     resolve_academic_year,
@@ -191,7 +190,7 @@ class _V1:
             year_group = None
             grade = grades[row]
             if role == "learner" and grade:
-                year_group = self.out.add_year_group(grade_year_group(school, grade))
+                year_group = self.out.grade_year_group(school, grade)
             given, family = givens[row], families[row]
             self.out.add_person(
                 Person(
