@@ -135,3 +135,24 @@ def test_csv_chunked_reader_gives_the_row_by_row_table(text: str, chunk: int) ->
     finally:
         csvutil.CHUNK_ROWS = old
     assert fast == outcome(csvutil._parse_rows, text)
+
+
+def test_read_source_pauses_the_cycle_collector_and_restores_it() -> None:
+    import gc
+
+    from providers.sources import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        raise RuntimeError("a reader's error")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
