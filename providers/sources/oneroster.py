@@ -333,8 +333,21 @@ class _Reader:
         class_ids = t.column(t.col("classSourcedId"))
         user_ids, values = t.column(t.col("userSourcedId")), t.column(t.col("role"))
         kinds = {value: role_of(value) for value in set(values)}
+        rows = self.live(t, idc)
+        member: dict[str, Role] = {v: k for v, k in kinds.items() if k == "learner" or k == "staff"}
+        if (
+            len(rows) == len(t)  # no row tobedeleted
+            and len(member) == len(kinds)  # every role a learner's or staff's: none empty or unknown
+            and "" not in class_ids
+            and "" not in user_ids
+            and classes.keys() >= set(class_ids)
+            and users.issuperset(user_ids)
+            and not any(roles[uid].ignored and not roles[uid].entries for uid in set(user_ids))
+        ):
+            # the common case, checked for the whole file at once: every row is a membership
+            return list(zip(class_ids, user_ids, map(member.__getitem__, values), strict=True))
         out: list[tuple[str, str, Role]] = []
-        for row in self.live(t, idc):
+        for row in rows:
             cid, uid, value = class_ids[row], user_ids[row], values[row]
             if not cid:
                 raise t.empty(row, "classSourcedId")
