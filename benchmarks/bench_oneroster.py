@@ -9,10 +9,12 @@ courses, classes, academicSessions, enrollments and manifest.csv. The defaults m
 Each run is a fresh process (so ``ru_maxrss`` is that run's own); the figures are the best of
 ``--repeat``. The tracemalloc peak is taken in a separate run, as tracing slows the code it measures.
 ``--against TREE`` runs the same script of another checkout on the same files, interleaved with
-this one's runs (base, this, base, this ...) so that the machine's load falls on both alike::
+this one's runs (base, this, base, this ...) so that the machine's load falls on both alike; its
+runs use ``--against-python`` (default: this interpreter), for a checkout whose dependencies
+differ (an old commit in a venv of its own)::
 
     python benchmarks/bench_oneroster.py [--schools 27] [--learners 1500] [--classes 300]
-        [--seed 1] [--repeat 3] [--against ../other-checkout]
+        [--seed 1] [--repeat 3] [--against ../other-checkout [--against-python VENV/bin/python]]
 """
 
 from __future__ import annotations
@@ -142,11 +144,12 @@ def run_once(data: Path, trace: bool) -> dict[str, Any]:
     }
 
 
-def child(tree: Path, data: Path, trace: bool) -> dict[str, Any]:
-    """Run ``tree``'s copy of this script once, in a fresh process importing ``tree``'s code."""
+def child(tree: Path, python: str, data: Path, trace: bool) -> dict[str, Any]:
+    """Run ``tree``'s copy of this script once with ``python``, in a fresh process importing
+    ``tree``'s code."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     script = tree / "benchmarks" / "bench_oneroster.py"
-    cmd = [sys.executable, str(script), "--child", str(data)] + (["--trace"] if trace else [])
+    cmd = [python, str(script), "--child", str(data)] + (["--trace"] if trace else [])
     out = subprocess.run(cmd, cwd=tree, env=env, check=True, capture_output=True, text=True).stdout
     result: dict[str, Any] = json.loads(out.splitlines()[-1])
     return result
@@ -160,6 +163,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--against", type=Path, help="another checkout to measure on the same files")
+    ap.add_argument("--against-python", default=sys.executable, help="the interpreter for --against")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -168,6 +172,7 @@ def main() -> None:
         return
     here = Path(__file__).resolve().parent.parent
     trees = ([args.against.resolve()] if args.against else []) + [here]
+    python = {here: sys.executable} | ({trees[0]: args.against_python} if args.against else {})
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "oneroster"
         data.mkdir()
@@ -179,9 +184,9 @@ def main() -> None:
         runs: dict[Path, list[dict[str, Any]]] = {t: [] for t in trees}
         for _ in range(args.repeat):
             for tree in trees:  # interleaved: base, this, base, this ...
-                runs[tree].append(child(tree, data, trace=False))
+                runs[tree].append(child(tree, python[tree], data, trace=False))
         for tree in trees:
-            runs[tree].append(child(tree, data, trace=True))  # the tracemalloc peak: one run each
+            runs[tree].append(child(tree, python[tree], data, trace=True))  # tracemalloc peak: one run each
     best: dict[Path, dict[str, float]] = {}
     for tree, rs in runs.items():
         timed = rs[:-1]

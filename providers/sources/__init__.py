@@ -18,7 +18,9 @@ Every reader:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from reconciler.errors import SourceError
@@ -66,4 +68,23 @@ def read_source(kind: str, path: Path, *, options: SourceOptions | None = None) 
         raise SourceError(
             f"unknown ref_field {options.ref_field!r}; use one of {', '.join(REF_FIELDS)}", file=str(path)
         )
-    return reader(Path(path), options)
+    with gc_paused():
+        return reader(Path(path), options)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a source is read, and restore it after.
+
+    A trust's read makes a million small objects that all live on (cells, rows, people, classes);
+    each full collection walks every one of them again: a tenth of the read (0.2 s of 1.7 on the
+    trust benchmark). Reading makes no reference cycles worth collecting early; anything it
+    leaves is collected by the next collection after it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

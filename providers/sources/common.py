@@ -187,6 +187,7 @@ class ModelBuilder:
         self.classes: dict[str, Class] = {}
         self.skipped: set[str] = set()
         self._refs: dict[str, tuple[str, str]] = {}  # casefolded ref -> (person id, where)
+        self._grades: dict[tuple[str, str], str] = {}  # (school, grade) -> year group id
 
     def skip_or_fail(self, person_id: str, file: str, line: int | None, column: str) -> None:
         """A person without a usable reference: skip with a warning if allowed, else raise."""
@@ -219,6 +220,14 @@ class ModelBuilder:
     def add_year_group(self, yg: YearGroup) -> str:
         self.year_groups.setdefault(yg.id, yg)
         return yg.id
+
+    def grade_year_group(self, school_id: str, grade: str) -> str:
+        """The id of the year group of a grade (:func:`grade_year_group`), added once: a trust
+        names a few hundred for tens of thousands of learners."""
+        made = self._grades.get((school_id, grade))
+        if made is None:
+            made = self._grades[school_id, grade] = self.add_year_group(grade_year_group(school_id, grade))
+        return made
 
     def finish(self, academic_year: str, organisation: str, source: str) -> SchoolData:
         """Must raise :class:`SourceError` when there are no schools or no people."""

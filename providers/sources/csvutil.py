@@ -28,8 +28,9 @@ import re
 import sys
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path, PurePosixPath
 
@@ -40,7 +41,6 @@ __all__ = [
     "ZIP_MAX_MEMBER_BYTES",
     "ZIP_MAX_TOTAL_BYTES",
     "CsvFolder",
-    "Row",
     "Table",
     "norm_header",
     "open_folder",
@@ -65,36 +65,31 @@ def split_multi(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One data row: the line it starts on and its cells, in the order of its table's columns
-    (look them up with :meth:`Table.get`). A tuple, not a dict per row, and repeated cell values
-    (status, dates, ids named on many rows) are one string: an enrolments file of a trust has
-    hundreds of thousands of rows."""
-
-    line: int
-    values: tuple[str, ...]
-
-
 class Table:
-    """One CSV file read into rows. Columns are looked up by any of their aliases."""
+    """One CSV file read into columns: each kept column's cells top to bottom, and each row's
+    physical line. Columns, not a dict or a tuple per row: a trust's enrolments file has hundreds
+    of thousands of rows, and the readers go down a column in one pass (:meth:`column`) instead
+    of looking up cell after cell. Repeated cell values in a column (status, dates, class and
+    user ids) are one string. Columns are looked up by any of their aliases."""
 
     def __init__(
-        self, file: str, header: Sequence[str], columns: Sequence[str], rows: list[Row], header_line: int = 1
+        self,
+        file: str,
+        header: Sequence[str],
+        columns: Mapping[str, Sequence[str]],
+        lines: Sequence[int],
+        header_line: int = 1,
     ) -> None:
         self.file = file
         self.header = tuple(header)
         self.header_line = header_line
-        self.rows = rows
+        self.lines = lines  # row index -> the physical line the row starts on
         self._names = {norm_header(h): h.strip() for h in header if h.strip()}
         self._keys = set(self._names)
-        self._pos = {key: n for n, key in enumerate(columns)}  # key -> index in Row.values
+        self._columns = columns  # key -> cells (the kept columns: named, not a password)
 
     def __len__(self) -> int:
-        return len(self.rows)
-
-    def __iter__(self) -> Iterator[Row]:
-        return iter(self.rows)
+        return len(self.lines)
 
     def has(self, *aliases: str) -> bool:
         return any(norm_header(a) in self._keys for a in aliases)
@@ -126,31 +121,43 @@ class Table:
             )
         return key
 
-    def get(self, row: Row, key: str | None) -> str:
-        """The stripped cell for a key from :meth:`column` (``""`` when the column is absent)."""
-        pos = self._pos.get(key) if key else None
-        return "" if pos is None else row.values[pos]
+    def column(self, key: str | None) -> Sequence[str]:
+        """The stripped cells of a column from :meth:`col` or :meth:`opt`, one per row (all
+        ``""`` when the column is absent or dropped)."""
+        cells = self._columns.get(key) if key else None
+        return ("",) * len(self.lines) if cells is None else cells
 
-    def need(self, row: Row, key: str | None, name: str) -> str:
-        """A non-empty cell, else :class:`SourceError` naming file, line and column."""
-        value = self.get(row, key)
-        if not value:
-            raise SourceError(
-                f"{name} is empty; every row needs one", file=self.file, line=row.line, column=name
-            )
-        return value
+    def line(self, row: int) -> int:
+        """The physical line row ``row`` (an index into the columns) starts on."""
+        return self.lines[row]
 
-    def error(self, row: Row, column: str | None, message: str) -> SourceError:
-        return SourceError(message, file=self.file, line=row.line, column=column)
+    def empty(self, row: int, name: str) -> SourceError:
+        """The error for a required cell that is empty."""
+        return self.error(row, name, f"{name} is empty; every row needs one")
+
+    def error(self, row: int, column: str | None, message: str) -> SourceError:
+        return SourceError(message, file=self.file, line=self.lines[row], column=column)
 
 
 #: a line with its end, split as ``io.StringIO(text, newline="")`` does (which holds 4 bytes a
 #: character: 100 MiB for a trust's 25 MiB enrolments file)
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_group = re.Match.group
+
+#: rows the fast path takes from the csv reader at a time (small enough to stay in the CPU's
+#: cache: 4,096 rows at a time take twice as long)
+CHUNK_ROWS = 256
+#: rows read before deciding which columns are ids (values mostly distinct, not worth sharing)
+PROBE_ROWS = 4096
 
 
 def _line_of(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
+
+
+def _lines(text: str, end: int | None = None) -> Iterator[str]:
+    """The lines of ``text`` (up to ``end``), each with its line end."""
+    return map(_group, _LINE.finditer(text, 0, len(text) if end is None else end))
 
 
 def parse_csv(data: bytes, file: str) -> Table:
@@ -160,6 +167,11 @@ def parse_csv(data: bytes, file: str) -> Table:
     header), is not UTF-8, holds a NUL byte, repeats a header name, ends inside a quoted cell,
     has text after a closing quote, or has a row with more non-empty cells than the header has
     names or fewer cells than it has named columns.
+
+    A regular file (one line a row, every row as many cells as the header, no blank row) is read
+    a chunk of rows at a time with no Python code per cell (:func:`_parse_regular`); any other
+    file, and any file with a fault, is read row by row (:func:`_parse_rows`), which gives the
+    same table and is the one place faults are worded.
     """
     try:
         text = data.decode("utf-8-sig")
@@ -175,14 +187,82 @@ def parse_csv(data: bytes, file: str) -> Table:
             file=file,
             line=_line_of(text, nul),
         )
-    reader = csv.reader((m.group() for m in _LINE.finditer(text)), strict=True)
-    header: list[str] | None = None
-    header_line = 1
-    keys: list[str] = []
-    named = 0  # cells a row needs: up to the header's last named column
-    keep: list[tuple[int, str]] = []  # (index, key) of the columns kept: named, not a password
+    table = _parse_regular(text, file)
+    return table if table is not None else _parse_rows(text, file)
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    record: list[str]
+    line: int
+    width: int  # cells a row has: the header's
+    named: int  # cells a row needs: up to the header's last named column
+    keep: list[tuple[int, str]]  # (index, key) of the columns kept: named, not a password
+
+
+def _header(record: list[str], line: int, file: str) -> _Header:
+    """Must raise :class:`SourceError` for a header that names a column twice."""
+    keys = [norm_header(h) for h in record]
+    seen: set[str] = set()
+    for name, key in zip(record, keys, strict=True):
+        if key and key in seen:
+            raise SourceError("header names this column twice", file=file, line=line, column=name)
+        seen.add(key)
+    keep = [(i, k) for i, k in enumerate(keys) if k and "password" not in k]
+    named = max((i + 1 for i, k in enumerate(keys) if k), default=0)
+    return _Header(record, line, len(keys), named, keep)
+
+
+def _parse_regular(text: str, file: str) -> Table | None:
+    """The table of a regular file, or ``None`` when the file is not regular (then
+    :func:`_parse_rows` reads it, and words its faults): a header on line 1 and every row on one
+    line of exactly the header's cells, with a kept cell that is not blank. Trailing line ends
+    (blank lines at the end) are allowed."""
+    end = len(text)
+    while end and text[end - 1] in "\r\n":
+        end -= 1  # not text.rstrip(): that would copy the text
+    reader = csv.reader(_lines(text, end), strict=True)
+    try:
+        record = next(reader, None)
+        if record is None or reader.line_num != 1 or not "".join(record).strip():
+            return None
+        head = _header(record, 1, file)
+        if not head.keep:
+            return None
+        getters = [itemgetter(i) for i, _ in head.keep]
+        width = {head.width}
+        cells: list[list[str]] = [[] for _ in head.keep]
+        shared = [True for _ in head.keep]  # hold a column's repeated values once (sys.intern)
+        probing = True
+        done = 1  # lines read
+        while chunk := list(islice(reader, CHUNK_ROWS)):
+            if reader.line_num - done != len(chunk) or set(map(len, chunk)) != width:
+                return None  # a row over several lines, or a row of another width
+            part = [list(map(str.strip, map(get, chunk))) for get in getters]
+            if "" in part[0] and not all(map(any, zip(*part, strict=True))):
+                return None  # a row whose kept cells are all blank
+            done = reader.line_num
+            for out, values, share in zip(cells, part, shared, strict=True):
+                out.extend(map(sys.intern, values) if share else values)
+            if probing and done > PROBE_ROWS:
+                # a column of ids (more than half its values distinct) gains nothing from
+                # sharing, and interning every id costs a dict entry each
+                shared = [2 * len(set(out)) <= len(out) for out in cells]
+                probing = False
+    except csv.Error:
+        return None
+    columns = {key: out for (_, key), out in zip(head.keep, cells, strict=True)}
+    return Table(file, record, columns, range(2, done + 1))
+
+
+def _parse_rows(text: str, file: str) -> Table:
+    """The table of any file, read row by row: the reference for :func:`_parse_regular`, and the
+    one place a fault is found and worded."""
+    reader = csv.reader(_lines(text), strict=True)
+    head: _Header | None = None
     pick = _picker([])
-    rows: list[Row] = []
+    rows: list[Sequence[str]] = []
+    lines: list[int] = []
     start = 1
     try:
         for record in reader:
@@ -190,33 +270,26 @@ def parse_csv(data: bytes, file: str) -> Table:
             start = reader.line_num + 1
             if not "".join(record).strip():
                 continue
-            if header is None:
-                header, header_line = record, line
-                keys = [norm_header(h) for h in record]
-                seen: set[str] = set()
-                for name, key in zip(record, keys, strict=True):
-                    if key and key in seen:
-                        raise SourceError("header names this column twice", file=file, line=line, column=name)
-                    seen.add(key)
-                keep = [(i, k) for i, k in enumerate(keys) if k and "password" not in k]
-                named = max((i + 1 for i, k in enumerate(keys) if k), default=0)
-                pick = _picker([i for i, _ in keep])
+            if head is None:
+                head = _header(record, line, file)
+                pick = _picker([i for i, _ in head.keep])
                 continue
-            if len(record) > len(keys) and any(c.strip() for c in record[len(keys) :]):
+            if len(record) > head.width and any(c.strip() for c in record[head.width :]):
                 raise SourceError(
-                    f"row has {len(record)} cells but the header names {len(keys)} columns",
+                    f"row has {len(record)} cells but the header names {head.width} columns",
                     file=file,
                     line=line,
                 )
-            if len(record) < named:
+            if len(record) < head.named:
                 raise SourceError(
-                    f"row has {len(record)} cells but the header names {named} columns; the file is "
-                    "cut off or a cell is missing (empty cells still need their commas)",
+                    f"row has {len(record)} cells but the header names {head.named} columns; the "
+                    "file is cut off or a cell is missing (empty cells still need their commas)",
                     file=file,
                     line=line,
                 )
             # every kept column is named, so before `named`: the row has its cell
-            rows.append(Row(line, tuple(map(sys.intern, map(str.strip, pick(record))))))
+            rows.append(tuple(map(sys.intern, map(str.strip, pick(record)))))
+            lines.append(line)
     except csv.Error as exc:
         if "end of data" in str(exc):
             raise SourceError(
@@ -231,9 +304,11 @@ def parse_csv(data: bytes, file: str) -> Table:
             file=file,
             line=reader.line_num,
         ) from None
-    if header is None:
+    if head is None:
         raise SourceError("the file is empty: it needs at least a header row", file=file, line=1)
-    return Table(file, header, [k for _, k in keep], rows, header_line)
+    by_column = list(zip(*rows, strict=True)) if rows else [() for _ in head.keep]
+    columns = {key: cells for (_, key), cells in zip(head.keep, by_column, strict=True)}
+    return Table(file, head.record, columns, lines, head.line)
 
 
 def _picker(indexes: list[int]) -> Callable[[list[str]], Sequence[str]]:

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from reconciler.errors import SourceError
 from reconciler.school import Class, MentorGroup, Person, Role, School, SchoolData
@@ -38,13 +40,12 @@ from .common import (
     academic_year_from_dates,
     academic_year_from_school_year,
     display_name,
-    grade_year_group,
     make_ref,
     parse_date,
     resolve_academic_year,
     role_of,
 )
-from .csvutil import CsvFolder, Row, Table, open_folder, split_multi
+from .csvutil import CsvFolder, Table, open_folder, split_multi
 
 __all__ = ["read_oneroster", "read_roster_folder"]
 
@@ -64,9 +65,11 @@ def read_oneroster(path: Path, options: SourceOptions) -> SchoolData:
 
 
 def _manifest(table: Table) -> dict[str, str]:
-    name_col = table.col("propertyName")
-    value_col = table.col("value")
-    props = {table.get(r, name_col).casefold(): (table.get(r, value_col), r) for r in table}
+    names = table.column(table.col("propertyName"))
+    values = table.column(table.col("value"))
+    props = {
+        name.casefold(): (value, row) for row, (name, value) in enumerate(zip(names, values, strict=True))
+    }
     modes: dict[str, str] = {}
     for prop, (value, row) in props.items():
         if not prop.startswith("file."):
@@ -125,38 +128,48 @@ class _Reader:
             )
         return self.folder.read(f"{name}.csv")
 
-    def live(self, table: Table, id_col: str | None) -> list[tuple[str, Row]]:
-        """Rows not marked ``tobedeleted`` as (id, row); duplicate ids are an error."""
-        status = table.opt("status")
-        seen: dict[str, int] = {}
-        rows: list[tuple[str, Row]] = []
-        for row in table:
-            rid = table.need(row, id_col, "sourcedId") if id_col else ""
-            if id_col:
+    def live(self, table: Table, id_col: str | None) -> Sequence[int]:
+        """The rows (indexes into the table's columns) not marked ``tobedeleted``. Must raise
+        :class:`SourceError` for an empty or a repeated id, on the first row that has one."""
+        ids = table.column(id_col)
+        if id_col and ("" in ids or len(set(ids)) != len(ids)):
+            seen: dict[str, int] = {}
+            for row, rid in enumerate(ids):
+                if not rid:
+                    raise table.empty(row, "sourcedId")
                 if rid in seen:
                     raise table.error(row, "sourcedId", f"sourcedId {rid!r} also on line {seen[rid]}")
-                seen[rid] = row.line
-            if table.get(row, status).casefold() == "tobedeleted":
-                self.deleted.add(rid)
-                continue
-            rows.append((rid, row))
-        return rows
+                seen[rid] = table.line(row)
+        status = table.column(table.opt("status"))
+        gone = {s for s in set(status) if s.casefold() == "tobedeleted"}
+        if not gone:
+            return range(len(table))
+        dead = [row for row, s in enumerate(status) if s in gone]
+        self.deleted.update(ids[row] for row in dead)
+        dead_rows = set(dead)
+        return [row for row in range(len(table)) if row not in dead_rows]
 
     # -- files -----------------------------------------------------------------------------
 
     def orgs(self) -> None:
         t = self.required("orgs")
         idc, namec, typec = t.col("sourcedId"), t.col("name"), t.col("type")
-        parentc = t.opt("parentSourcedId")
+        ids, names, types = t.column(idc), t.column(namec), t.column(typec)
+        parent_of = t.column(t.opt("parentSourcedId"))
         parents: dict[str, str] = {}
-        for oid, row in self.live(t, idc):
-            kind = t.need(row, typec, "type").casefold()
+        for row in self.live(t, idc):
+            oid = ids[row]
+            if not types[row]:
+                raise t.empty(row, "type")
+            kind = types[row].casefold()
             self.org_types[oid] = kind
             if kind == "district":
-                self.districts.append(t.get(row, namec))
-            parents[oid] = t.get(row, parentc)
+                self.districts.append(names[row])
+            parents[oid] = parent_of[row]
             if kind == "school":
-                self.out.schools[oid] = School(id=oid, name=t.need(row, namec, "name"))
+                if not names[row]:
+                    raise t.empty(row, "name")
+                self.out.schools[oid] = School(id=oid, name=names[row])
         for oid in parents:  # an org inside a school (a department) counts as that school
             seen, cur, missing = set(), oid, ""
             while cur and cur not in self.out.schools and cur not in seen:
@@ -177,47 +190,70 @@ class _Reader:
         t = self.table("academicSessions")
         if t is None:
             return None
-        idc, typec = t.col("sourcedId"), t.col("type")
-        startc, endc = t.opt("startDate"), t.opt("endDate")
-        yearc = t.opt("schoolYear")
+        idc = t.col("sourcedId")
+        types = t.column(t.col("type"))
+        starts, ends = t.column(t.opt("startDate")), t.column(t.opt("endDate"))
+        years = t.column(t.opt("schoolYear"))
         found: list[str] = []  # "YYYY-YY" strings sort by year
-        for _, row in self.live(t, idc):
-            if t.get(row, typec).casefold() != "schoolyear":
+        for row in self.live(t, idc):
+            if types[row].casefold() != "schoolyear":
                 continue
-            start, end = parse_date(t.get(row, startc)), parse_date(t.get(row, endc))
-            year = t.get(row, yearc)
+            start, end = parse_date(starts[row]), parse_date(ends[row])
+            year = years[row]
             if start and end:
                 found.append(academic_year_from_dates(start, end))
             elif year.isdigit():
                 found.append(academic_year_from_school_year(int(year)))
         return max(found, default=None)
 
-    def roles(self, users: Table, rows: list[tuple[str, Row]]) -> dict[str, _Roles]:
+    def roles(self, users: Table, rows: Sequence[int]) -> dict[str, _Roles]:
         out: dict[str, _Roles] = defaultdict(_Roles)
-        ugradec = users.opt("grades", "grade")
-        grades = {uid: users.get(row, ugradec) for uid, row in rows}
+        uids = users.column(users.col("sourcedId"))
+        user_grades = users.column(users.opt("grades", "grade"))
+        grades = {uids[row]: user_grades[row] for row in rows}
         rt = self.table("roles")
         if rt is not None:
             userc, rolec, orgc = rt.col("userSourcedId"), rt.col("role"), rt.col("orgSourcedId")
-            gradec = rt.opt("grade", "grades")
-            for _, row in self.live(rt, rt.opt("sourcedId")):
-                uid = rt.need(row, userc, "userSourcedId")
+            role_users, role_values, role_orgs = rt.column(userc), rt.column(rolec), rt.column(orgc)
+            role_grades = rt.column(rt.opt("grade", "grades"))
+            for row in self.live(rt, rt.opt("sourcedId")):
+                uid = role_users[row]
+                if not uid:
+                    raise rt.empty(row, "userSourcedId")
                 if uid not in grades:
                     if uid in self.deleted:
                         continue
                     raise rt.error(row, "userSourcedId", f"unknown user {uid!r} (not in users.csv)")
-                grade = rt.get(row, gradec) or grades[uid]
-                self._assign(out[uid], rt, row, rt.need(row, rolec, "role"), rt.get(row, orgc), grade)
+                if not role_values[row]:
+                    raise rt.empty(row, "role")
+                grade = role_grades[row] or grades[uid]
+                self._assign(out[uid], rt, row, role_values[row], role_orgs[row], grade)
             return out
-        rolec = users.col("role")
-        orgc = users.col("orgSourcedIds", "orgSourcedId")
-        for uid, row in rows:
-            for org in split_multi(users.get(row, orgc)) or ("",):
-                self._assign(out[uid], users, row, users.need(row, rolec, "role"), org, grades[uid])
+        user_roles = users.column(users.col("role"))
+        user_orgs = users.column(users.col("orgSourcedIds", "orgSourcedId"))
+        kinds: dict[str, Role | Literal["ignored"] | None] = {}
+        for row in rows:
+            uid, value, orgs = uids[row], user_roles[row], user_orgs[row]
+            if not value:
+                raise users.empty(row, "role")
+            kind = kinds[value] if value in kinds else kinds.setdefault(value, role_of(value))
+            entry = out[uid]
+            for org in (split_multi(orgs) or ("",)) if "," in orgs else (orgs,):
+                self._assign(entry, users, row, value, org, grades[uid], kind)
         return out
 
-    def _assign(self, roles: _Roles, t: Table, row: Row, value: str, org: str, grade: str) -> None:
-        kind = role_of(value)
+    def _assign(
+        self,
+        roles: _Roles,
+        t: Table,
+        row: int,
+        value: str,
+        org: str,
+        grade: str,
+        kind: Role | Literal["ignored"] | None = None,
+    ) -> None:
+        """Add one role of a user; ``kind`` is ``role_of(value)`` when the caller has it."""
+        kind = kind or role_of(value)
         if kind is None:
             raise t.error(row, "role", f"unknown role {value!r}")
         if kind == "ignored":
@@ -235,7 +271,8 @@ class _Reader:
         user_rows = self.live(users, users.col("sourcedId"))
         roles = self.roles(users, user_rows)
         classes = self.classes(courses)
-        members = self.enrollments(classes, {uid for uid, _ in user_rows}, roles)
+        uids = users.column(users.col("sourcedId"))
+        members = self.enrollments(classes, {uids[row] for row in user_rows}, roles)
         self.people(users, user_rows, roles, classes, members)
         self.groups(classes, members)
         ay = resolve_academic_year(year, self.options, self.folder.label)
@@ -247,20 +284,24 @@ class _Reader:
         t = self.table("courses")
         if t is None:
             return {}
-        idc, titlec = t.col("sourcedId"), t.opt("title")
-        subc = t.opt("subjects", "subject")
-        return {cid: t.get(row, subc) or t.get(row, titlec) for cid, row in self.live(t, idc)}
+        idc = t.col("sourcedId")
+        ids, titles = t.column(idc), t.column(t.opt("title"))
+        subjects = t.column(t.opt("subjects", "subject"))
+        return {ids[row]: subjects[row] or titles[row] for row in self.live(t, idc)}
 
     def classes(self, courses: dict[str, str]) -> dict[str, dict[str, str]]:
         t = self.required("classes")
-        idc, titlec = t.col("sourcedId"), t.col("title")
-        orgc = t.col("schoolSourcedId", "orgSourcedId")
-        typec, codec = t.opt("classType"), t.opt("classCode")
-        subc, gradec = t.opt("subjects"), t.opt("grades", "grade")
-        coursec = t.opt("courseSourcedId")
+        idc = t.col("sourcedId")
+        ids, titles = t.column(idc), t.column(t.col("title"))
+        orgs = t.column(t.col("schoolSourcedId", "orgSourcedId"))
+        types, codes = t.column(t.opt("classType")), t.column(t.opt("classCode"))
+        subjects, grade_cells = t.column(t.opt("subjects")), t.column(t.opt("grades", "grade"))
+        course_ids = t.column(t.opt("courseSourcedId"))
         out: dict[str, dict[str, str]] = {}
-        for cid, row in self.live(t, idc):
-            org = t.need(row, orgc, "schoolSourcedId")
+        for row in self.live(t, idc):
+            cid, org = ids[row], orgs[row]
+            if not org:
+                raise t.empty(row, "schoolSourcedId")
             if org not in self.org_types:
                 if org in self.deleted:
                     self.deleted.add(cid)
@@ -268,16 +309,18 @@ class _Reader:
                 raise t.error(row, "schoolSourcedId", f"class {cid!r} names unknown org {org!r}")
             if org not in self.school_of:
                 what = f"org {org} is a {self.org_types[org]}, not a school"
-                log.warning("%s line %d: class %s skipped: %s", t.file, row.line, cid, what)
+                log.warning("%s line %d: class %s skipped: %s", t.file, t.line(row), cid, what)
                 self.deleted.add(cid)
                 continue
-            grades = split_multi(t.get(row, gradec))
+            grades = split_multi(grade_cells[row])
+            if not titles[row]:
+                raise t.empty(row, "title")
             out[cid] = {
                 "school": self.school_of[org],
-                "name": t.need(row, titlec, "title"),
-                "type": t.get(row, typec).casefold(),
-                "code": t.get(row, codec),
-                "subject": t.get(row, subc) or courses.get(t.get(row, coursec), ""),
+                "name": titles[row],
+                "type": types[row].casefold(),
+                "code": codes[row],
+                "subject": subjects[row] or courses.get(course_ids[row], ""),
                 "grade": grades[0] if len(grades) == 1 else "",
             }
         return out
@@ -287,13 +330,32 @@ class _Reader:
     ) -> list[tuple[str, str, Role]]:
         t = self.required("enrollments")
         idc = t.col("sourcedId") if self.modes is not None else t.opt("sourcedId")
-        classc, userc, rolec = t.col("classSourcedId"), t.col("userSourcedId"), t.col("role")
+        class_ids = t.column(t.col("classSourcedId"))
+        user_ids, values = t.column(t.col("userSourcedId")), t.column(t.col("role"))
+        kinds = {value: role_of(value) for value in set(values)}
+        rows = self.live(t, idc)
+        member: dict[str, Role] = {v: k for v, k in kinds.items() if k == "learner" or k == "staff"}
+        if (
+            len(rows) == len(t)  # no row tobedeleted
+            and len(member) == len(kinds)  # every role a learner's or staff's: none empty or unknown
+            and "" not in class_ids
+            and "" not in user_ids
+            and classes.keys() >= set(class_ids)
+            and users.issuperset(user_ids)
+            and not any(roles[uid].ignored and not roles[uid].entries for uid in set(user_ids))
+        ):
+            # the common case, checked for the whole file at once: every row is a membership
+            return list(zip(class_ids, user_ids, map(member.__getitem__, values), strict=True))
         out: list[tuple[str, str, Role]] = []
-        for _, row in self.live(t, idc):
-            cid = t.need(row, classc, "classSourcedId")
-            uid = t.need(row, userc, "userSourcedId")
-            value = t.need(row, rolec, "role")
-            kind = role_of(value)
+        for row in rows:
+            cid, uid, value = class_ids[row], user_ids[row], values[row]
+            if not cid:
+                raise t.empty(row, "classSourcedId")
+            if not uid:
+                raise t.empty(row, "userSourcedId")
+            if not value:
+                raise t.empty(row, "role")
+            kind = kinds[value]
             if kind is None:
                 raise t.error(row, "role", f"unknown role {value!r}")
             if cid not in classes:
@@ -305,7 +367,7 @@ class _Reader:
                     continue
                 raise t.error(row, "userSourcedId", f"enrollment names unknown user {uid!r}")
             if kind == "ignored" or (roles[uid].ignored and not roles[uid].entries):
-                log.debug("%s line %d: %s is not a learner or staff; not enrolled", t.file, row.line, uid)
+                log.debug("%s line %d: %s is not a learner or staff; not enrolled", t.file, t.line(row), uid)
                 continue
             out.append((cid, uid, kind))
         return out
@@ -313,7 +375,7 @@ class _Reader:
     def people(
         self,
         users: Table,
-        rows: list[tuple[str, Row]],
+        rows: Sequence[int],
         roles: dict[str, _Roles],
         classes: dict[str, dict[str, str]],
         members: list[tuple[str, str, Role]],
@@ -325,40 +387,45 @@ class _Reader:
                 f"use one of {sorted(_REF_COLUMNS)}",
                 file=users.file,
             )
-        refc = users.col(column)
-        givenc, familyc = users.opt("givenName"), users.opt("familyName")
-        emailc = users.opt("email")
-        enrolled: dict[str, set[str]] = defaultdict(set)
-        for cid, uid, _ in members:
-            enrolled[uid].add(classes[cid]["school"])
-        for uid, row in rows:
+        refs = users.column(users.col(column))
+        uids = users.column(users.col("sourcedId"))
+        givens, families = users.column(users.opt("givenName")), users.column(users.opt("familyName"))
+        emails = users.column(users.opt("email"))
+        enrolled: dict[str, set[str]] | None = None  # user -> the schools of their classes
+
+        def schools_enrolled(uid: str) -> set[str]:
+            nonlocal enrolled
+            if enrolled is None:
+                enrolled = defaultdict(set)
+                for cid, member, _ in members:
+                    enrolled[member].add(classes[cid]["school"])
+            return enrolled.get(uid, set())
+
+        for row in rows:
+            uid = uids[row]
             entries = roles[uid].entries if uid in roles else []
             if not entries:
                 continue  # guardians and people without a role
             role: Role = "staff" if any(r == "staff" for r, _, _ in entries) else "learner"
             schools = sorted(
-                {self.school_of[o] for _, o, _ in entries if o in self.school_of} or enrolled[uid]
+                {self.school_of[o] for _, o, _ in entries if o in self.school_of} or schools_enrolled(uid)
             )
+            line = users.line(row)
             if not schools:
-                log.warning("%s line %d: person %s skipped: in no school", users.file, row.line, uid)
+                log.warning("%s line %d: person %s skipped: in no school", users.file, line, uid)
                 self.out.skipped.add(uid)
                 continue
             ref = make_ref(
-                users.get(row, refc),
-                field=column,
-                options=self.options,
-                file=users.file,
-                line=row.line,
-                column=column,
+                refs[row], field=column, options=self.options, file=users.file, line=line, column=column
             )
             if ref is None:
-                self.out.skip_or_fail(uid, users.file, row.line, column)
+                self.out.skip_or_fail(uid, users.file, line, column)
                 continue
             year_group = None
             grades = sorted({g for r, _, cell in entries if r == "learner" for g in split_multi(cell)})
             if role == "learner" and len(grades) == 1:
-                year_group = self.out.add_year_group(grade_year_group(schools[0], grades[0]))
-            given, family = users.get(row, givenc), users.get(row, familyc)
+                year_group = self.out.grade_year_group(schools[0], grades[0])
+            given, family = givens[row], families[row]
             self.out.add_person(
                 Person(
                     id=uid,
@@ -369,9 +436,9 @@ class _Reader:
                     family_name=family,
                     display_name=display_name(given, family),
                     year_group=year_group,
-                    email=users.get(row, emailc) or None,
+                    email=emails[row] or None,
                 ),
-                f"{users.file}, line {row.line}",
+                f"{users.file}, line {line}",
             )
 
     def groups(self, classes: dict[str, dict[str, str]], members: list[tuple[str, str, Role]]) -> None:
@@ -381,9 +448,7 @@ class _Reader:
             if uid in self.out.people:
                 (teachers if kind == "staff" else learners)[cid].append(uid)
         for cid, c in classes.items():
-            yg = grade_year_group(c["school"], c["grade"]).id if c["grade"] else None
-            if yg and yg not in self.out.year_groups:
-                self.out.add_year_group(grade_year_group(c["school"], c["grade"]))
+            yg = self.out.grade_year_group(c["school"], c["grade"]) if c["grade"] else None
             t, learn = tuple(teachers[cid]), tuple(learners[cid])
             if c["type"] == "homeroom":
                 self.out.mentor_groups[cid] = MentorGroup(

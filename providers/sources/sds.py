@@ -20,6 +20,7 @@ the files are parsed: never read into the model, never logged.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,7 +32,6 @@ from .common import (
     SourceOptions,
     academic_year_from_dates,
     display_name,
-    grade_year_group,
     make_ref,
     parse_date,
     resolve_academic_year,
@@ -112,12 +112,17 @@ class _V1:
         seen[rid] = line
 
     def schools(self, t: Table) -> None:
-        idc, namec = t.col(*_ID), t.col("Name")
+        idc = t.col(*_ID)
+        id_name = t.header_name(idc)
+        ids, names = t.column(idc), t.column(t.col("Name"))
         seen: dict[str, int] = {}
-        for row in t:
-            sid = t.need(row, idc, t.header_name(idc))
-            self._unique(t, t.header_name(idc), sid, seen, row.line, "school")
-            self.out.schools[sid] = School(id=sid, name=t.need(row, namec, "Name"))
+        for row, (sid, name) in enumerate(zip(ids, names, strict=True)):
+            if not sid:
+                raise t.empty(row, id_name)
+            self._unique(t, id_name, sid, seen, t.line(row), "school")
+            if not name:
+                raise t.empty(row, "Name")
+            self.out.schools[sid] = School(id=sid, name=name)
 
     def _school(self, t: Table, row_school: str, line: int, column: str) -> str:
         if row_school not in self.out.schools:
@@ -127,25 +132,26 @@ class _V1:
         return row_school
 
     def sections(self, t: Table) -> Counter[str]:
-        idc, schoolc, namec = t.col(*_SECTION, *_ID), t.col(*_SCHOOL), t.col("Section Name")
-        numc, subjc = t.opt("Section Number"), t.opt("Course Subject")
-        startc, endc = t.opt("Term StartDate"), t.opt("Term EndDate")
+        idc, schoolc = t.col(*_SECTION, *_ID), t.col(*_SCHOOL)
+        id_name, school_name = t.header_name(idc), t.header_name(schoolc)
+        ids, schools, names = t.column(idc), t.column(schoolc), t.column(t.col("Section Name"))
+        numbers, subjects = t.column(t.opt("Section Number")), t.column(t.opt("Course Subject"))
+        starts, ends = t.column(t.opt("Term StartDate")), t.column(t.opt("Term EndDate"))
         seen: dict[str, int] = {}
         years: Counter[str] = Counter()
-        for row in t:
-            cid = t.need(row, idc, t.header_name(idc))
-            self._unique(t, t.header_name(idc), cid, seen, row.line, "section")
-            school = self._school(
-                t, t.need(row, schoolc, t.header_name(schoolc)), row.line, t.header_name(schoolc)
-            )
+        for row in range(len(t)):
+            line = t.line(row)
+            cid = _need(t, ids, row, id_name)
+            self._unique(t, id_name, cid, seen, line, "section")
+            school = self._school(t, _need(t, schools, row, school_name), line, school_name)
             self.out.classes[cid] = Class(
                 id=cid,
                 school_id=school,
-                name=t.need(row, namec, "Section Name"),
-                code=t.get(row, numc),
-                subject=t.get(row, subjc),
+                name=_need(t, names, row, "Section Name"),
+                code=numbers[row],
+                subject=subjects[row],
             )
-            start, end = parse_date(t.get(row, startc)), parse_date(t.get(row, endc))
+            start, end = parse_date(starts[row]), parse_date(ends[row])
             if start and end:
                 years[academic_year_from_dates(start, end)] += 1
         return years
@@ -157,38 +163,35 @@ class _V1:
                 f"ref_field {self.options.ref_field!r} is not supported for SDS; use one of {sorted(_REF)}",
                 file=t.file,
             )
-        idc, schoolc, refc = t.col(*_ID), t.col(*_SCHOOL), t.col(*columns)
-        givenc, familyc = t.opt("First Name"), t.opt("Last Name")
-        emailc, gradec, numberc = t.opt("Secondary Email"), t.opt("Grade"), t.opt("Teacher Number")
+        idc, schoolc = t.col(*_ID), t.col(*_SCHOOL)
+        id_name, school_name = t.header_name(idc), t.header_name(schoolc)
+        ids, schools, refs = t.column(idc), t.column(schoolc), t.column(t.col(*columns))
+        givens, families = t.column(t.opt("First Name")), t.column(t.opt("Last Name"))
+        emails, grades = t.column(t.opt("Secondary Email")), t.column(t.opt("Grade"))
+        numbers = t.column(t.opt("Teacher Number"))
         field = "email" if self.options.ref_field == "email" else "username"
-        for row in t:
-            pid = t.need(row, idc, t.header_name(idc))
+        for row in range(len(t)):
+            line = t.line(row)
+            pid = _need(t, ids, row, id_name)
             if pid in self.out.people or pid in self.out.skipped:
                 raise SourceError(
                     f"person id {pid!r} appears twice (in Student.csv or Teacher.csv)",
                     file=t.file,
-                    line=row.line,
-                    column=t.header_name(idc),
+                    line=line,
+                    column=id_name,
                 )
-            school = self._school(
-                t, t.need(row, schoolc, t.header_name(schoolc)), row.line, t.header_name(schoolc)
-            )
+            school = self._school(t, _need(t, schools, row, school_name), line, school_name)
             ref = make_ref(
-                t.get(row, refc),
-                field=field,
-                options=self.options,
-                file=t.file,
-                line=row.line,
-                column=columns[0],
+                refs[row], field=field, options=self.options, file=t.file, line=line, column=columns[0]
             )
             if ref is None:
-                self.out.skip_or_fail(pid, t.file, row.line, columns[0])
+                self.out.skip_or_fail(pid, t.file, line, columns[0])
                 continue
             year_group = None
-            grade = t.get(row, gradec)
+            grade = grades[row]
             if role == "learner" and grade:
-                year_group = self.out.add_year_group(grade_year_group(school, grade))
-            given, family = t.get(row, givenc), t.get(row, familyc)
+                year_group = self.out.grade_year_group(school, grade)
+            given, family = givens[row], families[row]
             self.out.add_person(
                 Person(
                     id=pid,
@@ -199,27 +202,29 @@ class _V1:
                     family_name=family,
                     display_name=display_name(given, family),
                     year_group=year_group,
-                    email=t.get(row, emailc) or None,
-                    employee_id=t.get(row, numberc) or None,
+                    email=emails[row] or None,
+                    employee_id=numbers[row] or None,
                 ),
-                f"{t.file}, line {row.line}",
+                f"{t.file}, line {line}",
             )
 
     def members(self, t: Table, role: Role) -> None:
         sectionc, personc = t.col(*_SECTION), t.col(*_ID)
+        section_name, person_name = t.header_name(sectionc), t.header_name(personc)
+        sections, persons = t.column(sectionc), t.column(personc)
         who = "student" if role == "learner" else "teacher"
         source = "Student.csv" if role == "learner" else "Teacher.csv"
         added: dict[str, list[str]] = defaultdict(list)
-        for row in t:
-            cid = t.need(row, sectionc, t.header_name(sectionc))
-            pid = t.need(row, personc, t.header_name(personc))
+        for row in range(len(t)):
+            cid = _need(t, sections, row, section_name)
+            pid = _need(t, persons, row, person_name)
             if cid not in self.out.classes:
-                raise t.error(row, t.header_name(sectionc), f"unknown section {cid!r} (not in Section.csv)")
+                raise t.error(row, section_name, f"unknown section {cid!r} (not in Section.csv)")
             if pid in self.out.skipped:
                 continue
             person = self.out.people.get(pid)
             if person is None or person.role != role:
-                raise t.error(row, t.header_name(personc), f"unknown {who} {pid!r} (not in {source})")
+                raise t.error(row, person_name, f"unknown {who} {pid!r} (not in {source})")
             added[cid].append(pid)
         for cid, ids in added.items():
             c = self.out.classes[cid]
@@ -227,3 +232,11 @@ class _V1:
                 self.out.classes[cid] = replace(c, learner_ids=c.learner_ids + tuple(ids))
             else:
                 self.out.classes[cid] = replace(c, teacher_ids=c.teacher_ids + tuple(ids))
+
+
+def _need(t: Table, cells: Sequence[str], row: int, name: str) -> str:
+    """A cell every row must fill in. Must raise :class:`SourceError` (file, line, column) when
+    it is empty."""
+    if not cells[row]:
+        raise t.empty(row, name)
+    return cells[row]
