@@ -71,20 +71,27 @@ def _respelled(export: dict[str, Any], spell: Any) -> dict[str, Any]:
     return doc
 
 
-def test_ids_and_upns_changed_only_in_case_plan_no_change(run_cli, tmp_path: Path) -> None:
-    original = json.loads(example_export_path().read_text("utf-8"))
-    first = _respelled(original, lambda s: s.upper().replace("CLS-OAK-7A-MA1", "9A-Maths"))
-    first_doc = _render(run_cli, tmp_path, first, "first")
-    desired = json.loads(first_doc.read_text("utf-8"))
-    maths = next(g for g in desired["groups"] if g["key"].endswith(":9A-Maths"))
+def _applied_to_new_tenant(run_cli, tmp_path: Path, document: Path, desired: dict[str, Any]) -> str:  # type: ignore[no-untyped-def]
+    """A new emulator tenant holding every person ``desired`` names, with ``document`` applied to
+    it; the tenant's ``--graph-url``."""
     tenant = Tenant()
     for ref in sorted({m for g in desired["groups"] for m in g["owners"] + g["members"]}
                       | {m for a in desired["administrativeUnits"] for m in a["members"]}):
         tenant.add_user(ref)
     tenant.save(tmp_path / "tenant.json")
     url = "emulator:" + str(tmp_path / "tenant.json")
-    r = run_cli("apply", "-d", first_doc, "--graph-url", url, "--auto-approve", "--force", "-q")
+    r = run_cli("apply", "-d", document, "--graph-url", url, "--auto-approve", "--force", "-q")
     assert r.exit_code == 0, r.output
+    return url
+
+
+def test_ids_and_upns_changed_only_in_case_plan_no_change(run_cli, tmp_path: Path) -> None:
+    original = json.loads(example_export_path().read_text("utf-8"))
+    first = _respelled(original, lambda s: s.upper().replace("CLS-OAK-7A-MA1", "9A-Maths"))
+    first_doc = _render(run_cli, tmp_path, first, "first")
+    desired = json.loads(first_doc.read_text("utf-8"))
+    maths = next(g for g in desired["groups"] if g["key"].endswith(":9A-Maths"))
+    url = _applied_to_new_tenant(run_cli, tmp_path, first_doc, desired)
 
     # the next export spells every class id in lower case (9A-Maths -> 9a-maths) and one pupil's UPN
     # and one teacher's UPN in another case
@@ -128,14 +135,7 @@ def test_non_ascii_ids_changed_only_in_case_plan_no_change(run_cli, tmp_path: Pa
     first_doc = _render_source(run_cli, tmp_path, first, "first")
     desired = json.loads(first_doc.read_text("utf-8"))
     assert any(g["key"].endswith("-%C3%89T%C3%89") for g in desired["groups"])
-    tenant = Tenant()
-    for ref in sorted({m for g in desired["groups"] for m in g["owners"] + g["members"]}
-                      | {m for a in desired["administrativeUnits"] for m in a["members"]}):
-        tenant.add_user(ref)
-    tenant.save(tmp_path / "tenant.json")
-    url = "emulator:" + str(tmp_path / "tenant.json")
-    r = run_cli("apply", "-d", first_doc, "--graph-url", url, "--auto-approve", "--force", "-q")
-    assert r.exit_code == 0, r.output
+    url = _applied_to_new_tenant(run_cli, tmp_path, first_doc, desired)
 
     second = _oneroster(tmp_path, "second", lambda s: s + "-\u00e9t\u00e9")
     second_doc = _render_source(run_cli, tmp_path, second, "second")
