@@ -15,6 +15,10 @@ differ (an old commit in a venv of its own)::
 
     python benchmarks/bench_oneroster.py [--schools 27] [--learners 1500] [--classes 300]
         [--seed 1] [--repeat 3] [--against ../other-checkout [--against-python VENV/bin/python]]
+        [--read-only]
+
+``--read-only`` measures the read of the set alone (``read_source``: CSV files to the school
+model), without generating, validating or writing the document.
 """
 
 from __future__ import annotations
@@ -113,6 +117,27 @@ def build_set(out: Path, *, schools: int, learners: int, classes: int, seed: int
     return {name: len(rows) for name, (_, rows) in files.items()}
 
 
+def read_once(data: Path, trace: bool) -> dict[str, Any]:
+    """Only read ``data`` (``read_source``, as ``render`` does before it generates); the figures."""
+    from providers.sources import SourceOptions, read_source
+
+    if trace:
+        tracemalloc.start()
+    w0, c0 = time.perf_counter(), time.process_time()
+    school = read_source("oneroster", data, options=SourceOptions(ref_field="username"))
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    peak = tracemalloc.get_traced_memory()[1] if trace else 0
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "traced_mib": peak / 2**20,
+        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "people": len(school.people),
+        "classes": len(school.classes),
+        "mentor_groups": len(school.mentor_groups),
+    }
+
+
 def run_once(data: Path, trace: bool) -> dict[str, Any]:
     """Render ``data`` once in this process; the figures of that run."""
     from entra_sync.cli.running import render_config
@@ -144,12 +169,13 @@ def run_once(data: Path, trace: bool) -> dict[str, Any]:
     }
 
 
-def child(tree: Path, python: str, data: Path, trace: bool) -> dict[str, Any]:
+def child(tree: Path, python: str, data: Path, trace: bool, read_only: bool = False) -> dict[str, Any]:
     """Run ``tree``'s copy of this script once with ``python``, in a fresh process importing
     ``tree``'s code."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     script = tree / "benchmarks" / "bench_oneroster.py"
     cmd = [python, str(script), "--child", str(data)] + (["--trace"] if trace else [])
+    cmd += ["--read-only"] if read_only else []
     out = subprocess.run(cmd, cwd=tree, env=env, check=True, capture_output=True, text=True).stdout
     result: dict[str, Any] = json.loads(out.splitlines()[-1])
     return result
@@ -164,11 +190,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--against", type=Path, help="another checkout to measure on the same files")
     ap.add_argument("--against-python", default=sys.executable, help="the interpreter for --against")
+    ap.add_argument(
+        "--read-only",
+        action="store_true",
+        help="measure only the read of the set (read_source), not the render",
+    )
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_once(args.child, args.trace)))
+        print(json.dumps((read_once if args.read_only else run_once)(args.child, args.trace)))
         return
     here = Path(__file__).resolve().parent.parent
     trees = ([args.against.resolve()] if args.against else []) + [here]
@@ -184,9 +215,10 @@ def main() -> None:
         runs: dict[Path, list[dict[str, Any]]] = {t: [] for t in trees}
         for _ in range(args.repeat):
             for tree in trees:  # interleaved: base, this, base, this ...
-                runs[tree].append(child(tree, python[tree], data, trace=False))
+                runs[tree].append(child(tree, python[tree], data, trace=False, read_only=args.read_only))
         for tree in trees:
-            runs[tree].append(child(tree, python[tree], data, trace=True))  # tracemalloc peak: one run each
+            # the tracemalloc peak: one run each
+            runs[tree].append(child(tree, python[tree], data, trace=True, read_only=args.read_only))
     best: dict[Path, dict[str, float]] = {}
     for tree, rs in runs.items():
         timed = rs[:-1]
@@ -197,7 +229,11 @@ def main() -> None:
             "traced": rs[-1]["traced_mib"],
         }
         r = rs[0]
-        print(f"{tree}: {r['people']:,} people in the desired state, {r['groups']:,} groups, "
+        if args.read_only:
+            print(f"{tree}: read {r['people']:,} people, {r['classes']:,} classes, "
+                  f"{r['mentor_groups']:,} mentor groups")  # fmt: skip
+        else:
+            print(f"{tree}: {r['people']:,} people in the desired state, {r['groups']:,} groups, "
               f"{r['teams']:,} Teams, "
               f"{r['memberships']:,} memberships, document {r['document_mib']:.1f} MiB")  # fmt: skip
         print(f"  best of {len(timed)}: wall {b['wall']:.2f} s, CPU {b['cpu']:.2f} s, "
