@@ -34,10 +34,12 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 STAMP = "2026-09-01T06:00:00Z"
+_T = TypeVar("_T")
 BASE = "sourcedId status dateLastModified"  # the columns every OneRoster file starts with
 
 
@@ -117,21 +119,31 @@ def build_set(out: Path, *, schools: int, learners: int, classes: int, seed: int
     return {name: len(rows) for name, (_, rows) in files.items()}
 
 
-def read_once(data: Path, trace: bool) -> dict[str, Any]:
-    """Only read ``data`` (``read_source``, as ``render`` does before it generates); the figures."""
-    from providers.sources import SourceOptions, read_source
-
+def measured(work: Callable[[], _T], trace: bool) -> tuple[_T, dict[str, float]]:
+    """``work()``'s result, and its wall and CPU time, this process's maxrss and (with ``trace``)
+    the tracemalloc peak while it ran."""
     if trace:
         tracemalloc.start()
     w0, c0 = time.perf_counter(), time.process_time()
-    school = read_source("oneroster", data, options=SourceOptions(ref_field="username"))
+    result = work()
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     peak = tracemalloc.get_traced_memory()[1] if trace else 0
-    return {
+    return result, {
         "wall": wall,
         "cpu": cpu,
         "traced_mib": peak / 2**20,
         "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def read_once(data: Path, trace: bool) -> dict[str, Any]:
+    """Only read ``data`` (``read_source``, as ``render`` does before it generates); the figures."""
+    from providers.sources import SourceOptions, read_source
+
+    school, figures = measured(
+        lambda: read_source("oneroster", data, options=SourceOptions(ref_field="username")), trace
+    )
+    return figures | {
         "people": len(school.people),
         "classes": len(school.classes),
         "mentor_groups": len(school.mentor_groups),
@@ -148,19 +160,15 @@ def run_once(data: Path, trace: bool) -> dict[str, Any]:
         f'[sync]\nteams = true\n[source]\nkind = "oneroster"\npath = "{data}"\nuser_reference = "username"\n',
         file=data.parent / "c.toml",
     )
-    if trace:
-        tracemalloc.start()
-    w0, c0 = time.perf_counter(), time.process_time()
-    generated = render_config(cfg)  # read, generate, validate: raises if the document is invalid
-    text = json.dumps(desired_to_document(generated.desired), indent=2, ensure_ascii=False) + "\n"
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    peak = tracemalloc.get_traced_memory()[1] if trace else 0
+
+    def render() -> tuple[Any, str]:
+        generated = render_config(cfg)  # read, generate, validate: raises if the document is invalid
+        text = json.dumps(desired_to_document(generated.desired), indent=2, ensure_ascii=False) + "\n"
+        return generated, text
+
+    (generated, text), figures = measured(render, trace)
     d = generated.desired
-    return {
-        "wall": wall,
-        "cpu": cpu,
-        "traced_mib": peak / 2**20,
-        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    return figures | {
         "people": len(d.people()),
         "groups": len(d.groups),
         "teams": len(d.teams),
