@@ -137,6 +137,29 @@ def test_csv_chunked_reader_gives_the_row_by_row_table(text: str, chunk: int) ->
     assert fast == outcome(csvutil._parse_rows, text)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["a", ",", '"', "\r", "\n", "\r\n", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "é"])
+    ).map("".join),
+    st.sampled_from([1, 2, 3, 7, 1 << 16]),
+)
+def test_csv_lines_end_only_at_cr_and_lf_whatever_the_slices(text: str, size: int) -> None:
+    """A piece of the text at a time, split by ``str.splitlines`` where it holds no other line
+    break: the lines ``io.StringIO(text, newline="")`` gives, each with its end."""
+    import io
+
+    old = csvutil.SLICE_CHARS
+    csvutil.SLICE_CHARS = size
+    try:
+        lines = list(csvutil._lines(text))
+        cut = list(csvutil._lines(text, len(text) // 2))
+    finally:
+        csvutil.SLICE_CHARS = old
+    assert lines == list(io.StringIO(text, newline=""))
+    assert cut == list(io.StringIO(text[: len(text) // 2], newline=""))
+
+
 def test_read_source_pauses_the_cycle_collector_and_restores_it() -> None:
     import gc
 

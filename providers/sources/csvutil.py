@@ -30,7 +30,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from operator import itemgetter
 from pathlib import Path, PurePosixPath
 
@@ -143,6 +143,10 @@ class Table:
 #: character: 100 MiB for a trust's 25 MiB enrolments file)
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 _group = re.Match.group
+#: what ``str.splitlines`` also ends a line at, and a CSV line does not
+_OTHER_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+#: characters of text split into lines at a time
+SLICE_CHARS = 1 << 16
 
 #: rows the fast path takes from the csv reader at a time (small enough to stay in the CPU's
 #: cache: 4,096 rows at a time take twice as long)
@@ -155,9 +159,27 @@ def _line_of(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
 
 
+def _slice_lines(piece: str) -> list[str]:
+    """The lines of ``piece`` with their ends, split at ``\r\n``, ``\r`` and ``\n`` only."""
+    if any(c in piece for c in _OTHER_BREAKS):
+        return list(map(_group, _LINE.finditer(piece)))
+    return piece.splitlines(keepends=True)  # the same lines, and 2x as fast
+
+
+def _slices(text: str, end: int) -> Iterator[str]:
+    """``text[:end]`` in pieces of about :data:`SLICE_CHARS`, each ending after a ``\n``."""
+    start = 0
+    while start < end:
+        cut = text.find("\n", min(start + SLICE_CHARS, end) - 1, end)
+        cut = end if cut < 0 else cut + 1
+        yield text[start:cut]
+        start = cut
+
+
 def _lines(text: str, end: int | None = None) -> Iterator[str]:
-    """The lines of ``text`` (up to ``end``), each with its line end."""
-    return map(_group, _LINE.finditer(text, 0, len(text) if end is None else end))
+    """The lines of ``text`` (up to ``end``), each with its line end; a slice of the text at a
+    time, so they are never all in memory at once."""
+    return chain.from_iterable(map(_slice_lines, _slices(text, len(text) if end is None else end)))
 
 
 def parse_csv(data: bytes, file: str) -> Table:
