@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -465,6 +466,35 @@ def test_validate_never_raises_on_odd_items(name: str, item: Any) -> None:
     doc = base()
     doc[name].append(copy.deepcopy(item))
     assert validate_document(doc) != [] or isinstance(item, dict)
+
+
+good_refs = st.sampled_from([AMY, BEN, AMY.upper(), "Ben@Oak.Example"])
+person_lists = st.one_of(
+    st.lists(good_refs, max_size=4),  # good references, some of one person in another case
+    st.lists(
+        st.one_of(good_refs, st.sampled_from(["", "no-at-sign", " amy@oak.example", 5, None, [AMY]])),
+        max_size=6,
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(person_lists, person_lists, person_lists, st.sampled_from(["userPrincipalName", "employeeId"]))
+def test_person_lists_checked_a_set_at_a_time_find_what_the_item_walk_finds(
+    members: list[Any], owners: list[Any], au_members: list[Any], match: str
+) -> None:
+    """A list of good references is checked as a set; any other list is walked item by item.
+    Both ways give the same findings as walking every list."""
+    from reconciler.document import checks
+
+    doc = base()
+    doc["userMatch"] = match
+    doc["groups"][0]["members"], doc["groups"][0]["owners"] = members, owners
+    doc["groups"][1]["members"] = members[::-1]
+    doc["administrativeUnits"][0]["members"] = au_members
+    found = validate_document(doc)
+    with mock.patch.object(checks._Refs, "all_fine", lambda self, items: False):
+        assert found == validate_document(doc)
 
 
 # ---------------------------------------------------------------------------------- load_desired

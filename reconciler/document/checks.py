@@ -109,19 +109,47 @@ def _resolve(ref: str, known: Mapping[str, str], collection: str, what: str) -> 
     return f"no {what} in {collection} has the key {rules.quote(ref)}; add one or fix the reference"
 
 
-#: a reference's form problem (or None) and its folded form; a person is in many lists
-_RefMemo = dict[str, tuple[str | None, str]]
+class _Refs:
+    """What the checks know of each user reference met so far: a person is in many lists."""
+
+    def __init__(self, match: UserMatch) -> None:
+        self.match = match
+        self.memo: dict[str, tuple[str | None, str]] = {}  # ref -> (its form problem, folded)
+        self.fine: dict[str, str] = {}  # ref -> folded, for the refs of a good form
+
+    def learn(self, ref: str) -> tuple[str | None, str]:
+        known = self.memo.get(ref)
+        if known is None:
+            known = self.memo[ref] = (rules.user_ref_problem(ref, self.match), user_ref(ref))
+            if known[0] is None:
+                self.fine[ref] = known[1]
+        return known
+
+    def all_fine(self, items: list[Any]) -> bool:
+        """Whether ``items`` are references of a good form, each person once (case aside): the
+        common case, checked a set at a time; a list this says nothing about is walked item by
+        item, which finds and words its problems."""
+        try:
+            distinct = set(items)
+        except TypeError:  # something unhashable in the list: not a reference
+            return False
+        if len(distinct) != len(items):
+            return False
+        fine = self.fine
+        if not fine.keys() >= distinct:
+            for ref in [ref for ref in distinct if ref not in fine]:
+                if not isinstance(ref, str) or self.learn(ref)[0] is not None:
+                    return False
+        return len(set(map(fine.__getitem__, distinct))) == len(distinct)
 
 
-def _people(
-    obj: Mapping[str, Any], base: Path, name: str, match: UserMatch, out: list[Found], memo: _RefMemo
-) -> None:
+def _people(obj: Mapping[str, Any], base: Path, name: str, out: list[Found], refs: _Refs) -> None:
+    items = obj.get(name)
+    if not isinstance(items, list) or refs.all_fine(items):
+        return
     seen: dict[str, int] = {}
     for i, ref in _strings(obj, name):
-        known = memo.get(ref)
-        if known is None:
-            known = memo[ref] = (rules.user_ref_problem(ref, match), user_ref(ref))
-        problem, folded = known
+        problem, folded = refs.learn(ref)
         if problem:
             out.append(((*base, name, i), problem))
         if folded in seen:
@@ -151,7 +179,7 @@ def semantic_findings(data: Mapping[str, Any]) -> list[Found]:
     out: list[Found] = []
     raw_match = data.get("userMatch", "userPrincipalName")
     match: UserMatch = raw_match if raw_match in _USER_MATCHES else "userPrincipalName"
-    memo: _RefMemo = {}
+    refs = _Refs(match)
     _source(data, out)
     au_keys = _keys(data, "administrativeUnits", "administrative unit", out)
     group_keys = _keys(data, "groups", "group", out)
@@ -162,7 +190,7 @@ def semantic_findings(data: Mapping[str, Any]) -> list[Found]:
         problem = rules.display_name_problem(name) if name is not None else None
         if problem:
             out.append((("administrativeUnits", i, "displayName"), problem))
-        _people(au, ("administrativeUnits", i), "members", match, out, memo)
+        _people(au, ("administrativeUnits", i), "members", out, refs)
 
     nicknames: dict[str, int] = {}
     groups_by_key: dict[str, tuple[int, Mapping[str, Any]]] = {}
@@ -199,8 +227,8 @@ def semantic_findings(data: Mapping[str, Any]) -> list[Found]:
                     "use Private, or make the group kind microsoft365",
                 )
             )
-        _people(g, base, "owners", match, out, memo)
-        _people(g, base, "members", match, out, memo)
+        _people(g, base, "owners", out, refs)
+        _people(g, base, "members", out, refs)
         seen_aus: dict[str, int] = {}
         for j, ref in _strings(g, "administrativeUnits"):
             problem = _resolve(ref, au_keys, "administrativeUnits", "administrative unit")
