@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from itertools import chain
+from operator import attrgetter
 from typing import Any, Literal, TypeVar
 
 from reconciler.document.rules import clean_text
@@ -174,6 +177,22 @@ def _changed(value: _T, **fields: Any) -> _T:
     return replace(value, **fields)  # type: ignore[type-var]
 
 
+def _same(text: str) -> str:
+    return text
+
+
+def _any_bidi(objects: Sequence[object], *fields: str) -> bool:
+    """Whether a text field of any of ``objects`` holds a bidirectional control (one search of
+    all of them, not one a field)."""
+    values: Iterable[str]
+    if len(fields) == 1:
+        values = map(attrgetter(fields[0]), objects)
+    else:
+        values = chain.from_iterable(map(attrgetter(*fields), objects))
+    joined = "\n".join(values)
+    return clean_text(joined) is not joined  # clean_text returns its argument when it is clean
+
+
 class ModelBuilder:
     """Collects one source's objects, refuses duplicates, and returns a sorted SchoolData."""
 
@@ -236,12 +255,17 @@ class ModelBuilder:
         if not self.people:
             raise SourceError("the source has no people; nothing would be synchronised", file=source)
 
+        skipped = self.skipped
+
         def ids(values: tuple[str, ...]) -> tuple[str, ...]:
-            return tuple(sorted({v for v in values if v not in self.skipped}))
+            return tuple(sorted(set(values).difference(skipped) if skipped else set(values)))
 
         # names leave the source without bidirectional controls (they would reorder what people
-        # see in Entra and on a terminal): one place for every reader
-        people = tuple(
+        # see in Entra and on a terminal): one place for every reader. A trust's names are
+        # searched for them all at once, and only objects that change are copied.
+        people = [p for _, p in sorted(self.people.items())]
+        names_to_clean = _any_bidi(people, "given_name", "family_name", "display_name")
+        people = [
             _changed(
                 p,
                 school_ids=tuple(sorted(set(p.school_ids))),
@@ -249,35 +273,41 @@ class ModelBuilder:
                 family_name=clean_text(p.family_name),
                 display_name=clean_text(p.display_name),
             )
-            for _, p in sorted(self.people.items())
-        )
-        mentor_groups = tuple(
-            _changed(m, name=clean_text(m.name), mentor_ids=ids(m.mentor_ids), learner_ids=ids(m.learner_ids))
-            for _, m in sorted(self.mentor_groups.items())
-        )
-        classes = tuple(
+            if names_to_clean or len(p.school_ids) > 1
+            else p
+            for p in people
+        ]
+        mentor_groups = [m for _, m in sorted(self.mentor_groups.items())]
+        text = clean_text if _any_bidi(mentor_groups, "name") else _same
+        mentor_groups = [
+            _changed(m, name=text(m.name), mentor_ids=ids(m.mentor_ids), learner_ids=ids(m.learner_ids))
+            for m in mentor_groups
+        ]
+        classes = [c for _, c in sorted(self.classes.items())]
+        text = clean_text if _any_bidi(classes, "name", "code", "subject") else _same
+        classes = [
             _changed(
                 c,
-                name=clean_text(c.name),
-                code=clean_text(c.code),
-                subject=clean_text(c.subject),
+                name=text(c.name),
+                code=text(c.code),
+                subject=text(c.subject),
                 teacher_ids=ids(c.teacher_ids),
                 learner_ids=ids(c.learner_ids),
             )
-            for _, c in sorted(self.classes.items())
-        )
+            for c in classes
+        ]
         return SchoolData(
             academic_year=academic_year,
             schools=tuple(
                 replace(s, name=clean_text(s.name), short_name=clean_text(s.short_name))
                 for _, s in sorted(self.schools.items())
             ),
-            people=people,
+            people=tuple(people),
             year_groups=tuple(
                 replace(y, name=clean_text(y.name)) for _, y in sorted(self.year_groups.items())
             ),
-            mentor_groups=mentor_groups,
-            classes=classes,
+            mentor_groups=tuple(mentor_groups),
+            classes=tuple(classes),
             system=self.system,
             organisation=clean_text(organisation),
         )
