@@ -29,6 +29,24 @@ def outcome(parse: object, text: str) -> tuple[object, ...]:
         return ("error", str(exc))
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"ID,Status,Date Last Modified,Role\ne1,active,2026-09-01,student\ne2,active,2026-09-01,teacher\n",
+        b'ID,Status,Date Last Modified,Role\ne1,active,"2026-09-01\nlate",student\n\ne2,active,,teacher\n',
+    ],
+    ids=["regular", "row-by-row"],
+)
+def test_csv_keeps_only_the_columns_asked_for(text: bytes) -> None:
+    t = parse_csv(text, "x.csv", only=("id", "role", "password"))
+    assert list(t.column(t.col("Id"))) == ["e1", "e2"]
+    assert list(t.column(t.col("role"))) == ["student", "teacher"]
+    assert t.has("status") and t.col("status") == "status"  # still in the header: found, named
+    with pytest.raises(LookupError, match=r"x\.csv: column 'status' was not read"):
+        t.column(t.col("status"))  # a reader that forgot a column hears of it at once
+    assert parse_csv(text, "x.csv").column("datelastmodified")[0].startswith("2026-09-01")
+
+
 def test_csv_columns_share_repeated_cells_and_keep_no_password() -> None:
     # a trust's enrolments file has hundreds of thousands of rows: a cell value named on many
     # rows (status, dates, class and user ids) is held once, not once per row

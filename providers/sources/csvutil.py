@@ -28,7 +28,7 @@ import re
 import sys
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
 from operator import itemgetter
@@ -79,6 +79,7 @@ class Table:
         columns: Mapping[str, Sequence[str]],
         lines: Sequence[int],
         header_line: int = 1,
+        unread: frozenset[str] = frozenset(),
     ) -> None:
         self.file = file
         self.header = tuple(header)
@@ -87,6 +88,7 @@ class Table:
         self._names = {norm_header(h): h.strip() for h in header if h.strip()}
         self._keys = set(self._names)
         self._columns = columns  # key -> cells (the kept columns: named, not a password)
+        self._unread = unread  # keys of columns the reader did not ask for
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -123,8 +125,11 @@ class Table:
 
     def column(self, key: str | None) -> Sequence[str]:
         """The stripped cells of a column from :meth:`col` or :meth:`opt`, one per row (all
-        ``""`` when the column is absent or dropped)."""
+        ``""`` when the column is absent or a password). Must raise :class:`LookupError` for a
+        column in the header that the table was read without (``parse_csv(only=...)``)."""
         cells = self._columns.get(key) if key else None
+        if cells is None and key in self._unread:  # a reader's bug, not the file's
+            raise LookupError(f"{self.file}: column {key!r} was not read; add it to the columns read")
         return ("",) * len(self.lines) if cells is None else cells
 
     def line(self, row: int) -> int:
@@ -182,8 +187,9 @@ def _lines(text: str, end: int | None = None) -> Iterator[str]:
     return chain.from_iterable(map(_slice_lines, _slices(text, len(text) if end is None else end)))
 
 
-def parse_csv(data: bytes, file: str) -> Table:
-    """Parse CSV bytes into a :class:`Table`.
+def parse_csv(data: bytes, file: str, only: Collection[str] | None = None) -> Table:
+    """Parse CSV bytes into a :class:`Table`; with ``only`` (header names in any spelling), keep
+    only those columns (a reader's own: an export has many it does not use).
 
     Must raise :class:`SourceError` naming the file and line for a file that is empty (no
     header), is not UTF-8, holds a NUL byte, repeats a header name, ends inside a quoted cell,
@@ -209,8 +215,9 @@ def parse_csv(data: bytes, file: str) -> Table:
             file=file,
             line=_line_of(text, nul),
         )
-    table = _parse_regular(text, file)
-    return table if table is not None else _parse_rows(text, file)
+    keys = None if only is None else frozenset(map(norm_header, only))
+    table = _parse_regular(text, file, keys)
+    return table if table is not None else _parse_rows(text, file, keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,9 +227,10 @@ class _Header:
     width: int  # cells a row has: the header's
     named: int  # cells a row needs: up to the header's last named column
     keep: list[tuple[int, str]]  # (index, key) of the columns kept: named, not a password
+    unread: frozenset[str]  # keys of the named columns not asked for
 
 
-def _header(record: list[str], line: int, file: str) -> _Header:
+def _header(record: list[str], line: int, file: str, only: frozenset[str] | None) -> _Header:
     """Must raise :class:`SourceError` for a header that names a column twice."""
     keys = [norm_header(h) for h in record]
     seen: set[str] = set()
@@ -231,11 +239,13 @@ def _header(record: list[str], line: int, file: str) -> _Header:
             raise SourceError("header names this column twice", file=file, line=line, column=name)
         seen.add(key)
     keep = [(i, k) for i, k in enumerate(keys) if k and "password" not in k]
+    unread = frozenset(k for _, k in keep if only is not None and k not in only)
+    keep = [(i, k) for i, k in keep if k not in unread]
     named = max((i + 1 for i, k in enumerate(keys) if k), default=0)
-    return _Header(record, line, len(keys), named, keep)
+    return _Header(record, line, len(keys), named, keep, unread)
 
 
-def _parse_regular(text: str, file: str) -> Table | None:
+def _parse_regular(text: str, file: str, only: frozenset[str] | None = None) -> Table | None:
     """The table of a regular file, or ``None`` when the file is not regular (then
     :func:`_parse_rows` reads it, and words its faults): a header on line 1 and every row on one
     line of exactly the header's cells, with a kept cell that is not blank. Trailing line ends
@@ -248,7 +258,7 @@ def _parse_regular(text: str, file: str) -> Table | None:
         record = next(reader, None)
         if record is None or reader.line_num != 1 or not "".join(record).strip():
             return None
-        head = _header(record, 1, file)
+        head = _header(record, 1, file, only)
         if not head.keep:
             return None
         getters = [itemgetter(i) for i, _ in head.keep]
@@ -274,10 +284,10 @@ def _parse_regular(text: str, file: str) -> Table | None:
     except csv.Error:
         return None
     columns = {key: out for (_, key), out in zip(head.keep, cells, strict=True)}
-    return Table(file, record, columns, range(2, done + 1))
+    return Table(file, record, columns, range(2, done + 1), unread=head.unread)
 
 
-def _parse_rows(text: str, file: str) -> Table:
+def _parse_rows(text: str, file: str, only: frozenset[str] | None = None) -> Table:
     """The table of any file, read row by row: the reference for :func:`_parse_regular`, and the
     one place a fault is found and worded."""
     reader = csv.reader(_lines(text), strict=True)
@@ -293,7 +303,7 @@ def _parse_rows(text: str, file: str) -> Table:
             if not "".join(record).strip():
                 continue
             if head is None:
-                head = _header(record, line, file)
+                head = _header(record, line, file, only)
                 pick = _picker([i for i, _ in head.keep])
                 continue
             if len(record) > head.width and any(c.strip() for c in record[head.width :]):
@@ -330,7 +340,7 @@ def _parse_rows(text: str, file: str) -> Table:
         raise SourceError("the file is empty: it needs at least a header row", file=file, line=1)
     by_column = list(zip(*rows, strict=True)) if rows else [() for _ in head.keep]
     columns = {key: cells for (_, key), cells in zip(head.keep, by_column, strict=True)}
-    return Table(file, head.record, columns, lines, head.line)
+    return Table(file, head.record, columns, lines, head.line, head.unread)
 
 
 def _picker(indexes: list[int]) -> Callable[[list[str]], Sequence[str]]:
@@ -360,14 +370,15 @@ class CsvFolder:
     def display(self, name: str) -> str:
         return self._files[name.casefold()][0] if self.has(name) else f"{self.label}/{name}"
 
-    def read(self, name: str) -> Table:
-        """Read one file. Must raise :class:`SourceError` if it is missing."""
+    def read(self, name: str, only: Collection[str] | None = None) -> Table:
+        """Read one file (only the columns ``only`` names, when given). Must raise
+        :class:`SourceError` if it is missing."""
         entry = self._files.get(name.casefold())
         if entry is None:
             raise SourceError(f"required file {name} is missing from {self.label}", file=self.display(name))
         display, content = entry
         data = content.read_bytes() if isinstance(content, Path) else content
-        return parse_csv(data, display)
+        return parse_csv(data, display, only)
 
 
 def _index(label: str, items: list[tuple[str, str, bytes | Path]]) -> CsvFolder:

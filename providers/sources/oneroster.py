@@ -52,6 +52,22 @@ __all__ = ["read_oneroster", "read_roster_folder"]
 log = logging.getLogger(__name__)
 
 _REF_COLUMNS = {"default": "username", "username": "username", "upn": "username", "email": "email"}
+#: the columns read from each file (every alias the reader looks up; the rest are not kept)
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "orgs": ("sourcedId", "status", "name", "type", "parentSourcedId"),
+    "academicSessions": ("sourcedId", "status", "type", "startDate", "endDate", "schoolYear"),
+    "courses": ("sourcedId", "status", "title", "subjects", "subject"),
+    "classes": (
+        "sourcedId", "status", "title", "schoolSourcedId", "orgSourcedId", "classType", "classCode",
+        "subjects", "grades", "grade", "courseSourcedId",
+    ),
+    "users": (
+        "sourcedId", "status", "role", "orgSourcedIds", "orgSourcedId", "grades", "grade",
+        "givenName", "familyName", *_REF_COLUMNS.values(),
+    ),
+    "roles": ("sourcedId", "status", "userSourcedId", "role", "orgSourcedId", "grade", "grades"),
+    "enrollments": ("sourcedId", "status", "classSourcedId", "userSourcedId", "role"),
+}  # fmt: skip
 
 
 def read_oneroster(path: Path, options: SourceOptions) -> SchoolData:
@@ -117,7 +133,7 @@ class _Reader:
                     f"{file} is missing but manifest.csv declares it bulk", file=self.folder.display(file)
                 )
             return None
-        return self.folder.read(file)
+        return self.folder.read(file, _COLUMNS[name])
 
     def required(self, name: str) -> Table:
         """A required file. Must raise :class:`SourceError` if it is missing or declared absent."""
@@ -126,7 +142,7 @@ class _Reader:
                 f"manifest.csv declares file.{name} absent, but it is required",
                 file=self.folder.display("manifest.csv"),
             )
-        return self.folder.read(f"{name}.csv")
+        return self.folder.read(f"{name}.csv", _COLUMNS[name])
 
     def live(self, table: Table, id_col: str | None) -> Sequence[int]:
         """The rows (indexes into the table's columns) not marked ``tobedeleted``. Must raise
@@ -401,16 +417,17 @@ class _Reader:
                     enrolled[member].add(classes[cid]["school"])
             return enrolled.get(uid, set())
 
+        school_of, lines = self.school_of, users.lines
+        grade_cells: dict[str, tuple[str, ...]] = {}  # a grades cell -> its grades: a few hundred
+
         for row in rows:
             uid = uids[row]
             entries = roles[uid].entries if uid in roles else []
             if not entries:
                 continue  # guardians and people without a role
             role: Role = "staff" if any(r == "staff" for r, _, _ in entries) else "learner"
-            schools = sorted(
-                {self.school_of[o] for _, o, _ in entries if o in self.school_of} or schools_enrolled(uid)
-            )
-            line = users.line(row)
+            schools = sorted({school_of[o] for _, o, _ in entries if o in school_of} or schools_enrolled(uid))
+            line = lines[row]
             if not schools:
                 log.warning("%s line %d: person %s skipped: in no school", users.file, line, uid)
                 self.out.skipped.add(uid)
@@ -422,7 +439,14 @@ class _Reader:
                 self.out.skip_or_fail(uid, users.file, line, column)
                 continue
             year_group = None
-            grades = sorted({g for r, _, cell in entries if r == "learner" for g in split_multi(cell)})
+            grades = sorted(
+                {
+                    g
+                    for r, _, cell in entries
+                    if r == "learner"
+                    for g in (grade_cells.get(cell) or grade_cells.setdefault(cell, split_multi(cell)))
+                }
+            )
             if role == "learner" and len(grades) == 1:
                 year_group = self.out.grade_year_group(schools[0], grades[0])
             given, family = givens[row], families[row]
