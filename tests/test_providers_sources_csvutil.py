@@ -1,8 +1,8 @@
 """The shared CSV reader (providers/sources/csvutil.py): a table of columns with each row's line.
 
-A regular file is read a chunk of rows at a time (``_parse_regular``); anything else row by row
+A regular file is read a slice of lines at a time (``_parse_regular``); anything else row by row
 (``_parse_rows``). The property test holds the two to the same table on random files, and the
-edge cases below (blank lines, quoted line breaks, BOM, a row of another width in a later chunk)
+edge cases below (blank lines, quoted line breaks, BOM, a row of another width in a later slice)
 check that the fast reader gives way to the row-by-row one with the same table or message.
 """
 
@@ -27,6 +27,20 @@ def outcome(parse: object, text: str) -> tuple[object, ...]:
         return ("table", shape(parse(text, "x.csv")))  # type: ignore[operator]
     except SourceError as exc:
         return ("error", str(exc))
+
+
+@pytest.mark.parametrize("end", ["\r", "\n", "\r\n"])
+@pytest.mark.parametrize("header", ["id", "id,n"])
+def test_csv_rows_end_at_any_line_end_in_any_slice(
+    monkeypatch: pytest.MonkeyPatch, header: str, end: str
+) -> None:
+    """Old Mac files end lines with a lone CR: a slice holding one is not split at its LFs."""
+    monkeypatch.setattr(csvutil, "SLICE_CHARS", 6)
+    cells = ",".join(["x"] * header.count(","))
+    text = end.join([header] + [f"r{i}{',' if cells else ''}{cells}" for i in range(5)]) + end
+    t = parse_csv(text.encode(), "x.csv")
+    assert list(t.column("id")) == [f"r{i}" for i in range(5)]
+    assert list(t.lines) == [2, 3, 4, 5, 6]
 
 
 @pytest.mark.parametrize(
@@ -103,7 +117,7 @@ def test_csv_row_with_only_a_password_is_a_row_not_a_blank_line() -> None:
 def test_csv_fault_in_a_later_chunk_names_its_line(
     monkeypatch: pytest.MonkeyPatch, tail: str, message: str, line: int
 ) -> None:
-    monkeypatch.setattr(csvutil, "CHUNK_ROWS", 2)  # the fault is in the third chunk
+    monkeypatch.setattr(csvutil, "SLICE_CHARS", 4)  # a line a slice: the fault is in a later one
     text = "id,n\na,1\nb,2\nc,3\nd,4\n\n" + tail
     with pytest.raises(SourceError) as err:
         parse_csv(text.encode(), "x.csv")
@@ -144,14 +158,14 @@ def csv_text(draw: st.DrawFn) -> str:
 
 
 @settings(max_examples=400, deadline=None)
-@given(csv_text(), st.sampled_from([1, 2, 4096]))
-def test_csv_chunked_reader_gives_the_row_by_row_table(text: str, chunk: int) -> None:
-    old = csvutil.CHUNK_ROWS
-    csvutil.CHUNK_ROWS = chunk
+@given(csv_text(), st.sampled_from([1, 5, 12, 1 << 16]))
+def test_csv_sliced_reader_gives_the_row_by_row_table(text: str, size: int) -> None:
+    old = csvutil.SLICE_CHARS
+    csvutil.SLICE_CHARS = size
     try:
         fast = outcome(lambda t, f: csvutil._parse_regular(t, f) or csvutil._parse_rows(t, f), text)
     finally:
-        csvutil.CHUNK_ROWS = old
+        csvutil.SLICE_CHARS = old
     assert fast == outcome(csvutil._parse_rows, text)
 
 
@@ -197,3 +211,10 @@ def test_read_source_pauses_the_cycle_collector_and_restores_it() -> None:
         assert not gc.isenabled()  # left as the caller had it
     finally:
         gc.enable()
+
+
+def test_csv_cell_longer_than_the_csv_reader_takes_is_refused_with_its_line() -> None:
+    text = "id,n\na,1\nb," + "9" * (csvutil._FIELD_LIMIT + 1) + "\n"
+    with pytest.raises(SourceError, match="unreadable CSV") as err:
+        parse_csv(text.encode(), "x.csv")
+    assert err.value.line == 3

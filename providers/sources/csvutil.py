@@ -30,7 +30,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain, islice
+from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path, PurePosixPath
 
@@ -153,9 +153,8 @@ _OTHER_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u20
 #: characters of text split into lines at a time
 SLICE_CHARS = 1 << 16
 
-#: rows the fast path takes from the csv reader at a time (small enough to stay in the CPU's
-#: cache: 4,096 rows at a time take twice as long)
-CHUNK_ROWS = 256
+#: the longest cell the csv reader takes (it refuses a longer one)
+_FIELD_LIMIT = csv.field_size_limit()
 #: rows read before deciding which columns are ids (values mostly distinct, not worth sharing)
 PROBE_ROWS = 4096
 
@@ -171,9 +170,8 @@ def _slice_lines(piece: str) -> list[str]:
     return piece.splitlines(keepends=True)  # the same lines, and 2x as fast
 
 
-def _slices(text: str, end: int) -> Iterator[str]:
-    """``text[:end]`` in pieces of about :data:`SLICE_CHARS`, each ending after a ``\n``."""
-    start = 0
+def _slices(text: str, end: int, start: int = 0) -> Iterator[str]:
+    """``text[start:end]`` in pieces of about :data:`SLICE_CHARS`, each ending after a ``\n``."""
     while start < end:
         cut = text.find("\n", min(start + SLICE_CHARS, end) - 1, end)
         cut = end if cut < 0 else cut + 1
@@ -249,42 +247,83 @@ def _parse_regular(text: str, file: str, only: frozenset[str] | None = None) -> 
     """The table of a regular file, or ``None`` when the file is not regular (then
     :func:`_parse_rows` reads it, and words its faults): a header on line 1 and every row on one
     line of exactly the header's cells, with a kept cell that is not blank. Trailing line ends
-    (blank lines at the end) are allowed."""
+    (blank lines at the end) are allowed.
+
+    Read a slice of the text at a time (:func:`_slices`): the cells of a slice with no quote
+    are split at its commas (:func:`_plain_cells`), any other slice's by the csv reader."""
     end = len(text)
     while end and text[end - 1] in "\r\n":
         end -= 1  # not text.rstrip(): that would copy the text
-    reader = csv.reader(_lines(text, end), strict=True)
+    first = _LINE.match(text, 0, end)
+    if first is None:
+        return None
     try:
-        record = next(reader, None)
-        if record is None or reader.line_num != 1 or not "".join(record).strip():
-            return None
-        head = _header(record, 1, file, only)
-        if not head.keep:
-            return None
-        getters = [itemgetter(i) for i, _ in head.keep]
-        width = {head.width}
-        cells: list[list[str]] = [[] for _ in head.keep]
-        shared = [True for _ in head.keep]  # hold a column's repeated values once (sys.intern)
-        probing = True
-        done = 1  # lines read
-        while chunk := list(islice(reader, CHUNK_ROWS)):
-            if reader.line_num - done != len(chunk) or set(map(len, chunk)) != width:
-                return None  # a row over several lines, or a row of another width
-            part = [list(map(str.strip, map(get, chunk))) for get in getters]
-            if "" in part[0] and not all(map(any, zip(*part, strict=True))):
-                return None  # a row whose kept cells are all blank
-            done = reader.line_num
-            for out, values, share in zip(cells, part, shared, strict=True):
-                out.extend(map(sys.intern, values) if share else values)
-            if probing and done > PROBE_ROWS:
-                # a column of ids (more than half its values distinct) gains nothing from
-                # sharing, and interning every id costs a dict entry each
-                shared = [2 * len(set(out)) <= len(out) for out in cells]
-                probing = False
+        record = next(csv.reader([first.group()], strict=True), None)
+    except csv.Error:
+        return None  # the header goes on past line 1, or is not CSV
+    if record is None:
+        return None
+    if not "".join(record).strip():
+        return None
+    head = _header(record, 1, file, only)
+    if not head.keep:
+        return None
+    cells: list[list[str]] = [[] for _ in head.keep]
+    shared = [True for _ in head.keep]  # hold a column's repeated values once (sys.intern)
+    probing = True
+    rows = 0
+    kept = [i for i, _ in head.keep]
+    for piece in _slices(text, end, first.end()):
+        found = _plain_columns(piece, head.width, kept) if '"' not in piece else None
+        if found is None:
+            found = _quoted_columns(piece, head.width, kept)
+            if found is None:
+                return None  # a row over several lines, of another width, or not CSV
+        part = [list(map(str.strip, column)) for column in found]
+        if "" in part[0] and not all(map(any, zip(*part, strict=True))):
+            return None  # a row whose kept cells are all blank
+        rows += len(part[0])
+        for out, values, share in zip(cells, part, shared, strict=True):
+            out.extend(map(sys.intern, values) if share else values)
+        if probing and rows > PROBE_ROWS:
+            # a column of ids (more than half its values distinct) gains nothing from
+            # sharing, and interning every id costs a dict entry each
+            shared = [2 * len(set(out)) <= len(out) for out in cells]
+            probing = False
+    columns = {key: out for (_, key), out in zip(head.keep, cells, strict=True)}
+    return Table(file, record, columns, range(2, rows + 2), unread=head.unread)
+
+
+def _plain_columns(piece: str, width: int, kept: list[int]) -> list[Sequence[str]] | None:
+    """The cells (not stripped) of the columns ``kept`` in a slice without quotes, or ``None``
+    when it is not that simple: its cells are then what its commas part, as the csv reader
+    parses them, when every line is a row of ``width`` cells."""
+    if "\r" in piece and piece.count("\r") != piece.count("\r\n"):
+        return None  # a line ended by a lone \r
+    if any(c in piece for c in _OTHER_BREAKS):
+        return None
+    lines = piece.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if set(map(str.count, lines, repeat(","))) != {width - 1}:
+        return None  # a blank line, or a row of another width
+    if max(map(len, lines)) > _FIELD_LIMIT:
+        return None  # the csv reader refuses a cell that long: let it say so
+    cells = ",".join(lines).split(",")  # row after row; the \r of a \r\n goes with strip()
+    return [cells[i::width] for i in kept]
+
+
+def _quoted_columns(piece: str, width: int, kept: list[int]) -> list[Sequence[str]] | None:
+    """Like :func:`_plain_columns`, by the csv reader: ``None`` when a row goes over a line,
+    has other than ``width`` cells, or is not CSV."""
+    reader = csv.reader(_slice_lines(piece), strict=True)
+    try:
+        rows = list(reader)
     except csv.Error:
         return None
-    columns = {key: out for (_, key), out in zip(head.keep, cells, strict=True)}
-    return Table(file, record, columns, range(2, done + 1), unread=head.unread)
+    if reader.line_num != len(rows) or set(map(len, rows)) != {width}:
+        return None
+    return [list(map(itemgetter(i), rows)) for i in kept]
 
 
 def _parse_rows(text: str, file: str, only: frozenset[str] | None = None) -> Table:
