@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
@@ -213,17 +213,19 @@ class _Context:
             refs[p.id] = ref
         return refs
 
-    def people(self, ids: Iterable[str], key: str) -> frozenset[str]:
-        out: set[str] = set()
-        for pid in ids:
-            ref = self.refs.get(pid)
-            if ref is not None:
-                out.add(ref)
-            elif pid not in self.person_ids:
-                self.warn(
-                    "unknownPerson", f"person id {pid!r} is not among the source's people; left out", key=key
-                )
-        return frozenset(out)
+    def people(self, ids: Collection[str], key: str) -> frozenset[str]:
+        """The references of the people ``ids`` names; a warning for an id the source lacks."""
+        found: set[str | None] = set(map(self.refs.get, ids))
+        if None in found:  # someone without a usable reference, or an unknown id
+            found.discard(None)
+            for pid in ids:
+                if pid not in self.refs and pid not in self.person_ids:
+                    self.warn(
+                        "unknownPerson",
+                        f"person id {pid!r} is not among the source's people; left out",
+                        key=key,
+                    )
+        return frozenset(found)  # type: ignore[arg-type]  # None is gone
 
     def school(self, school_id: str, what: str) -> School | None:
         school = self.schools.get(school_id)
@@ -316,12 +318,13 @@ def _class_group(g: _Context, c: Class) -> tuple[Group, str, str] | None:
                      "year_group": c.year_group or ""}},
     )  # fmt: skip
     display, description = g.render("class_group", key, variables, fallback=c.name or c.code or c.id)
-    owners = _owners(g, g.people(c.teacher_ids, key), key)
+    teachers = g.people(c.teacher_ids, key)
+    owners = _owners(g, teachers, key)
     education = _education(g, key, c.code, c.name) if g.config.sync.education_classes else None
     group = Group(
         key=key, display_name=display, mail_nickname="", description=description,
         visibility="HiddenMembership" if education else g.config.sync.group_visibility, owners=owners,
-        members=g.people(c.learner_ids, key) | g.people(c.teacher_ids, key),
+        members=g.people(c.learner_ids, key) | teachers,
         administrative_units=_placement(g, f"au:{key_part(school.id)}:classes"), education=education,
     )  # fmt: skip
     return group, g.nickname("class_group", key, variables), school.id
@@ -337,14 +340,15 @@ def _mentor_group(g: _Context, m: MentorGroup) -> tuple[Group, str, str] | None:
         group={"id": m.id, "name": m.name, "year_group": m.year_group or ""},
     )  # fmt: skip
     display, description = g.render("mentor_group", key, variables, fallback=m.name or m.id)
-    owners = _owners(g, g.people(m.mentor_ids, key), key)
+    mentors = g.people(m.mentor_ids, key)
+    owners = _owners(g, mentors, key)
     sync = g.config.sync
     as_class = sync.education_classes and sync.mentor_team_template == "educationClass"
     education = _education(g, key, None, m.name) if as_class else None
     group = Group(
         key=key, display_name=display, mail_nickname="", description=description,
         visibility="HiddenMembership" if education else sync.group_visibility, owners=owners,
-        members=g.people(m.learner_ids, key) | g.people(m.mentor_ids, key),
+        members=g.people(m.learner_ids, key) | mentors,
         administrative_units=_placement(g, f"au:{key_part(school.id)}:mentor-groups"), education=education,
     )  # fmt: skip
     return group, g.nickname("mentor_group", key, variables), school.id
