@@ -1,5 +1,5 @@
-"""A trust's OneRoster 1.1 CSV set to a validated desired state, the way ``entra-sync render``
-does it (``render_config``: read, generate, validate; then the document as ``render -o`` writes it).
+"""A trust's OneRoster 1.1 CSV set to a validated desired state, timed as ``entra-sync render -o
+FILE`` runs (the command's own function: read, generate, validate, write the document).
 
 The set is synthetic and deterministic (``--seed``): one district, ``--schools`` school orgs, each
 with ``--learners`` learners (7 year groups), a teacher per 15 learners, ``--classes`` scheduled
@@ -151,29 +151,29 @@ def read_once(data: Path, trace: bool) -> dict[str, Any]:
 
 
 def run_once(data: Path, trace: bool) -> dict[str, Any]:
-    """Render ``data`` once in this process; the figures of that run."""
-    from entra_sync.cli.running import render_config
-    from entra_sync.config.load import loads_config
-    from reconciler.document.parse import desired_to_document
+    """Render ``data`` once in this process, as ``entra-sync render -o`` does (the command's own
+    function: load the config, read, generate, validate, write the document); the figures."""
+    from entra_sync.cli.runs import render
 
-    cfg = loads_config(
+    config = data.parent / "c.toml"
+    config.write_text(
         f'[sync]\nteams = true\n[source]\nkind = "oneroster"\npath = "{data}"\nuser_reference = "username"\n',
-        file=data.parent / "c.toml",
+        encoding="utf-8",
     )
-
-    def render() -> tuple[Any, str]:
-        generated = render_config(cfg)  # read, generate, validate: raises if the document is invalid
-        text = json.dumps(desired_to_document(generated.desired), indent=2, ensure_ascii=False) + "\n"
-        return generated, text
-
-    (generated, text), figures = measured(render, trace)
-    d = generated.desired
+    output = data.parent / "desired.json"
+    _, figures = measured(lambda: render(config, output), trace)
+    text = output.read_text(encoding="utf-8")
+    document = json.loads(text)
+    groups = document["groups"]
     return figures | {
-        "people": len(d.people()),
-        "groups": len(d.groups),
-        "teams": len(d.teams),
-        "memberships": sum(len(g.members) for g in d.groups),
-        "document_mib": len(text) / 2**20,
+        "people": len(
+            {ref for g in groups for ref in (*g["members"], *g["owners"])}
+            | {ref for u in document["administrativeUnits"] for ref in u["members"]}
+        ),
+        "groups": len(groups),
+        "teams": len(document.get("teams", [])),
+        "memberships": sum(len(g["members"]) for g in groups),
+        "document_mib": len(text.encode("utf-8")) / 2**20,
     }
 
 

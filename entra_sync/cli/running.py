@@ -43,6 +43,7 @@ __all__ = [
     "confirm_on_terminal",
     "print_warnings",
     "render_config",
+    "render_document",
     "run_sync",
 ]
 
@@ -119,6 +120,12 @@ def confirm_on_terminal(auto_approve: bool, question: str) -> Callable[[object],
 
 def render_config(config: Config) -> Generated:
     """Read the configured source and generate the desired state; the result always validates."""
+    return render_document(config)[0]
+
+
+def render_document(config: Config) -> tuple[Generated, dict[str, Any]]:
+    """:func:`render_config`, and the desired state as the document it was validated as (what
+    ``render`` writes: made once, not again for the output)."""
     from providers.sources import SourceOptions, read_source
 
     source = require_source(config)
@@ -130,10 +137,11 @@ def render_config(config: Config) -> Generated:
     )
     data = read_source(source.kind, source.path, options=options)
     generated = generate(data, config, generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    findings = validate_document(desired_to_document(generated.desired))
+    document = desired_to_document(generated.desired)
+    findings = validate_document(document)
     if findings:  # a generator bug or a template that makes an illegal name: never apply it
         raise DocumentError(f"desired state rendered from {source.path}", findings)
-    return generated
+    return generated, document
 
 
 def print_warnings(generated: Generated) -> None:
@@ -194,8 +202,10 @@ def run_sync(cfg: Config, opts: GraphOptions, run: SyncOptions | None = None) ->
         progress.close()
         if run.out is not None:
             run.out.write_text(plan.to_json(), encoding="utf-8")
-            typer.echo(f"Plan saved to {run.out}; apply exactly this plan with `entra-sync apply {run.out}`.",
-                       err=True)
+            typer.echo(
+                f"Plan saved to {run.out}; apply exactly this plan with `entra-sync apply {run.out}`.",
+                err=True,
+            )
         if fmt is not PlanFormat.json:
             typer.echo(render_plan(plan, fmt, contexts[-1] if contexts else None), nl=False)
 

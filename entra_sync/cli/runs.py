@@ -24,6 +24,7 @@ from entra_sync.cli.running import (
     ask_on_terminal,
     print_warnings,
     render_config,
+    render_document,
     run_sync,
 )
 from entra_sync.cli.wiring import (
@@ -38,7 +39,6 @@ from entra_sync.cli.wiring import (
 from entra_sync.config.load import load_config
 from entra_sync.pipeline import RunOutcome
 from entra_sync.run_setup import reports_folder
-from reconciler.document.parse import desired_to_document
 from reconciler.settings import Config
 
 __all__ = ["register", "render_config", "run_sync"]
@@ -61,9 +61,9 @@ def render(
 ) -> None:
     """Turn the configured school data into a desired-state document (no Graph access)."""
     cfg = load_config(config)
-    generated = render_config(cfg)
+    generated, document = render_document(cfg)
     print_warnings(generated)
-    text = json.dumps(desired_to_document(generated.desired), indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     if output is None:
         typer.echo(text, nl=False)
         return
@@ -88,26 +88,38 @@ def sync_command(
     tenant_id: TenantOpt = None,
     client_id: ClientOpt = None,
     cloud: CloudOpt = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Stop after the plan; change nothing (exit 3 if a safety limit would refuse it)."
-    )] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Stop after the plan; change nothing (exit 3 if a safety limit would refuse it).",
+        ),
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Apply even when a safety limit refuses the plan (this run only).")
     ] = False,
     fmt: Annotated[PlanFormat | None, typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
     detail: Annotated[bool, typer.Option("--detail", help=DETAIL_HELP)] = False,
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o",
-        help="Save the plan as JSON and stop (a dry run); apply it later with `entra-sync apply PLAN`.",
-    )] = None,
-    detailed_exitcode: Annotated[bool, typer.Option(
-        "--detailed-exitcode",
-        help="Exit 0 when there are no changes, 2 when there are, 3 when refused, 1 on error.",
-    )] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Save the plan as JSON and stop (a dry run); apply it later with `entra-sync apply PLAN`.",
+        ),
+    ] = None,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode",
+            help="Exit 0 when there are no changes, 2 when there are, 3 when refused, 1 on error.",
+        ),
+    ] = False,
     school: SchoolOpt = None,
-    auto_approve: Annotated[bool, typer.Option(
-        "--auto-approve", help="Do not ask before changing Entra (only asked on a terminal)."
-    )] = False,
+    auto_approve: Annotated[
+        bool,
+        typer.Option("--auto-approve", help="Do not ask before changing Entra (only asked on a terminal)."),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """The whole job: render the school data, plan, check safety, apply, and record the run.
