@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from reconciler.errors import ConfigError
 from reconciler.generate.naming import (
     DEFAULT_TEMPLATES,
     TEMPLATE_VARIABLES,
+    CompiledTemplate,
     compile_template,
     nickname,
     short_hash,
@@ -198,3 +201,64 @@ def test_default_class_names_carry_the_academic_year() -> None:
     assert nick == f"7a-ma1-2026-27-{short_hash('class:OAK:2026-27:c1')}"
     name = compile_template("k", DEFAULT_TEMPLATES["class_group"]["display_name"]).render(variables)
     assert name == "Oak 7A Maths 1 (2026-27)"  # two schools' "7A Maths 1" are different names
+
+
+# -- plain templates: rendered without Jinja's per-render work, to the same text ----------------------
+
+_names = st.sampled_from(["school", "class", "academic_year", "key", "year_group", "missing", "range"])
+_attrs = st.sampled_from(["name", "code", "short_name", "missing", "items", "__class__"])
+_filters = st.sampled_from(
+    ["slug", "short_hash", "short_hash(4)", "nickname", "ascii", "truncate_to(3)", "truncate_to(0)",
+     "upper", "lower", "trim", "default('d')", "replace('a', 'b')", "truncate(4)", "join(',')", "length"]
+)  # fmt: skip
+_exprs = st.recursive(
+    st.one_of(
+        _names,
+        st.tuples(_names, _attrs).map(".".join),
+        st.sampled_from(["none", "'lit'", "5", "''"]),
+    ),
+    lambda inner: st.one_of(
+        st.tuples(inner, inner).map(lambda p: f"({p[0]} or {p[1]})"),
+        st.tuples(inner, _filters).map(lambda p: f"{p[0]} | {p[1]}"),
+    ),
+    max_leaves=4,
+)
+_texts = st.sampled_from(["", " ", "-", "  (", ")\n", "Class ", "é"])
+_templates = st.lists(st.tuples(_texts, _exprs), min_size=1, max_size=3).map(
+    lambda parts: "".join(f"{text}{{{{ {expr} }}}}" for text, expr in parts)
+) | st.sampled_from(["{% if class %}x{% endif %}", "{{ class.name ~ 'x' }}", "{{ 'x' * 3 }}", "plain"])
+_cells = st.one_of(
+    st.sampled_from(["7A Maths", "", "Ünï", "a" * 5000, " spaced  out "]), st.none(), st.integers(0, 9)
+)
+_vars = st.fixed_dictionaries(
+    {
+        "school": st.fixed_dictionaries({"name": _cells, "short_name": _cells}),
+        "class": st.one_of(st.fixed_dictionaries({"name": _cells, "code": _cells}), st.none(), _cells),
+        "academic_year": _cells,
+        "key": _cells,
+        "year_group": st.one_of(st.none(), st.fixed_dictionaries({"name": _cells})),
+    }
+)
+
+
+def _outcome(template: CompiledTemplate, variables: dict[str, object]) -> tuple[str, str]:
+    try:
+        return "text", template.render(variables, subject="class c1")
+    except ConfigError as exc:
+        return "error", str(exc)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_templates, _vars)
+def test_a_plain_template_renders_what_jinja_renders(source: str, variables: dict[str, object]) -> None:
+    compiled = compile_template("naming.class_group.display_name", source)
+    by_jinja = dataclasses.replace(compiled, plain=None)
+    assert _outcome(compiled, variables) == _outcome(by_jinja, variables)
+
+
+def test_the_default_templates_are_plain() -> None:
+    for kind, templates in DEFAULT_TEMPLATES.items():
+        for name, source in templates.items():
+            assert compile_template(f"naming.{kind}.{name}", source).plain is not None, (kind, name)
+    for source in ("{% if class %}x{% endif %}", "{{ class.items }}", "{{ x | replace('a', 'b') }}"):
+        assert compile_template("naming.test", source).plain is None, source

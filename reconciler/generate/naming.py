@@ -24,12 +24,12 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.environment import Template
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -253,13 +253,113 @@ def make_environment() -> ImmutableSandboxedEnvironment:
 _ENV = make_environment()
 
 
+# -- plain templates: text, variables, their fields, ``or`` and filters --------------------------
+
+_Value = Callable[[Mapping[str, Any]], Any]
+
+
+class _NotPlain(Exception):
+    """A plain template met what only Jinja can say (an undefined name, a field of something
+    that is not a dict): Jinja renders it, or words the error."""
+
+
+def _plain_value(node: nodes.Node) -> _Value | None:
+    """A function giving what Jinja gives for the expression ``node``, for the expressions names
+    are made of (``class.name``, ``(class.code or class.name) | slug``, ``key | short_hash(6)``);
+    ``None`` for any other expression."""
+    if isinstance(node, nodes.Name) and node.ctx == "load":
+        name = node.name
+
+        def variable(variables: Mapping[str, Any]) -> Any:
+            if name not in variables:
+                raise _NotPlain(name)  # a global (range ...) or undefined
+            return variables[name]
+
+        return variable
+    if isinstance(node, nodes.Getattr) and not hasattr(dict, node.attr):
+        # the sandbox's getattr: the attribute of the object first, then its item; of a dict
+        # (every variable a template is given) that is the item, unless dict has that attribute
+        outer, attr = _plain_value(node.node), node.attr
+        if outer is None:
+            return None
+
+        def field(variables: Mapping[str, Any]) -> Any:
+            obj = outer(variables)
+            if type(obj) is not dict or attr not in obj:
+                raise _NotPlain(attr)
+            return obj[attr]
+
+        return field
+    if isinstance(node, nodes.Or):
+        left, right = _plain_value(node.left), _plain_value(node.right)
+        if left is None or right is None:
+            return None
+        return lambda variables: left(variables) or right(variables)
+    if isinstance(node, nodes.Const):
+        value = node.value
+        return lambda _: value
+    if isinstance(node, nodes.Filter) and node.node is not None and not (node.dyn_args or node.dyn_kwargs):
+        f = _ENV.filters.get(node.name)
+        consts = [*node.args, *(k.value for k in node.kwargs)]
+        if f is None or hasattr(f, "jinja_pass_arg") or not all(isinstance(c, nodes.Const) for c in consts):
+            return None  # a filter given the context, or computed arguments: Jinja's own
+        inner = _plain_value(node.node)
+        if inner is None:
+            return None
+        args = tuple(a.value for a in node.args)  # type: ignore[attr-defined]  # Const
+        kwargs: dict[str, Any] = {str(k.key): k.value.value for k in node.kwargs}  # type: ignore[attr-defined]
+
+        return lambda variables: f(inner(variables), *args, **kwargs)
+    return None
+
+
+def _plain_render(source: str) -> Callable[[Mapping[str, Any]], str] | None:
+    """For a template that is only text and ``{{ expression }}`` of :func:`_plain_value`, a
+    function rendering it as Jinja does (``None`` prints as nothing) without Jinja's per-render
+    context; it raises for anything else, and the caller renders with Jinja then."""
+    body = _ENV.parse(source).body
+    parts: list[str | _Value] = []
+    for output in body:
+        if not isinstance(output, nodes.Output):
+            return None  # a statement: {% if %}, {% set %}, {% for %} ...
+        for node in output.nodes:
+            if isinstance(node, nodes.TemplateData):
+                parts.append(node.data)
+                continue
+            value = _plain_value(node)
+            if value is None:
+                return None
+            parts.append(value)
+
+    def render(variables: Mapping[str, Any]) -> str:
+        out: list[str] = []
+        for part in parts:
+            if isinstance(part, str):
+                out.append(part)
+            else:
+                value = part(variables)
+                out.append("" if value is None else str(value))
+        text = "".join(out)
+        if len(text) > TEMPLATE_OUTPUT_MAX:
+            raise _NotPlain("too long")  # Jinja's render stops it, and says so
+        return text
+
+    return render
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledTemplate:
-    """One compiled template and the config key it came from (``naming.class_group.display_name``)."""
+    """One compiled template and the config key it came from (``naming.class_group.display_name``).
+
+    ``plain``, when the template is only text and plain expressions (every default template is),
+    renders it without Jinja's per-render work, for the same text: a trust's 30,000 names in a
+    fifth of the time. Whatever it cannot render the same way (an undefined name, an error in a
+    filter) it leaves to Jinja, which renders it or words the error."""
 
     key: str
     source: str
     template: Template
+    plain: Callable[[Mapping[str, Any]], str] | None = None
 
     def render(self, variables: Mapping[str, Any], *, subject: str = "") -> str:
         """Render, collapsing runs of whitespace to one space and trimming the ends.
@@ -267,6 +367,11 @@ class CompiledTemplate:
         Must raise ConfigError (naming this template's key, and ``subject``, the object being
         named) for an undefined variable or attribute, or any other error inside the template.
         """
+        if self.plain is not None:
+            try:
+                return " ".join(self.plain(variables).split())
+            except Exception:  # Jinja renders it again, and raises what it raises
+                pass
         try:
             text = _bounded_render(self.template, variables)
         except UndefinedError as exc:
@@ -328,4 +433,4 @@ def compile_template(key: str, source: str, allowed: frozenset[str] | None = Non
     # every render's context; a plain dict (the environment's globals never change) renders a
     # trust's 30,000 names in half the time
     template.globals = dict(template.globals)
-    return CompiledTemplate(key=key, source=source, template=template)
+    return CompiledTemplate(key=key, source=source, template=template, plain=_plain_render(source))
