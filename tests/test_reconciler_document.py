@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.document.load import read_json_file, validate_document
-from reconciler.document.parse import desired_to_document, parse_desired
+from reconciler.document.parse import desired_to_document, document_text, parse_desired
 from reconciler.model import (
     AdministrativeUnit,
     DesiredState,
@@ -209,3 +209,26 @@ def test_valid_states_round_trip_and_validate(state: DesiredState) -> None:
     through_json = json.loads(json.dumps(doc, ensure_ascii=False))
     assert parse_desired(through_json) == state
     assert desired_to_document(parse_desired(through_json)) == doc
+
+
+_json_text = st.text(
+    st.characters(codec="utf-8") | st.sampled_from(["\x00", "\x1f", "\x7f", '"', "\\", "\u2028"])
+)
+_json_like = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | _json_text | st.just("\ud800"),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_json_text, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_json_text, _json_like, max_size=5))
+def test_document_text_is_what_json_dumps_writes(document: dict[str, Any]) -> None:
+    """Written by orjson where it can (a lone surrogate and a huge integer go to json): the
+    same text, so a rendered file and a saved snapshot do not change with the writer."""
+    assert document_text(document) == json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_document_text_of_a_rendered_state_is_byte_for_byte_the_json_module_s() -> None:
+    document = desired_to_document(parse_desired(read_json_file(EXAMPLE)))
+    assert document_text(document) == json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -7,7 +7,6 @@ managed Entra state as a desired-state document.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
@@ -47,7 +46,7 @@ from entra_sync.pipeline import AdoptHooks, AdoptRequest, RunHooks, RunOutcome, 
 from entra_sync.run_setup import configured_pipeline
 from entra_sync.steps import plan_school
 from reconciler.document.load import load_desired, read_json_file
-from reconciler.document.parse import desired_to_document
+from reconciler.document.parse import desired_to_document, document_text
 from reconciler.errors import InputError, SafetyError
 from reconciler.model import DesiredState
 from reconciler.plan.codec import load_plan_document
@@ -201,8 +200,9 @@ def apply(
                 raise InputError(f"{saved_file} was planned for {made_for or 'every school'}, not {school}")
             return saved
 
-        request = RunRequest("apply (saved plan)", limits=limits, force=force, config_summary=summary,
-                             saved_plan=load_saved)
+        request = RunRequest(
+            "apply (saved plan)", limits=limits, force=force, config_summary=summary, saved_plan=load_saved
+        )
         hooks = RunHooks(progress=progress, recorded=note)
     else:
         desired_file = desired
@@ -238,7 +238,11 @@ def apply(
 
 
 def _run(
-    opts: GraphOptions, request: RunRequest, hooks: RunHooks, progress: ProgressPrinter, note: RecordedNote,
+    opts: GraphOptions,
+    request: RunRequest,
+    hooks: RunHooks,
+    progress: ProgressPrinter,
+    note: RecordedNote,
     capture: DocumentCapture,
 ) -> RunOutcome:
     """Run through the pipeline; a refused or declined plan ends the command (after the note)."""
@@ -285,7 +289,7 @@ def export(
     state = snapshot(
         actual, user_match=opts.user_match, policy=policy, source=SourceInfo(system="entra-export")
     )
-    text = json.dumps(desired_to_document(state), indent=2, ensure_ascii=False) + "\n"
+    text = document_text(desired_to_document(state))
     if output is None:
         typer.echo(text, nl=False)
     else:
@@ -378,8 +382,11 @@ def adopt(
         typer.echo("Nothing to adopt: no desired object collides with an existing one.")
         return
     n = len(outcome.adopted)
-    typer.echo(f"Adopted {n} object{'s' if n != 1 else ''}" + (
-        f" ({', '.join(c.key for c in outcome.adopted)})" if outcome.failed else "") + ".")
+    typer.echo(
+        f"Adopted {n} object{'s' if n != 1 else ''}"
+        + (f" ({', '.join(c.key for c in outcome.adopted)})" if outcome.failed else "")
+        + "."
+    )
     if outcome.failed:
         typer.echo(f"{len(outcome.failed)} not adopted (see above); run adopt again for them.", err=True)
         raise typer.Exit(1)

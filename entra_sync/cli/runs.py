@@ -8,7 +8,6 @@ times; ``demo`` runs the whole product against a local emulated tenant with no A
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
@@ -39,6 +38,7 @@ from entra_sync.cli.wiring import (
 from entra_sync.config.load import load_config
 from entra_sync.pipeline import RunOutcome
 from entra_sync.run_setup import reports_folder
+from reconciler.document.parse import document_text
 from reconciler.settings import Config
 
 __all__ = ["register", "render_config", "run_sync"]
@@ -63,7 +63,7 @@ def render(
     cfg = load_config(config)
     generated, document = render_document(cfg)
     print_warnings(generated)
-    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    text = document_text(document)
     if output is None:
         typer.echo(text, nl=False)
         return
