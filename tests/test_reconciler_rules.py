@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.document.rules import (
+    BIDI_CONTROLS,
     DISPLAY_NAME_MAX,
     MAIL_NICKNAME_FORBIDDEN,
     MAIL_NICKNAME_MAX,
@@ -10,6 +15,7 @@ from reconciler.document.rules import (
     key_problem,
     mail_nickname_problem,
     quote,
+    text_problem,
     user_ref_problem,
 )
 
@@ -131,3 +137,31 @@ def test_quote_shortens_long_values() -> None:
     assert quote("abc") == '"abc"'
     shown = quote("x" * 100)
     assert len(shown) == 72 and shown.endswith('…"')
+
+
+_odd_text = st.text(
+    st.sampled_from(list("aZ9 \t\n\r\x00\x1f\x7f\x85\x9f\xa0é@.(-_~\u202e\u2066\u200e\u061c\u2028\u3000")),
+    max_size=70,
+)
+
+
+def _control(ch: str) -> bool:
+    return unicodedata.category(ch) == "Cc"
+
+
+@settings(max_examples=500, deadline=None)
+@given(_odd_text | st.text(max_size=300))
+def test_the_one_step_checks_accept_exactly_what_the_rules_allow(value: str) -> None:
+    bidi = any(c in BIDI_CONTROLS for c in value)
+    assert (text_problem(value) is None) == (not bidi and not any(map(_control, value)))
+    lines_ok = not bidi and not any(_control(c) and c not in "\t\r\n" for c in value)
+    assert (text_problem(value, newlines=True) is None) == lines_ok
+    nickname_ok = 0 < len(value) <= MAIL_NICKNAME_MAX and all(
+        33 <= ord(c) < 127 and c not in MAIL_NICKNAME_FORBIDDEN for c in value
+    )
+    assert (mail_nickname_problem(value) is None) == nickname_ok
+    display_ok = (
+        value.strip() == value != "" and len(value) <= DISPLAY_NAME_MAX
+        and not bidi and not any(map(_control, value))
+    )  # fmt: skip
+    assert (display_name_problem(value) is None) == display_ok

@@ -72,9 +72,23 @@ def clean_text(value: str) -> str:
     return value.translate(_BIDI_TABLE) if _BIDI_SEARCH(value) else value
 
 
+#: the control characters (Unicode category Cc is exactly these) and the bidirectional controls
+_CONTROLS = "\x00-\x1f\x7f-\x9f"
+_BIDI_CLASS = "".join(sorted(BIDI_CONTROLS))
+_ODD_TEXT = re.compile(f"[{_CONTROLS}{_BIDI_CLASS}]").search
+_ODD_TEXT_LINES = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI_CLASS}]").search
+#: a mailNickname in one step: 1 to 64 printable ASCII characters, none forbidden
+_PLAIN_NICKNAME = re.compile(
+    "[" + "".join(re.escape(chr(c)) for c in range(33, 127) if chr(c) not in MAIL_NICKNAME_FORBIDDEN) + "]"
+    f"{{1,{MAIL_NICKNAME_MAX}}}"
+).fullmatch
+
+
 def text_problem(value: str, *, newlines: bool = False) -> str | None:
     """Why ``value`` cannot be shown or sent as text, or ``None``: a control character (tab and
     line breaks allowed only when ``newlines``) or a bidirectional control. Any field, any length."""
+    if not (_ODD_TEXT_LINES if newlines else _ODD_TEXT)(value):
+        return None  # the common case, in one search
     for ch in value:
         if ch in BIDI_CONTROLS:
             return f"{quote(value)} contains the bidirectional control U+{ord(ch):04X}; remove it"
@@ -101,6 +115,8 @@ def mail_nickname_problem(value: str) -> str | None:
     Must reject: empty, longer than :data:`MAIL_NICKNAME_MAX`, non-ASCII, control characters and
     :data:`MAIL_NICKNAME_FORBIDDEN`. Every problem is named in the one sentence.
     """
+    if _PLAIN_NICKNAME(value):
+        return None
     if value == "":
         return f"is empty; {_NICKNAME_FIX} (at most {MAIL_NICKNAME_MAX} characters)"
     bad: list[str] = []
@@ -133,6 +149,8 @@ def display_name_problem(value: str) -> str | None:
     leading or trailing whitespace (Entra would store a different string, and the object would
     look changed on every run).
     """
+    if len(value) <= DISPLAY_NAME_MAX and not _ODD_TEXT(value) and value.strip() == value != "":
+        return None  # the common case, in one search
     if value.strip() == "":
         return "is empty; give the object a name people will recognise"
     controls = [c for c in value if unicodedata.category(c) == "Cc"]
