@@ -425,8 +425,16 @@ class _Reader:
             entries = roles[uid].entries if uid in roles else []
             if not entries:
                 continue  # guardians and people without a role
-            role: Role = "staff" if any(r == "staff" for r, _, _ in entries) else "learner"
-            schools = sorted({school_of[o] for _, o, _ in entries if o in school_of} or schools_enrolled(uid))
+            role: Role
+            if len(entries) == 1:  # most people: one role in one org
+                role, org, _ = entries[0]
+                school = school_of.get(org)
+                schools = [school] if school is not None else sorted(schools_enrolled(uid))
+            else:
+                role = "staff" if any(r == "staff" for r, _, _ in entries) else "learner"
+                schools = sorted(
+                    {school_of[o] for _, o, _ in entries if o in school_of} or schools_enrolled(uid)
+                )
             line = lines[row]
             if not schools:
                 log.warning("%s line %d: person %s skipped: in no school", users.file, line, uid)
@@ -439,16 +447,15 @@ class _Reader:
                 self.out.skip_or_fail(uid, users.file, line, column)
                 continue
             year_group = None
-            grades = sorted(
-                {
+            if role == "learner":
+                grades = {
                     g
                     for r, _, cell in entries
                     if r == "learner"
                     for g in (grade_cells.get(cell) or grade_cells.setdefault(cell, split_multi(cell)))
                 }
-            )
-            if role == "learner" and len(grades) == 1:
-                year_group = self.out.grade_year_group(schools[0], grades[0])
+                if len(grades) == 1:
+                    year_group = self.out.grade_year_group(schools[0], next(iter(grades)))
             given, family = givens[row], families[row]
             self.out.add_person(
                 Person(
