@@ -116,6 +116,7 @@ class _Refs:
         self.match = match
         self.memo: dict[str, tuple[str | None, str]] = {}  # ref -> (its form problem, folded)
         self.fine: dict[str, str] = {}  # ref -> folded, for the refs of a good form
+        self.own: set[str] = set()  # the fine refs that are their own folded form (most)
 
     def learn(self, ref: str) -> tuple[str | None, str]:
         known = self.memo.get(ref)
@@ -123,6 +124,8 @@ class _Refs:
             known = self.memo[ref] = (rules.user_ref_problem(ref, self.match), user_ref(ref))
             if known[0] is None:
                 self.fine[ref] = known[1]
+                if known[1] == ref:
+                    self.own.add(ref)
         return known
 
     def all_fine(self, items: list[Any]) -> bool:
@@ -135,6 +138,8 @@ class _Refs:
             return False
         if len(distinct) != len(items):
             return False
+        if self.own >= distinct:  # distinct refs, each its own folded form: distinct people
+            return True
         fine = self.fine
         if not fine.keys() >= distinct:
             for ref in [ref for ref in distinct if ref not in fine]:
