@@ -49,6 +49,23 @@ def test_render_gives_a_valid_document(run_cli, demo_dir: Path, tmp_path: Path) 
     assert all(":2026-27:" in g["key"] for g in doc["groups"] if g["key"].startswith("class:"))
 
 
+def test_render_pauses_the_cycle_collector_throughout_and_restores_it(
+    demo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from entra_sync.cli import running
+    from entra_sync.config.load import load_config
+
+    seen: list[bool] = []
+    real = running.validate_document
+    monkeypatch.setattr(running, "validate_document", lambda doc: seen.append(gc.isenabled()) or real(doc))
+    assert gc.isenabled()
+    generated, document = running.render_document(load_config(demo_dir / "entra-sync.toml"))
+    assert seen == [False] and gc.isenabled()
+    assert document["groups"] and len(document["groups"]) == len(generated.desired.groups)
+
+
 def test_sync_dry_run_changes_nothing(run_cli, tmp_path: Path) -> None:
     d = tmp_path / "demo"
     # the demo writes its files; then remove the tenant's managed objects by starting afresh
@@ -107,13 +124,22 @@ def test_history_commands(run_cli, demo_dir: Path, tmp_path: Path) -> None:
     assert r.exit_code == 0
     assert "#1" in r.stdout
     with History(demo_dir / "history.sqlite") as h:  # a person's memberships, by their UPN
-        group = next(rc.change for rc in h.get_run(1).changes
-                     if isinstance(rc.change.after, GroupDocument) and rc.change.after.members)
+        group = next(
+            rc.change
+            for rc in h.get_run(1).changes
+            if isinstance(rc.change.after, GroupDocument) and rc.change.after.members
+        )
     person = group.after.members[0]
     r = run_cli("history", "object", "--config", cfg, person.upper())
     assert r.exit_code == 0
-    assert any(line.startswith("#1") and "add" in line and "groupMembers" in line and "done" in line
-               and line.endswith(group.key) for line in r.stdout.splitlines()), r.stdout
+    assert any(
+        line.startswith("#1")
+        and "add" in line
+        and "groupMembers" in line
+        and "done" in line
+        and line.endswith(group.key)
+        for line in r.stdout.splitlines()
+    ), r.stdout
     html = tmp_path / "r.html"
     r = run_cli("history", "report", "--config", cfg, "1", "-o", html)
     assert r.exit_code == 0
