@@ -79,7 +79,8 @@ def gc_paused() -> Iterator[None]:
     A trust's read makes a million small objects that all live on (cells, rows, people, classes);
     each full collection walks every one of them again: a tenth of the read (0.2 s of 1.7 on the
     trust benchmark). Reading makes no reference cycles worth collecting early; anything it
-    leaves is collected by the next collection after it.
+    leaves is collected by the next collection after it. ``render`` holds it over the whole render
+    (read, generate, validate) for the same reason; a pause inside a pause leaves it paused.
     """
     was_enabled = gc.isenabled()
     gc.disable()
