@@ -29,7 +29,7 @@ import pytest
 from entra_sync.cli import main
 from entra_sync.cli.wiring import DEMO_CLIENT_ID
 from providers.emulator import Tenant
-from providers.sources import csvutil, example_export_path
+from providers.sources import csvfolder, example_export_path
 from reconciler.document.load import load_desired
 from tests.conftest import ROOT
 
@@ -301,7 +301,7 @@ def zip_file(build: Callable[[zipfile.ZipFile], None], *, limits: dict[str, int]
 
     def make(e: Env) -> list[str]:
         for name, value in (limits or {}).items():
-            e.monkeypatch.setattr(csvutil, name, value)
+            e.monkeypatch.setattr(csvfolder, name, value)
         with zipfile.ZipFile(e.root / "set.zip", "w", zipfile.ZIP_DEFLATED) as zf:
             build(zf)
         return ["sync", "--config", str(e.config("oneroster", "set.zip")), "-q"]

@@ -124,22 +124,13 @@ def test_history_commands(run_cli, demo_dir: Path, tmp_path: Path) -> None:
     assert r.exit_code == 0
     assert "#1" in r.stdout
     with History(demo_dir / "history.sqlite") as h:  # a person's memberships, by their UPN
-        group = next(
-            rc.change
-            for rc in h.get_run(1).changes
-            if isinstance(rc.change.after, GroupDocument) and rc.change.after.members
-        )
+        group = next(rc.change for rc in h.get_run(1).changes
+                     if isinstance(rc.change.after, GroupDocument) and rc.change.after.members)
     person = group.after.members[0]
     r = run_cli("history", "object", "--config", cfg, person.upper())
     assert r.exit_code == 0
-    assert any(
-        line.startswith("#1")
-        and "add" in line
-        and "groupMembers" in line
-        and "done" in line
-        and line.endswith(group.key)
-        for line in r.stdout.splitlines()
-    ), r.stdout
+    assert any(line.startswith("#1") and "add" in line and "groupMembers" in line and "done" in line
+               and line.endswith(group.key) for line in r.stdout.splitlines()), r.stdout
     html = tmp_path / "r.html"
     r = run_cli("history", "report", "--config", cfg, "1", "-o", html)
     assert r.exit_code == 0

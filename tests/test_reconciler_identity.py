@@ -78,32 +78,16 @@ def test_the_model_boundary_makes_every_key_a_key() -> None:
 
 def _states(spell: str) -> tuple[DesiredState, ActualState]:
     au = AdministrativeUnit("au:OAK:Year-9", "Year 9", members=frozenset({"amy@oak.example"}))
-    have = Group(
-        "class:OAK:9A-Maths",
-        "9A Maths",
-        "9a-maths",
-        owners=frozenset({"tea@oak.example"}),
-        members=frozenset({"amy@oak.example"}),
-        administrative_units=frozenset({au.key}),
-    )
+    have = Group("class:OAK:9A-Maths", "9A Maths", "9a-maths", owners=frozenset({"tea@oak.example"}),
+                 members=frozenset({"amy@oak.example"}), administrative_units=frozenset({au.key}))
     team = Team.of(have.key)
-    actual = ActualState(
-        {au.key: au},
-        {have.key: have},
-        {have.key: team},
-        {au.key: "id-au", have.key: "id-g", team.key: "id-g"},
-        {"amy@oak.example": "u1", "tea@oak.example": "u2"},
-    )
+    actual = ActualState({au.key: au}, {have.key: have}, {have.key: team},
+                         {au.key: "id-au", have.key: "id-g", team.key: "id-g"},
+                         {"amy@oak.example": "u1", "tea@oak.example": "u2"})
     au_key = "au:OAK:Year-9".lower() if spell.islower() else "AU:OAK:YEAR-9" if spell.isupper() else au.key
     want_au = AdministrativeUnit(au_key, "Year 9", members=au.members)
-    want = Group(
-        spell,
-        "9A Maths",
-        "9a-maths",
-        owners=have.owners,
-        members=have.members,
-        administrative_units=frozenset({want_au.key}),
-    )
+    want = Group(spell, "9A Maths", "9a-maths", owners=have.owners, members=have.members,
+                 administrative_units=frozenset({want_au.key}))
     return DesiredState((want_au,), (want,), (Team.of(want.key),)), actual
 
 
@@ -120,11 +104,8 @@ def test_align_respells_the_actual_state_as_the_source_spells_it() -> None:
     assert list(aligned.groups) == ["class:oak:9a-maths"]
     assert aligned.groups["class:oak:9a-maths"].administrative_units == {"au:oak:year-9"}
     assert aligned.teams["class:oak:9a-maths"].key == "team:class:oak:9a-maths"
-    assert aligned.ids == {
-        "au:oak:year-9": "id-au",
-        "class:oak:9a-maths": "id-g",
-        "team:class:oak:9a-maths": "id-g",
-    }
+    assert aligned.ids == {"au:oak:year-9": "id-au", "class:oak:9a-maths": "id-g",
+                           "team:class:oak:9a-maths": "id-g"}
     # the plan records the fingerprint of the state read from Entra, as apply reads it again
     assert diff(desired, actual).actual_fingerprint == fingerprint(actual)
     same, _ = _states("class:OAK:9A-Maths")
@@ -134,24 +115,14 @@ def test_align_respells_the_actual_state_as_the_source_spells_it() -> None:
 def test_a_real_change_to_a_respelled_group_is_planned_in_the_source_spelling() -> None:
     desired, actual = _states("class:oak:9a-maths")
     g = desired.groups[0]
-    renamed = DesiredState(
-        desired.administrative_units,
-        (
-            Group(
-                g.key,
-                "Maths 9A",
-                g.mail_nickname,
-                owners=g.owners,
-                members=g.members | {"tea@oak.example"},
-                administrative_units=g.administrative_units,
-            ),
-        ),
-        desired.teams,
-    )
+    renamed = DesiredState(desired.administrative_units,
+                           (Group(g.key, "Maths 9A", g.mail_nickname, owners=g.owners,
+                                  members=g.members | {"tea@oak.example"},
+                                  administrative_units=g.administrative_units),),
+                           desired.teams)
     plan = diff(renamed, actual)
     assert [(c.id, c.object_id) for c in plan.changes] == [
-        ("update:group:class:oak:9a-maths", "id-g"),
-        ("add:groupMembers:class:oak:9a-maths", "id-g"),
+        ("update:group:class:oak:9a-maths", "id-g"), ("add:groupMembers:class:oak:9a-maths", "id-g"),
     ]
 
 

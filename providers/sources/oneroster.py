@@ -45,30 +45,13 @@ from .common import (
     resolve_academic_year,
     role_of,
 )
-from .csvutil import CsvFolder, Table, open_folder, split_multi
+from .csvfolder import CsvFolder, open_folder
+from .csvutil import Table, split_multi
+from .roster_files import COLUMNS, REF_COLUMNS, manifest_modes
 
 __all__ = ["read_oneroster", "read_roster_folder"]
 
 log = logging.getLogger(__name__)
-
-_REF_COLUMNS = {"default": "username", "username": "username", "upn": "username", "email": "email"}
-#: the columns read from each file (every alias the reader looks up; the rest are not kept)
-_COLUMNS: dict[str, tuple[str, ...]] = {
-    "orgs": ("sourcedId", "status", "name", "type", "parentSourcedId"),
-    "academicSessions": ("sourcedId", "status", "type", "startDate", "endDate", "schoolYear"),
-    "courses": ("sourcedId", "status", "title", "subjects", "subject"),
-    "classes": (
-        "sourcedId", "status", "title", "schoolSourcedId", "orgSourcedId", "classType", "classCode",
-        "subjects", "grades", "grade", "courseSourcedId",
-    ),
-    "users": (
-        "sourcedId", "status", "role", "orgSourcedIds", "orgSourcedId", "grades", "grade",
-        "givenName", "familyName", *_REF_COLUMNS.values(),
-    ),
-    "roles": ("sourcedId", "status", "userSourcedId", "role", "orgSourcedId", "grade", "grades"),
-    "enrollments": ("sourcedId", "status", "classSourcedId", "userSourcedId", "role"),
-}  # fmt: skip
-
 
 def read_oneroster(path: Path, options: SourceOptions) -> SchoolData:
     """Read a OneRoster 1.1 or 1.2 CSV set. Must raise :class:`SourceError` (file, line, column)
@@ -76,30 +59,8 @@ def read_oneroster(path: Path, options: SourceOptions) -> SchoolData:
     folder = open_folder(path)
     if not folder.has("manifest.csv"):
         raise SourceError("manifest.csv is missing: a OneRoster CSV set must have one", file=str(path))
-    modes = _manifest(folder.read("manifest.csv"))
+    modes = manifest_modes(folder.read("manifest.csv"))
     return read_roster_folder(folder, options, modes=modes, system="oneroster")
-
-
-def _manifest(table: Table) -> dict[str, str]:
-    names = table.column(table.col("propertyName"))
-    values = table.column(table.col("value"))
-    props = {
-        name.casefold(): (value, row) for row, (name, value) in enumerate(zip(names, values, strict=True))
-    }
-    modes: dict[str, str] = {}
-    for prop, (value, row) in props.items():
-        if not prop.startswith("file."):
-            continue
-        mode = value.casefold() or "absent"
-        if mode not in ("bulk", "delta", "absent"):
-            raise table.error(row, "value", f"{prop} is {value!r}; expected bulk, delta or absent")
-        if mode == "delta":
-            raise table.error(
-                row, "value", f"{prop} is a delta file; export a bulk set (the whole school is needed)"
-            )
-        modes[prop[5:]] = mode
-    log.debug("OneRoster manifest: version %s, files %s", props.get("oneroster.version", ("?",))[0], modes)
-    return modes
 
 
 @dataclass
@@ -133,7 +94,7 @@ class _Reader:
                     f"{file} is missing but manifest.csv declares it bulk", file=self.folder.display(file)
                 )
             return None
-        return self.folder.read(file, _COLUMNS[name])
+        return self.folder.read(file, COLUMNS[name])
 
     def required(self, name: str) -> Table:
         """A required file. Must raise :class:`SourceError` if it is missing or declared absent."""
@@ -142,7 +103,7 @@ class _Reader:
                 f"manifest.csv declares file.{name} absent, but it is required",
                 file=self.folder.display("manifest.csv"),
             )
-        return self.folder.read(f"{name}.csv", _COLUMNS[name])
+        return self.folder.read(f"{name}.csv", COLUMNS[name])
 
     def live(self, table: Table, id_col: str | None) -> Sequence[int]:
         """The rows (indexes into the table's columns) not marked ``tobedeleted``. Must raise
@@ -396,11 +357,11 @@ class _Reader:
         classes: dict[str, dict[str, str]],
         members: list[tuple[str, str, Role]],
     ) -> None:
-        column = _REF_COLUMNS.get(self.options.ref_field)
+        column = REF_COLUMNS.get(self.options.ref_field)
         if column is None:
             raise SourceError(
                 f"ref_field {self.options.ref_field!r} is not supported for this source; "
-                f"use one of {sorted(_REF_COLUMNS)}",
+                f"use one of {sorted(REF_COLUMNS)}",
                 file=users.file,
             )
         refs = users.column(users.col(column))

@@ -36,7 +36,8 @@ from .common import (
     parse_date,
     resolve_academic_year,
 )
-from .csvutil import CsvFolder, Table, open_folder
+from .csvfolder import CsvFolder, open_folder
+from .csvutil import Table
 from .oneroster import read_roster_folder
 
 __all__ = ["V1_FILES", "V2_FILES", "read_sds"]
