@@ -200,9 +200,8 @@ def apply(
                 raise InputError(f"{saved_file} was planned for {made_for or 'every school'}, not {school}")
             return saved
 
-        request = RunRequest(
-            "apply (saved plan)", limits=limits, force=force, config_summary=summary, saved_plan=load_saved
-        )
+        request = RunRequest("apply (saved plan)", limits=limits, force=force, config_summary=summary,
+                             saved_plan=load_saved)
         hooks = RunHooks(progress=progress, recorded=note)
     else:
         desired_file = desired
@@ -238,11 +237,7 @@ def apply(
 
 
 def _run(
-    opts: GraphOptions,
-    request: RunRequest,
-    hooks: RunHooks,
-    progress: ProgressPrinter,
-    note: RecordedNote,
+    opts: GraphOptions, request: RunRequest, hooks: RunHooks, progress: ProgressPrinter, note: RecordedNote,
     capture: DocumentCapture,
 ) -> RunOutcome:
     """Run through the pipeline; a refused or declined plan ends the command (after the note)."""
@@ -382,11 +377,8 @@ def adopt(
         typer.echo("Nothing to adopt: no desired object collides with an existing one.")
         return
     n = len(outcome.adopted)
-    typer.echo(
-        f"Adopted {n} object{'s' if n != 1 else ''}"
-        + (f" ({', '.join(c.key for c in outcome.adopted)})" if outcome.failed else "")
-        + "."
-    )
+    typer.echo(f"Adopted {n} object{'s' if n != 1 else ''}" + (
+        f" ({', '.join(c.key for c in outcome.adopted)})" if outcome.failed else "") + ".")
     if outcome.failed:
         typer.echo(f"{len(outcome.failed)} not adopted (see above); run adopt again for them.", err=True)
         raise typer.Exit(1)

@@ -207,10 +207,8 @@ def run_sync(cfg: Config, opts: GraphOptions, run: SyncOptions | None = None) ->
         progress.close()
         if run.out is not None:
             run.out.write_text(plan.to_json(), encoding="utf-8")
-            typer.echo(
-                f"Plan saved to {run.out}; apply exactly this plan with `entra-sync apply {run.out}`.",
-                err=True,
-            )
+            typer.echo(f"Plan saved to {run.out}; apply exactly this plan with `entra-sync apply {run.out}`.",
+                       err=True)
         if fmt is not PlanFormat.json:
             typer.echo(render_plan(plan, fmt, contexts[-1] if contexts else None), nl=False)
 

@@ -88,38 +88,26 @@ def sync_command(
     tenant_id: TenantOpt = None,
     client_id: ClientOpt = None,
     cloud: CloudOpt = None,
-    dry_run: Annotated[
-        bool,
-        typer.Option(
-            "--dry-run",
-            help="Stop after the plan; change nothing (exit 3 if a safety limit would refuse it).",
-        ),
-    ] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Stop after the plan; change nothing (exit 3 if a safety limit would refuse it)."
+    )] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Apply even when a safety limit refuses the plan (this run only).")
     ] = False,
     fmt: Annotated[PlanFormat | None, typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
     detail: Annotated[bool, typer.Option("--detail", help=DETAIL_HELP)] = False,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            help="Save the plan as JSON and stop (a dry run); apply it later with `entra-sync apply PLAN`.",
-        ),
-    ] = None,
-    detailed_exitcode: Annotated[
-        bool,
-        typer.Option(
-            "--detailed-exitcode",
-            help="Exit 0 when there are no changes, 2 when there are, 3 when refused, 1 on error.",
-        ),
-    ] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o",
+        help="Save the plan as JSON and stop (a dry run); apply it later with `entra-sync apply PLAN`.",
+    )] = None,
+    detailed_exitcode: Annotated[bool, typer.Option(
+        "--detailed-exitcode",
+        help="Exit 0 when there are no changes, 2 when there are, 3 when refused, 1 on error.",
+    )] = False,
     school: SchoolOpt = None,
-    auto_approve: Annotated[
-        bool,
-        typer.Option("--auto-approve", help="Do not ask before changing Entra (only asked on a terminal)."),
-    ] = False,
+    auto_approve: Annotated[bool, typer.Option(
+        "--auto-approve", help="Do not ask before changing Entra (only asked on a terminal)."
+    )] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """The whole job: render the school data, plan, check safety, apply, and record the run.
