@@ -60,10 +60,13 @@ def render(
     ] = None,
 ) -> None:
     """Turn the configured school data into a desired-state document (no Graph access)."""
+    from providers.sources import gc_paused
+
     cfg = load_config(config)
-    generated, document = render_document(cfg)
+    with gc_paused():  # over the write too: the full collection it would start walks the whole render
+        generated, document = render_document(cfg)
+        text = document_text(document)
     print_warnings(generated)
-    text = document_text(document)
     if output is None:
         typer.echo(text, nl=False)
         return
