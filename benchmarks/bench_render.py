@@ -1,6 +1,6 @@
 """School data to a validated desired state at trust scale: read a synthetic Realsmart export
 (schema-checked), generate, validate once and write the document as ``entra-sync render -o`` does
-(``render_document``'s steps, each timed: the cycle collector paused over them, the document
+(the render command's steps, each timed: the cycle collector paused over them, the document
 written by ``document_text``).
 
     python benchmarks/bench_render.py [--schools 10] [--learners 1500] [--classes 300]
@@ -92,8 +92,8 @@ def main() -> None:
             t3 = time.perf_counter()
             findings = validate_document(document)
             t4 = time.perf_counter()
-        text = document_text(document)
-        t5 = time.perf_counter()
+            text = document_text(document)
+            t5 = time.perf_counter()
     d = generated.desired
     memberships = sum(len(g.members) for g in d.groups) + sum(len(a.members) for a in d.administrative_units)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
