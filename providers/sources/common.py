@@ -13,7 +13,7 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any, Literal, TypeVar
 
-from reconciler.document.rules import clean_text
+from reconciler.document.rules import clean_text, holds_bidi
 from reconciler.errors import SourceError
 from reconciler.school import Class, MentorGroup, Person, Role, School, SchoolData, YearGroup
 
@@ -189,8 +189,7 @@ def _any_bidi(objects: Sequence[object], *fields: str) -> bool:
         values = map(attrgetter(fields[0]), objects)
     else:
         values = chain.from_iterable(map(attrgetter(*fields), objects))
-    joined = "\n".join(values)
-    return clean_text(joined) is not joined  # clean_text returns its argument when it is clean
+    return holds_bidi("\n".join(values))
 
 
 class ModelBuilder:

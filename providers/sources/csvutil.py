@@ -140,9 +140,14 @@ def _line_of(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
 
 
+def _other_breaks(piece: str) -> bool:
+    """Whether ``piece`` holds a character ``str.splitlines`` ends a line at and CSV does not."""
+    return any(c in piece for c in _OTHER_BREAKS)
+
+
 def _slice_lines(piece: str) -> list[str]:
     """The lines of ``piece`` with their ends, split at ``\r\n``, ``\r`` and ``\n`` only."""
-    if any(c in piece for c in _OTHER_BREAKS):
+    if _other_breaks(piece):
         return list(map(_group, _LINE.finditer(piece)))
     return piece.splitlines(keepends=True)  # the same lines, and 2x as fast
 
@@ -227,7 +232,8 @@ def _parse_regular(text: str, file: str, only: frozenset[str] | None = None) -> 
     (blank lines at the end) are allowed.
 
     Read a slice of the text at a time (:func:`_slices`): the cells of a slice with no quote
-    are split at its commas (:func:`_plain_cells`), any other slice's by the csv reader."""
+    are split at its commas (:func:`_plain_columns`), any other slice's by the csv reader
+    (:func:`_quoted_columns`)."""
     end = len(text)
     while end and text[end - 1] in "\r\n":
         end -= 1  # not text.rstrip(): that would copy the text
@@ -277,7 +283,7 @@ def _plain_columns(piece: str, width: int, kept: list[int]) -> list[Sequence[str
     parses them, when every line is a row of ``width`` cells."""
     if "\r" in piece and piece.count("\r") != piece.count("\r\n"):
         return None  # a line ended by a lone \r
-    if any(c in piece for c in _OTHER_BREAKS):
+    if _other_breaks(piece):
         return None
     lines = piece.split("\n")
     if lines[-1] == "":

@@ -28,6 +28,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -52,6 +53,7 @@ from .roster_files import COLUMNS, REF_COLUMNS, manifest_modes
 __all__ = ["read_oneroster", "read_roster_folder"]
 
 log = logging.getLogger(__name__)
+
 
 def read_oneroster(path: Path, options: SourceOptions) -> SchoolData:
     """Read a OneRoster 1.1 or 1.2 CSV set. Must raise :class:`SourceError` (file, line, column)
@@ -379,7 +381,7 @@ class _Reader:
             return enrolled.get(uid, set())
 
         school_of, lines = self.school_of, users.lines
-        grade_cells: dict[str, tuple[str, ...]] = {}  # a grades cell -> its grades: a few hundred
+        grades_of = cache(split_multi)  # a trust's grades cells hold a few hundred values
 
         for row in rows:
             uid = uids[row]
@@ -409,12 +411,7 @@ class _Reader:
                 continue
             year_group = None
             if role == "learner":
-                grades = {
-                    g
-                    for r, _, cell in entries
-                    if r == "learner"
-                    for g in (grade_cells.get(cell) or grade_cells.setdefault(cell, split_multi(cell)))
-                }
+                grades = {g for r, _, cell in entries if r == "learner" for g in grades_of(cell)}
                 if len(grades) == 1:
                     year_group = self.out.grade_year_group(schools[0], next(iter(grades)))
             given, family = givens[row], families[row]

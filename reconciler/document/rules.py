@@ -27,6 +27,7 @@ __all__ = [
     "USER_REF_MAX",
     "clean_text",
     "display_name_problem",
+    "holds_bidi",
     "key_problem",
     "mail_nickname_problem",
     "quote",
@@ -50,7 +51,8 @@ MAIL_NICKNAME_FORBIDDEN = frozenset('@()\\[]";:<>,. ')
 #: overrides), U+2066-U+2069 (isolates), U+200E/U+200F (marks), U+061C (Arabic letter mark)
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _BIDI_TABLE = dict.fromkeys(map(ord, BIDI_CONTROLS))
-_BIDI_SEARCH = re.compile("[" + "".join(sorted(BIDI_CONTROLS)) + "]").search
+_BIDI_CLASS = "".join(sorted(BIDI_CONTROLS))  # for a regular expression's [...]
+_BIDI_SEARCH = re.compile(f"[{_BIDI_CLASS}]").search
 
 _NICKNAME_FIX = "use letters, digits, - or _"
 _QUOTE_MAX = 70
@@ -72,11 +74,16 @@ def clean_text(value: str) -> str:
     return value.translate(_BIDI_TABLE) if _BIDI_SEARCH(value) else value
 
 
-#: the control characters (Unicode category Cc is exactly these) and the bidirectional controls
+def holds_bidi(value: str) -> bool:
+    """Whether ``value`` holds a bidirectional control (:data:`BIDI_CONTROLS`): one search."""
+    return _BIDI_SEARCH(value) is not None
+
+
+#: the control characters (Unicode category Cc is exactly these), and the same without tab, LF, CR
 _CONTROLS = "\x00-\x1f\x7f-\x9f"
-_BIDI_CLASS = "".join(sorted(BIDI_CONTROLS))
+_CONTROLS_BUT_LINE_BREAKS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
 _ODD_TEXT = re.compile(f"[{_CONTROLS}{_BIDI_CLASS}]").search
-_ODD_TEXT_LINES = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI_CLASS}]").search
+_ODD_TEXT_LINES = re.compile(f"[{_CONTROLS_BUT_LINE_BREAKS}{_BIDI_CLASS}]").search
 #: a mailNickname in one step: 1 to 64 printable ASCII characters, none forbidden
 _PLAIN_NICKNAME = re.compile(
     "[" + "".join(re.escape(chr(c)) for c in range(33, 127) if chr(c) not in MAIL_NICKNAME_FORBIDDEN) + "]"

@@ -367,13 +367,8 @@ class CompiledTemplate:
         Must raise ConfigError (naming this template's key, and ``subject``, the object being
         named) for an undefined variable or attribute, or any other error inside the template.
         """
-        if self.plain is not None:
-            try:
-                return " ".join(self.plain(variables).split())
-            except Exception:  # Jinja renders it again, and raises what it raises
-                pass
         try:
-            text = _bounded_render(self.template, variables)
+            text = self._text(variables)
         except UndefinedError as exc:
             raise ConfigError(
                 f"template uses an undefined variable or attribute ({exc.message}){_for(subject)}; "
@@ -383,6 +378,15 @@ class CompiledTemplate:
         except (TemplateError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
             raise ConfigError(f"template failed{_for(subject)}: {exc}", key=self.key) from None
         return " ".join(text.split())
+
+    def _text(self, variables: Mapping[str, Any]) -> str:
+        """The text before whitespace is collapsed: by :attr:`plain` when it can, else by Jinja."""
+        if self.plain is not None:
+            try:
+                return self.plain(variables)
+            except Exception:  # Jinja renders it again, and raises what it raises
+                pass
+        return _bounded_render(self.template, variables)
 
 
 def _bounded_render(template: Template, variables: Mapping[str, Any]) -> str:
